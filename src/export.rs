@@ -1,0 +1,166 @@
+//! Exporters at the edge: everything tidepool records goes through the
+//! `metrics` facade, and an exporter installed here serves it.
+//!
+//! [`PrometheusExporter`] installs metrics-exporter-prometheus as the global
+//! recorder, with explicit histogram buckets for every `*_seconds` histogram
+//! (never summaries), and serves the text exposition on `127.0.0.1:9464` unless
+//! told otherwise.
+//!
+//! Install the exporter **before** building pools: metric handles are
+//! resolved against the recorder present at build time.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let handle = tidepool::export::PrometheusExporter::new().install()?;
+//! let pool = tidepool::pool::Pool::builder("p").factory(|| Ok(0u8)).build()?;
+//! assert!(handle.render().contains("tidepool_pool_objects"));
+//! # Ok(()) }
+//! ```
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+
+pub use metrics_exporter_prometheus::PrometheusHandle;
+
+/// The default scrape address: loopback only.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 9464);
+
+/// Why an exporter could not be installed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// The listen address could not be bound (in use, or not permitted).
+    #[error("cannot serve /metrics on {addr}: {message} (pick another address with --listen)")]
+    Bind {
+        /// The requested address.
+        addr: SocketAddr,
+        /// The exporter's explanation.
+        message: String,
+    },
+    /// A global recorder is already installed in this process.
+    #[error("a metrics recorder is already installed in this process")]
+    AlreadyInstalled,
+    /// Anything else the exporter reported.
+    #[error("prometheus exporter: {0}")]
+    Exporter(String),
+}
+
+/// Builder for the Prometheus pull exporter.
+#[derive(Debug, Clone)]
+#[must_use = "call install() to start the exporter"]
+pub struct PrometheusExporter {
+    listen: Option<SocketAddr>,
+    global_labels: Vec<(String, String)>,
+    upkeep: Duration,
+}
+
+impl Default for PrometheusExporter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PrometheusExporter {
+    /// Serves on [`DEFAULT_LISTEN`].
+    pub fn new() -> Self {
+        PrometheusExporter {
+            listen: Some(DEFAULT_LISTEN),
+            global_labels: Vec::new(),
+            upkeep: Duration::from_secs(5),
+        }
+    }
+
+    /// Serves on `addr` instead (only when the user asks for it).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = Some(addr);
+        self
+    }
+
+    /// Serves nothing: the recorder is installed and [`PrometheusHandle::render`]
+    /// produces the exposition (tests, benchmarks, custom servers).
+    pub fn without_listener(mut self) -> Self {
+        self.listen = None;
+        self
+    }
+
+    /// Adds a label to every series (e.g. `job`, `instance`).
+    pub fn global_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.global_labels.push((key.into(), value.into()));
+        self
+    }
+
+    fn builder(&self) -> Result<PrometheusBuilder, ExportError> {
+        let mut builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Suffix("_seconds".into()),
+                &crate::pool::metrics::SECONDS_BUCKETS,
+            )
+            .map_err(|e| ExportError::Exporter(e.to_string()))?
+            .upkeep_timeout(self.upkeep);
+        for (key, value) in &self.global_labels {
+            builder = builder.add_global_label(key, value);
+        }
+        Ok(builder)
+    }
+
+    /// Installs the recorder globally and starts serving.
+    ///
+    /// The listener runs on its own thread with a single-threaded Tokio
+    /// runtime, so the caller needs no runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::Bind`] if the address is taken, [`ExportError::AlreadyInstalled`]
+    /// if another recorder is installed.
+    pub fn install(self) -> Result<PrometheusHandle, ExportError> {
+        let Some(addr) = self.listen else {
+            let recorder = self.builder()?.build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).map_err(|_| ExportError::AlreadyInstalled)?;
+            crate::pool::metrics::describe();
+            spawn_upkeep(handle.clone(), self.upkeep)?;
+            return Ok(handle);
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ExportError::Exporter(e.to_string()))?;
+        let built = {
+            let _entered = runtime.enter();
+            self.builder()?.with_http_listener(addr).build()
+        };
+        let (recorder, exporter) = built.map_err(|e| match e {
+            metrics_exporter_prometheus::BuildError::FailedToCreateHTTPListener(message) => {
+                ExportError::Bind { addr, message }
+            }
+            other => ExportError::Exporter(other.to_string()),
+        })?;
+        let handle = recorder.handle();
+        metrics::set_global_recorder(recorder).map_err(|_| ExportError::AlreadyInstalled)?;
+        crate::pool::metrics::describe();
+        std::thread::Builder::new()
+            .name("tidepool-exporter".into())
+            .spawn(move || {
+                if let Err(e) = runtime.block_on(exporter) {
+                    tracing::error!(error = ?e, "prometheus exporter stopped");
+                }
+            })
+            .map_err(|e| ExportError::Exporter(e.to_string()))?;
+        Ok(handle)
+    }
+}
+
+fn spawn_upkeep(handle: PrometheusHandle, every: Duration) -> Result<(), ExportError> {
+    std::thread::Builder::new()
+        .name("tidepool-upkeep".into())
+        .spawn(move || loop {
+            std::thread::sleep(every);
+            handle.run_upkeep();
+        })
+        .map(|_| ())
+        .map_err(|e| ExportError::Exporter(e.to_string()))
+}

@@ -1,0 +1,35 @@
+//! # tidepool
+//!
+//! An instrumentation agent and workload replay simulator for resource pools.
+//!
+//! * [`pool`]: a bounded [`Pool<T>`](pool::Pool) with a lock-free idle queue,
+//!   FIFO waiters, adaptive sizing, leak detection and full metrics.
+//! * [`clock`]: the one time source everything reads, real or virtual.
+//! * [`export`]: the Prometheus exporter for everything recorded through the
+//!   `metrics` facade.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use tidepool::pool::Pool;
+//!
+//! let pool = Pool::builder("parsers")
+//!     .min_size(2)
+//!     .max_size(8)
+//!     .acquire_timeout(Duration::from_millis(500))
+//!     .factory(|| Ok(String::from("an expensive parser")))
+//!     .build()?;
+//! let parser = pool.acquire_blocking()?;
+//! assert_eq!(parser.len(), 19);
+//! # Ok(()) }
+//! ```
+
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations)]
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod clock;
+pub mod export;
+pub mod pool;
+mod primitives;

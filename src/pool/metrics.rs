@@ -1,0 +1,147 @@
+//! The pool's Prometheus/OpenTelemetry metrics, through the `metrics` facade.
+//!
+//! Names follow OpenTelemetry's `db.client.connection.*` conventions translated
+//! to Prometheus (`.` → `_`, unit suffixes, `_total` on counters), with the
+//! prefix `tidepool_pool_` and the label `pool`. Every series whose labels are
+//! known is registered when the pool is built, so dashboards see zeros rather
+//! than "No data" on a healthy pool.
+//!
+//! Handles are resolved once, at build, against the recorder installed at that
+//! moment: install the exporter ([`crate::export`]) before building pools.
+
+use metrics::{Counter, Gauge, Histogram, SharedString, Unit};
+
+/// Objects by state: `state="idle"` or `state="used"`.
+pub const OBJECTS: &str = "tidepool_pool_objects";
+/// The adaptive size target (creation ceiling).
+pub const SIZE_TARGET: &str = "tidepool_pool_size_target";
+/// The configured minimum size.
+pub const SIZE_MIN: &str = "tidepool_pool_size_min";
+/// The configured maximum size.
+pub const SIZE_MAX: &str = "tidepool_pool_size_max";
+/// Callers waiting for an object.
+pub const PENDING: &str = "tidepool_pool_pending_requests";
+/// Successful acquires by `path` (`direct`: no wait; `waited`: queued first).
+pub const ACQUIRES: &str = "tidepool_pool_acquires_total";
+/// Acquires that gave up after the acquire timeout.
+pub const TIMEOUTS: &str = "tidepool_pool_timeouts_total";
+/// Acquires that failed because the factory failed or panicked.
+pub const FACTORY_ERRORS: &str = "tidepool_pool_factory_errors_total";
+/// Objects created, by `reason` (`prewarm`, `demand`, `replenish`).
+pub const CREATED: &str = "tidepool_pool_created_total";
+/// Objects destroyed, by `reason`.
+pub const DESTROYED: &str = "tidepool_pool_destroyed_total";
+/// Guards held past the leak threshold.
+pub const LEAKS: &str = "tidepool_pool_leaks_total";
+/// Time from asking to holding an object.
+pub const WAIT_SECONDS: &str = "tidepool_pool_wait_seconds";
+/// Time an object was held by its user.
+pub const USE_SECONDS: &str = "tidepool_pool_use_seconds";
+/// Time the factory took to create an object.
+pub const CREATE_SECONDS: &str = "tidepool_pool_create_seconds";
+/// Objects in use over objects alive.
+pub const UTILIZATION: &str = "tidepool_pool_utilization_ratio";
+/// Acquires served by an existing object over all acquires, since start.
+pub const REUSE: &str = "tidepool_pool_reuse_ratio";
+/// Time the initial prewarm took.
+pub const PREWARM_SECONDS: &str = "tidepool_pool_prewarm_seconds";
+
+/// Reasons an object is created, as the `reason` label.
+pub const CREATE_REASONS: [&str; 3] = ["prewarm", "demand", "replenish"];
+
+/// Histogram bucket bounds, in seconds, for every `*_seconds` histogram:
+/// 10 µs to 60 s, roughly ×2.5 per step.
+pub const SECONDS_BUCKETS: [f64; 20] = [
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
+    0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0,
+];
+
+/// Writes HELP text and units for every pool metric into the current recorder.
+pub fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_gauge!(OBJECTS, Unit::Count, "Objects in the pool by state (idle or used).");
+    describe_gauge!(SIZE_TARGET, Unit::Count, "Adaptive size target: the pool creates on demand up to it.");
+    describe_gauge!(SIZE_MIN, Unit::Count, "Configured minimum number of objects.");
+    describe_gauge!(SIZE_MAX, Unit::Count, "Configured maximum number of objects.");
+    describe_gauge!(PENDING, Unit::Count, "Callers waiting for an object.");
+    describe_counter!(ACQUIRES, Unit::Count, "Successful acquires by path: direct (no wait) or waited.");
+    describe_counter!(TIMEOUTS, Unit::Count, "Acquires that gave up after the acquire timeout.");
+    describe_counter!(FACTORY_ERRORS, Unit::Count, "Acquires failed by a factory error or panic.");
+    describe_counter!(CREATED, Unit::Count, "Objects created, by reason.");
+    describe_counter!(DESTROYED, Unit::Count, "Objects destroyed, by reason.");
+    describe_counter!(LEAKS, Unit::Count, "Objects held longer than the leak threshold.");
+    describe_histogram!(WAIT_SECONDS, Unit::Seconds, "Time from asking for an object to holding it.");
+    describe_histogram!(USE_SECONDS, Unit::Seconds, "Time an object was held before its return.");
+    describe_histogram!(CREATE_SECONDS, Unit::Seconds, "Time the factory took to create an object.");
+    describe_gauge!(UTILIZATION, Unit::Count, "Objects in use over objects alive.");
+    describe_gauge!(REUSE, Unit::Count, "Acquires served by an existing object over all acquires.");
+    describe_gauge!(PREWARM_SECONDS, Unit::Seconds, "Time the initial prewarm of min_size objects took.");
+}
+
+/// Every handle a pool records into, resolved once at build.
+#[derive(Debug)]
+pub(crate) struct PoolMetrics {
+    pub(crate) idle: Gauge,
+    pub(crate) used: Gauge,
+    pub(crate) target: Gauge,
+    pub(crate) pending: Gauge,
+    pub(crate) utilization: Gauge,
+    pub(crate) reuse: Gauge,
+    pub(crate) acquires_direct: Counter,
+    pub(crate) acquires_waited: Counter,
+    pub(crate) timeouts: Counter,
+    pub(crate) factory_errors: Counter,
+    pub(crate) created: [Counter; 3],
+    pub(crate) destroyed: [Counter; super::DestroyReason::COUNT],
+    pub(crate) leaks: Counter,
+    pub(crate) wait: Histogram,
+    pub(crate) use_time: Histogram,
+    pub(crate) create: Histogram,
+    pub(crate) prewarm: Gauge,
+}
+
+impl PoolMetrics {
+    pub(crate) fn register(pool: &SharedString, min: usize, max: usize) -> Self {
+        describe();
+        let p = pool.clone();
+        let gauge = |name: &'static str| metrics::gauge!(name, "pool" => p.clone());
+        let counter = |name: &'static str| metrics::counter!(name, "pool" => p.clone());
+        let histogram = |name: &'static str| metrics::histogram!(name, "pool" => p.clone());
+        let by = |name: &'static str, key: &'static str, value: &'static str| metrics::counter!(name, "pool" => p.clone(), key => value);
+        let this = PoolMetrics {
+            idle: metrics::gauge!(OBJECTS, "pool" => p.clone(), "state" => "idle"),
+            used: metrics::gauge!(OBJECTS, "pool" => p.clone(), "state" => "used"),
+            target: gauge(SIZE_TARGET),
+            pending: gauge(PENDING),
+            utilization: gauge(UTILIZATION),
+            reuse: gauge(REUSE),
+            acquires_direct: by(ACQUIRES, "path", "direct"),
+            acquires_waited: by(ACQUIRES, "path", "waited"),
+            timeouts: counter(TIMEOUTS),
+            factory_errors: counter(FACTORY_ERRORS),
+            created: CREATE_REASONS.map(|reason| by(CREATED, "reason", reason)),
+            destroyed: super::DestroyReason::ALL.map(|reason| by(DESTROYED, "reason", reason.as_str())),
+            leaks: counter(LEAKS),
+            wait: histogram(WAIT_SECONDS),
+            use_time: histogram(USE_SECONDS),
+            create: histogram(CREATE_SECONDS),
+            prewarm: gauge(PREWARM_SECONDS),
+        };
+        // Counters are registered at zero by resolving them above; make the
+        // gauges concrete too.
+        gauge(SIZE_MIN).set(min as f64);
+        gauge(SIZE_MAX).set(max as f64);
+        for g in [&this.idle, &this.used, &this.target, &this.pending, &this.utilization, &this.reuse] {
+            g.set(0.0);
+        }
+        for c in this.created.iter().chain(this.destroyed.iter()) {
+            c.increment(0);
+        }
+        for c in
+            [&this.acquires_direct, &this.acquires_waited, &this.timeouts, &this.factory_errors, &this.leaks]
+        {
+            c.increment(0);
+        }
+        this
+    }
+}

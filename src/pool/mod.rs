@@ -1,0 +1,1005 @@
+//! A bounded, instrumented object pool with adaptive sizing.
+//!
+//! [`Pool<T>`] keeps expensive objects (parsers, detectors, connections) for
+//! reuse. Idle objects sit in a lock-free bounded queue; callers that find
+//! none wait in a FIFO line; a [`SizingPolicy`] moves the creation ceiling
+//! between `min_size` and `max_size`. Every event is counted in atomics
+//! ([`Pool::status`], [`Pool::stats`]) and in the `metrics` facade
+//! ([`metrics`] lists the names).
+//!
+//! # Examples
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use tidepool::pool::Pool;
+//!
+//! let pool = Pool::builder("buffers")
+//!     .min_size(1)
+//!     .max_size(4)
+//!     .factory(|| Ok(Vec::<u8>::with_capacity(4096)))
+//!     .build()?;
+//!
+//! {
+//!     let mut buf = pool.acquire_blocking()?;
+//!     buf.extend_from_slice(b"hello");
+//! } // returned to the pool here
+//!
+//! assert_eq!(pool.stats().acquires(), 1);
+//! # Ok(()) }
+//! ```
+
+mod builder;
+mod error;
+mod guard;
+mod handoff;
+pub mod metrics;
+mod sizing;
+mod status;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use crossbeam_queue::ArrayQueue;
+use futures_util::FutureExt;
+use parking_lot::Mutex;
+
+pub use builder::PoolBuilder;
+pub use error::{AcquireError, BoxError, BuildError};
+pub use guard::PoolGuard;
+pub use sizing::{FixedPolicy, SizingInput, SizingPolicy, UtilizationPolicy};
+pub use status::{Stats, Status};
+
+use builder::{Factory, LeakHook, RecycleFn};
+use handoff::{Grant, Handoff, Wake};
+use metrics::PoolMetrics;
+use status::Counters;
+
+use crate::clock::Clock;
+
+/// The hard cap on `max_size`.
+pub const MAX_POOL_SIZE: usize = 4096;
+
+/// Why an object left the pool, as the `reason` label of
+/// `tidepool_pool_destroyed_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DestroyReason {
+    /// Idle longer than `max_idle_time`.
+    IdleTimeout = 0,
+    /// Older than `max_lifetime`.
+    MaxLifetime = 1,
+    /// The recycle hook failed or panicked.
+    RecycleFailed = 2,
+    /// Retired by the sizing policy.
+    Retired = 3,
+    /// Taken out of the pool with [`PoolGuard::detach`].
+    Detached = 4,
+    /// Its holder panicked while holding it.
+    Panicked = 5,
+    /// The pool was closed.
+    Closed = 6,
+}
+
+impl DestroyReason {
+    /// Number of reasons.
+    pub const COUNT: usize = 7;
+    /// Every reason, in `as usize` order.
+    pub const ALL: [DestroyReason; Self::COUNT] = [
+        DestroyReason::IdleTimeout,
+        DestroyReason::MaxLifetime,
+        DestroyReason::RecycleFailed,
+        DestroyReason::Retired,
+        DestroyReason::Detached,
+        DestroyReason::Panicked,
+        DestroyReason::Closed,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DestroyReason::IdleTimeout => "idle_timeout",
+            DestroyReason::MaxLifetime => "max_lifetime",
+            DestroyReason::RecycleFailed => "recycle_failed",
+            DestroyReason::Retired => "retired",
+            DestroyReason::Detached => "detached",
+            DestroyReason::Panicked => "panicked",
+            DestroyReason::Closed => "closed",
+        }
+    }
+}
+
+/// Why an object was created (index into [`Stats::created`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CreateReason {
+    Prewarm = 0,
+    Demand = 1,
+    Replenish = 2,
+}
+
+/// Raised when a guard has been held longer than the leak threshold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LeakEvent {
+    /// The pool's name.
+    pub pool: String,
+    /// How long the guard had been held when the leak was noticed.
+    pub held: Duration,
+    /// The threshold it crossed.
+    pub threshold: Duration,
+}
+
+/// What one [`Pool::maintain`] pass did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Maintenance {
+    /// Leaks newly found.
+    pub leaks: usize,
+    /// Idle objects destroyed for idle time or lifetime.
+    pub expired: usize,
+    /// Objects created to get back to `min_size`.
+    pub replenished: usize,
+    /// Idle objects retired because the target fell.
+    pub retired: usize,
+    /// The new target if the sizing policy ran this pass.
+    pub new_target: Option<usize>,
+}
+
+/// A pooled object with its bookkeeping.
+#[derive(Debug)]
+pub(crate) struct Entry<T> {
+    value: T,
+    slot: u32,
+    created_ns: u64,
+    idle_since_ns: u64,
+}
+
+/// Per-object checkout stamps, indexed by slot, for leak detection.
+#[derive(Debug)]
+struct Slots {
+    free: ArrayQueue<u32>,
+    /// `checkout time + 1` while held, 0 while idle.
+    checkout_ns: Box<[AtomicU64]>,
+    /// Set once a leak was reported for the current checkout.
+    leaked: Box<[AtomicBool]>,
+}
+
+#[derive(Debug)]
+struct SizingState {
+    policy: Box<dyn SizingPolicy>,
+    interval_start_ns: u64,
+    ticks: u64,
+    in_use_sum: u64,
+    peak_in_use: usize,
+    stats_at_start: Stats,
+}
+
+pub(crate) struct Inner<T> {
+    name: String,
+    core: Handoff<Entry<T>>,
+    min: usize,
+    max: usize,
+    acquire_timeout: Duration,
+    max_idle_ns: Option<u64>,
+    max_lifetime_ns: Option<u64>,
+    leak_threshold: Option<Duration>,
+    sizing_interval_ns: u64,
+    maintenance_interval: Option<Duration>,
+    factory: Factory<T>,
+    recycle: Option<RecycleFn<T>>,
+    on_leak: Option<LeakHook>,
+    clock: Clock,
+    slots: Slots,
+    counters: Counters,
+    metrics: PoolMetrics,
+    sizing: Mutex<SizingState>,
+    prewarm_ns: AtomicU64,
+}
+
+/// A bounded pool of `T`. Cloning is cheap and shares the pool.
+///
+/// See the [module docs](self) for an example and [`PoolBuilder`] for the
+/// settings.
+pub struct Pool<T> {
+    inner: Arc<Inner<T>>,
+}
+
+impl<T> Clone for Pool<T> {
+    fn clone(&self) -> Self {
+        Pool { inner: Arc::clone(&self.inner) }
+    }
+}
+
+impl<T: Send + 'static> std::fmt::Debug for Pool<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool").field("name", &self.inner.name).field("status", &self.status()).finish()
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl<T: Send + 'static> Pool<T> {
+    /// Starts a builder for a pool called `name` (the `pool` label).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = tidepool::pool::Pool::builder("ids").factory(|| Ok(0u64)).build();
+    /// assert!(pool.is_ok());
+    /// ```
+    pub fn builder(name: impl Into<String>) -> PoolBuilder<T> {
+        PoolBuilder::new(name)
+    }
+
+    pub(crate) fn from_builder(b: PoolBuilder<T>) -> Pool<T> {
+        let label: ::metrics::SharedString = b.name.clone().into();
+        let free = ArrayQueue::new(b.max_size);
+        for slot in 0..b.max_size {
+            // Capacity is exactly max_size: every push succeeds.
+            let _ = free.push(slot as u32);
+        }
+        let now = b.clock.now_nanos();
+        let metrics = PoolMetrics::register(&label, b.min_size, b.max_size);
+        metrics.target.set(b.min_size as f64);
+        let inner = Inner {
+            core: Handoff::new(b.max_size, b.min_size),
+            min: b.min_size,
+            max: b.max_size,
+            acquire_timeout: b.acquire_timeout,
+            max_idle_ns: b.max_idle_time.map(nanos),
+            max_lifetime_ns: b.max_lifetime.map(nanos),
+            leak_threshold: b.leak_threshold,
+            sizing_interval_ns: nanos(b.sizing_interval),
+            maintenance_interval: b.maintenance_interval,
+            // validate() ran: the factory is present.
+            factory: b.factory.unwrap_or_else(|| Factory::Sync(Arc::new(|| Err("no factory".into())))),
+            recycle: b.recycle,
+            on_leak: b.on_leak,
+            slots: Slots {
+                free,
+                checkout_ns: (0..b.max_size).map(|_| AtomicU64::new(0)).collect(),
+                leaked: (0..b.max_size).map(|_| AtomicBool::new(false)).collect(),
+            },
+            counters: Counters::default(),
+            metrics,
+            sizing: Mutex::new(SizingState {
+                policy: b.policy,
+                interval_start_ns: now,
+                ticks: 0,
+                in_use_sum: 0,
+                peak_in_use: 0,
+                stats_at_start: Stats::default(),
+            }),
+            prewarm_ns: AtomicU64::new(0),
+            clock: b.clock,
+            name: b.name,
+        };
+        Pool { inner: Arc::new(inner) }
+    }
+
+    /// Creates `min_size` objects in parallel, one thread each (in batches of
+    /// 64), and records how long it took.
+    fn prewarm_blocking(&self) -> Result<(), BuildError> {
+        let inner = &self.inner;
+        let start = inner.clock.now_nanos();
+        let mut failure = None;
+        let mut remaining = inner.min;
+        while remaining > 0 && failure.is_none() {
+            let batch = remaining.min(64);
+            remaining -= batch;
+            let results: Vec<Result<Entry<T>, AcquireError>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..batch)
+                    .map(|_| scope.spawn(|| inner.reserve_and_create_blocking(CreateReason::Prewarm)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|p| Err(inner.panicked(p.as_ref()))))
+                    .collect()
+            });
+            for result in results {
+                match result {
+                    Ok(entry) => inner.put_idle(entry),
+                    Err(e) => failure = failure.or(Some(e)),
+                }
+            }
+        }
+        self.finish_prewarm(start, failure)
+    }
+
+    async fn prewarm_async(&self) -> Result<(), BuildError> {
+        let inner = &self.inner;
+        let start = inner.clock.now_nanos();
+        let futures = (0..inner.min).map(|_| inner.reserve_and_create_async(CreateReason::Prewarm));
+        let mut failure = None;
+        for result in futures_util::future::join_all(futures).await {
+            match result {
+                Ok(entry) => inner.put_idle(entry),
+                Err(e) => failure = failure.or(Some(e)),
+            }
+        }
+        self.finish_prewarm(start, failure)
+    }
+
+    fn finish_prewarm(&self, start: u64, failure: Option<AcquireError>) -> Result<(), BuildError> {
+        let inner = &self.inner;
+        if let Some(source) = failure {
+            inner.drain_idle(DestroyReason::Closed);
+            inner.core.close();
+            return Err(BuildError::Prewarm { pool: inner.name.clone(), source });
+        }
+        let took = inner.clock.now_nanos().saturating_sub(start);
+        inner.prewarm_ns.store(took, Ordering::Relaxed);
+        inner.metrics.prewarm.set(took as f64 / 1e9);
+        inner.publish();
+        Ok(())
+    }
+
+    fn start_maintenance(&self) -> Result<(), BuildError> {
+        let Some(interval) = self.inner.maintenance_interval else { return Ok(()) };
+        if !self.inner.clock.is_system() {
+            return Ok(());
+        }
+        let weak: Weak<Inner<T>> = Arc::downgrade(&self.inner);
+        std::thread::Builder::new()
+            .name(format!("tidepool-maint-{}", self.inner.name))
+            .spawn(move || loop {
+                std::thread::park_timeout(interval);
+                let Some(inner) = weak.upgrade() else { return };
+                if inner.core.is_closed() {
+                    return;
+                }
+                inner.maintain();
+            })
+            .map_err(BuildError::Thread)?;
+        Ok(())
+    }
+
+    /// Takes an idle object, or creates one if the pool is below its target,
+    /// without waiting in line.
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError::Exhausted`] if nothing is idle and the pool is at its
+    /// target (or callers are already waiting); [`AcquireError::Closed`];
+    /// a factory error if a creation was attempted and failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = tidepool::pool::Pool::builder("one").min_size(1).max_size(1).factory(|| Ok(1)).build()?;
+    /// let held = pool.try_acquire()?;
+    /// assert!(pool.try_acquire().is_err());
+    /// drop(held);
+    /// assert!(pool.try_acquire().is_ok());
+    /// # Ok(()) }
+    /// ```
+    pub fn try_acquire(&self) -> Result<PoolGuard<T>, AcquireError> {
+        let inner = &self.inner;
+        let start = inner.clock.now_nanos();
+        if inner.core.is_closed() {
+            return Err(inner.closed());
+        }
+        match inner.core.try_take() {
+            Some(grant) => inner.serve_blocking(grant, start, Path::Direct),
+            None => Err(AcquireError::Exhausted { pool: inner.name.clone() }),
+        }
+    }
+
+    /// Acquires an object, parking the thread in line for up to the acquire
+    /// timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError::Timeout`], [`AcquireError::Closed`], or a factory error.
+    pub fn acquire_blocking(&self) -> Result<PoolGuard<T>, AcquireError> {
+        let inner = &self.inner;
+        let start = inner.clock.now_nanos();
+        if inner.core.is_closed() {
+            return Err(inner.closed());
+        }
+        if let Some(grant) = inner.core.try_take() {
+            return inner.serve_blocking(grant, start, Path::Direct);
+        }
+        let waiter =
+            inner.core.enqueue(Wake::Thread(std::thread::current())).ok_or_else(|| inner.closed())?;
+        let timeout = nanos(inner.acquire_timeout);
+        let grant = loop {
+            match waiter.poll() {
+                handoff::Poll::Ready(grant) => break grant,
+                handoff::Poll::Closed => return Err(inner.closed()),
+                handoff::Poll::Pending => {}
+            }
+            let waited = inner.clock.now_nanos().saturating_sub(start);
+            if waited >= timeout {
+                match inner.core.cancel(&waiter) {
+                    Some(grant) => break grant,
+                    None => return Err(inner.timed_out()),
+                }
+            }
+            std::thread::park_timeout(Duration::from_nanos(timeout - waited));
+        };
+        inner.serve_blocking(grant, start, Path::Waited)
+    }
+
+    /// Acquires an object, waiting in line asynchronously for up to the
+    /// acquire timeout. Dropping the future gives up its place in line.
+    ///
+    /// The timeout sleeps on Tokio's timer: call it inside a Tokio runtime
+    /// with time enabled.
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError::Timeout`], [`AcquireError::Closed`], or a factory error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = tidepool::pool::Pool::builder("conns")
+    ///     .async_factory(|| async { Ok(String::from("connection")) })
+    ///     .build_async()
+    ///     .await?;
+    /// let conn = pool.acquire().await?;
+    /// assert_eq!(conn.as_str(), "connection");
+    /// # Ok(()) }
+    /// ```
+    pub async fn acquire(&self) -> Result<PoolGuard<T>, AcquireError> {
+        let inner = &self.inner;
+        let start = inner.clock.now_nanos();
+        if inner.core.is_closed() {
+            return Err(inner.closed());
+        }
+        if let Some(grant) = inner.core.try_take() {
+            return inner.serve_async(grant, start, Path::Direct).await;
+        }
+        let waiter =
+            inner.core.enqueue(Wake::Task(parking_lot::Mutex::new(None))).ok_or_else(|| inner.closed())?;
+        let mut line = InLine { inner, waiter: Some(waiter) };
+        let timeout = nanos(inner.acquire_timeout);
+        let waited = inner.clock.now_nanos().saturating_sub(start);
+        let sleep = tokio::time::sleep(Duration::from_nanos(timeout.saturating_sub(waited)));
+        let mut sleep = std::pin::pin!(sleep);
+        let outcome = std::future::poll_fn(|cx| line.poll(cx, sleep.as_mut())).await;
+        match outcome {
+            Ok(grant) => inner.serve_async(grant, start, Path::Waited).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The pool's levels, from atomics only (see [`Status`]).
+    pub fn status(&self) -> Status {
+        self.inner.status()
+    }
+
+    /// Running totals since build (see [`Stats`]).
+    pub fn stats(&self) -> Stats {
+        self.inner.counters.snapshot()
+    }
+
+    /// How long the prewarm of `min_size` objects took at build.
+    pub fn prewarm_time(&self) -> Duration {
+        Duration::from_nanos(self.inner.prewarm_ns.load(Ordering::Relaxed))
+    }
+
+    /// The pool's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The clock the pool reads.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// One maintenance pass at the clock's current time: reports leaks,
+    /// expires idle objects, replenishes to `min_size`, runs the sizing
+    /// policy when its interval has passed, and publishes the gauges.
+    ///
+    /// A system-clock pool runs this on its own thread every maintenance
+    /// interval; a manual-clock pool (the simulator) calls it itself.
+    pub fn maintain(&self) -> Maintenance {
+        self.inner.maintain()
+    }
+
+    /// Closes the pool: waiters fail with [`AcquireError::Closed`], idle
+    /// objects are destroyed now and held ones when returned.
+    pub fn close(&self) {
+        self.inner.core.close();
+        self.inner.drain_idle(DestroyReason::Closed);
+        self.inner.publish();
+    }
+
+    /// Whether [`Pool::close`] ran.
+    pub fn is_closed(&self) -> bool {
+        self.inner.core.is_closed()
+    }
+}
+
+/// A caller's place in line, given up on drop.
+struct InLine<'a, T: Send + 'static> {
+    inner: &'a Inner<T>,
+    waiter: Option<Arc<handoff::Waiter<Entry<T>>>>,
+}
+
+impl<T: Send + 'static> InLine<'_, T> {
+    fn poll(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        sleep: std::pin::Pin<&mut tokio::time::Sleep>,
+    ) -> std::task::Poll<Result<Grant<Entry<T>>, AcquireError>> {
+        use std::task::Poll as P;
+        let Some(waiter) = self.waiter.as_ref() else { return P::Ready(Err(self.inner.closed())) };
+        if let Wake::Task(slot) = &waiter.wake {
+            *slot.lock() = Some(cx.waker().clone());
+        }
+        match waiter.poll() {
+            handoff::Poll::Ready(grant) => {
+                self.waiter = None;
+                return P::Ready(Ok(grant));
+            }
+            handoff::Poll::Closed => {
+                self.waiter = None;
+                return P::Ready(Err(self.inner.closed()));
+            }
+            handoff::Poll::Pending => {}
+        }
+        if std::future::Future::poll(sleep, cx).is_pending() {
+            return P::Pending;
+        }
+        let waiter = self.waiter.take();
+        match waiter.and_then(|w| self.inner.core.cancel(&w)) {
+            Some(grant) => P::Ready(Ok(grant)),
+            None => P::Ready(Err(self.inner.timed_out())),
+        }
+    }
+}
+
+impl<T: Send + 'static> Drop for InLine<'_, T> {
+    fn drop(&mut self) {
+        if let Some(waiter) = self.waiter.take() {
+            if let Some(grant) = self.inner.core.cancel(&waiter) {
+                self.inner.give_back(grant);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    Direct,
+    Waited,
+}
+
+impl<T: Send + 'static> Inner<T> {
+    fn status(&self) -> Status {
+        Status {
+            size: self.core.size(),
+            idle: self.core.idle(),
+            in_use: self.counters.in_use.load(Ordering::Relaxed),
+            pending: self.core.waiting(),
+            min: self.min,
+            max: self.max,
+            target: self.core.target(),
+        }
+    }
+
+    fn closed(&self) -> AcquireError {
+        AcquireError::Closed { pool: self.name.clone() }
+    }
+
+    fn timed_out(&self) -> AcquireError {
+        self.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+        self.metrics.timeouts.increment(1);
+        AcquireError::Timeout { pool: self.name.clone(), timeout: self.acquire_timeout }
+    }
+
+    fn panicked(&self, payload: &(dyn std::any::Any + Send)) -> AcquireError {
+        AcquireError::FactoryPanicked { pool: self.name.clone(), message: error::panic_message(payload) }
+    }
+
+    /// Hands an unused grant back (a cancelled waiter that was served).
+    fn give_back(&self, grant: Grant<Entry<T>>) {
+        match grant {
+            Grant::Object(entry) => self.put_idle(entry),
+            Grant::Create => self.core.release_slot(),
+        }
+    }
+
+    /// Puts an object in the idle queue; destroys it if that is impossible.
+    fn put_idle(&self, entry: Entry<T>) {
+        if let Err(entry) = self.core.put(entry) {
+            self.destroy(entry, DestroyReason::Closed);
+        }
+        if self.core.is_closed() {
+            self.drain_idle(DestroyReason::Closed);
+        }
+    }
+
+    fn drain_idle(&self, reason: DestroyReason) {
+        while let Some(entry) = self.core.pop_idle() {
+            self.destroy(entry, reason);
+        }
+    }
+
+    /// Drops an object and frees its slot id, keeping its unit of the size
+    /// budget (the caller either reuses it or calls `release_slot`).
+    fn discard(&self, entry: Entry<T>, reason: DestroyReason) {
+        let slot = entry.slot;
+        // A panicking Drop of the user's object must not take the pool down.
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(entry.value)));
+        let _ = self.slots.free.push(slot);
+        self.counters.destroyed[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn destroy(&self, entry: Entry<T>, reason: DestroyReason) {
+        self.discard(entry, reason);
+        self.core.release_slot();
+    }
+
+    fn expired(&self, entry: &Entry<T>, now: u64) -> Option<DestroyReason> {
+        if let Some(max) = self.max_lifetime_ns {
+            if now.saturating_sub(entry.created_ns) >= max {
+                return Some(DestroyReason::MaxLifetime);
+            }
+        }
+        if let Some(max) = self.max_idle_ns {
+            if now.saturating_sub(entry.idle_since_ns) >= max {
+                return Some(DestroyReason::IdleTimeout);
+            }
+        }
+        None
+    }
+
+    fn take_slot(&self) -> Result<u32, AcquireError> {
+        // size ≤ max is guaranteed by the size budget, so a slot id is free.
+        self.slots.free.pop().ok_or_else(|| AcquireError::FactoryPanicked {
+            pool: self.name.clone(),
+            message: "internal: no free slot id within the size budget".into(),
+        })
+    }
+
+    fn finish_create(
+        &self,
+        made: Result<Result<T, BoxError>, Box<dyn std::any::Any + Send>>,
+        start: u64,
+        slot: u32,
+        reason: CreateReason,
+    ) -> Result<Entry<T>, AcquireError> {
+        let now = self.clock.now_nanos();
+        match made {
+            Ok(Ok(value)) => {
+                let took = now.saturating_sub(start);
+                self.counters.create_ns.fetch_add(took, Ordering::Relaxed);
+                self.counters.created[reason as usize].fetch_add(1, Ordering::Relaxed);
+                self.metrics.create.record(took as f64 / 1e9);
+                Ok(Entry { value, slot, created_ns: now, idle_since_ns: now })
+            }
+            failed => {
+                let _ = self.slots.free.push(slot);
+                self.counters.factory_errors.fetch_add(1, Ordering::Relaxed);
+                self.metrics.factory_errors.increment(1);
+                Err(match failed {
+                    Ok(Err(source)) => AcquireError::Factory { pool: self.name.clone(), source },
+                    Err(payload) => self.panicked(payload.as_ref()),
+                    Ok(Ok(_)) => unreachable!("handled above"),
+                })
+            }
+        }
+    }
+
+    /// Runs the factory on this thread. The caller holds a size unit.
+    fn create_blocking(&self, reason: CreateReason) -> Result<Entry<T>, AcquireError> {
+        let slot = self.take_slot()?;
+        let start = self.clock.now_nanos();
+        let made = match &self.factory {
+            Factory::Sync(f) => catch_unwind(AssertUnwindSafe(|| f())),
+            Factory::Async(f) => {
+                let fut = f();
+                futures_executor::block_on(AssertUnwindSafe(fut).catch_unwind())
+            }
+        };
+        self.finish_create(made, start, slot, reason)
+    }
+
+    /// Awaits the factory. The caller holds a size unit.
+    async fn create_async(&self, reason: CreateReason) -> Result<Entry<T>, AcquireError> {
+        let slot = self.take_slot()?;
+        let start = self.clock.now_nanos();
+        let made = match &self.factory {
+            Factory::Sync(f) => catch_unwind(AssertUnwindSafe(|| f())),
+            Factory::Async(f) => AssertUnwindSafe(f()).catch_unwind().await,
+        };
+        self.finish_create(made, start, slot, reason)
+    }
+
+    fn reserve_and_create_blocking(&self, reason: CreateReason) -> Result<Entry<T>, AcquireError> {
+        if !self.core.try_reserve_below(self.max) {
+            return Err(self.closed());
+        }
+        self.create_blocking(reason).inspect_err(|_| self.core.release_slot())
+    }
+
+    async fn reserve_and_create_async(&self, reason: CreateReason) -> Result<Entry<T>, AcquireError> {
+        if !self.core.try_reserve_below(self.max) {
+            return Err(self.closed());
+        }
+        let made = self.create_async(reason).await;
+        if made.is_err() {
+            self.core.release_slot();
+        }
+        made
+    }
+
+    /// Turns a grant into a guard on the blocking path.
+    fn serve_blocking(
+        self: &Arc<Self>,
+        grant: Grant<Entry<T>>,
+        start: u64,
+        path: Path,
+    ) -> Result<PoolGuard<T>, AcquireError> {
+        let (entry, fresh) = match grant {
+            Grant::Object(entry) => match self.expired(&entry, self.clock.now_nanos()) {
+                None => (entry, false),
+                Some(reason) => {
+                    // Replace in place: the size unit carries over to the new object.
+                    self.discard(entry, reason);
+                    (
+                        self.create_blocking(CreateReason::Demand)
+                            .inspect_err(|_| self.core.release_slot())?,
+                        true,
+                    )
+                }
+            },
+            Grant::Create => {
+                (self.create_blocking(CreateReason::Demand).inspect_err(|_| self.core.release_slot())?, true)
+            }
+        };
+        Ok(self.checkout(entry, start, path, fresh))
+    }
+
+    async fn serve_async(
+        self: &Arc<Self>,
+        grant: Grant<Entry<T>>,
+        start: u64,
+        path: Path,
+    ) -> Result<PoolGuard<T>, AcquireError> {
+        let (entry, fresh) = match grant {
+            Grant::Object(entry) => match self.expired(&entry, self.clock.now_nanos()) {
+                None => (entry, false),
+                Some(reason) => {
+                    self.discard(entry, reason);
+                    (self.create_async_holding_slot().await?, true)
+                }
+            },
+            Grant::Create => (self.create_async_holding_slot().await?, true),
+        };
+        Ok(self.checkout(entry, start, path, fresh))
+    }
+
+    async fn create_async_holding_slot(&self) -> Result<Entry<T>, AcquireError> {
+        // If this future is dropped mid-creation, the size unit must come back.
+        struct Unit<'a, T: Send + 'static>(&'a Inner<T>, bool);
+        impl<T: Send + 'static> Drop for Unit<'_, T> {
+            fn drop(&mut self) {
+                if self.1 {
+                    self.0.core.release_slot();
+                }
+            }
+        }
+        let mut unit = Unit(self, true);
+        let made = self.create_async(CreateReason::Demand).await;
+        unit.1 = made.is_err();
+        made
+    }
+
+    #[inline]
+    fn checkout(self: &Arc<Self>, entry: Entry<T>, start: u64, path: Path, fresh: bool) -> PoolGuard<T> {
+        let now = match (path, fresh) {
+            // The fast path reads the clock once: no wait, no creation.
+            (Path::Direct, false) => start,
+            _ => self.clock.now_nanos(),
+        };
+        let waited = now.saturating_sub(start);
+        self.counters.in_use.fetch_add(1, Ordering::Relaxed);
+        self.slots.checkout_ns[entry.slot as usize].store(now + 1, Ordering::Relaxed);
+        match path {
+            Path::Direct => self.counters.acquires_direct.fetch_add(1, Ordering::Relaxed),
+            Path::Waited => self.counters.acquires_waited.fetch_add(1, Ordering::Relaxed),
+        };
+        if fresh {
+            self.counters.acquires_fresh.fetch_add(1, Ordering::Relaxed);
+        }
+        if waited > 0 {
+            self.counters.wait_ns.fetch_add(waited, Ordering::Relaxed);
+        }
+        self.metrics.wait.record(waited as f64 / 1e9);
+        PoolGuard::new(Arc::clone(self), entry, now)
+    }
+
+    /// The return path, run by the guard's drop.
+    pub(crate) fn check_in(&self, mut entry: Entry<T>, checkout_ns: u64) {
+        let now = self.clock.now_nanos();
+        let held = now.saturating_sub(checkout_ns);
+        let slot = entry.slot as usize;
+        self.slots.checkout_ns[slot].store(0, Ordering::Relaxed);
+        if self.slots.leaked[slot].load(Ordering::Relaxed) {
+            self.slots.leaked[slot].store(false, Ordering::Relaxed);
+            tracing::info!(pool = %self.name, held_ms = held / 1_000_000, "leaked object returned");
+        }
+        self.counters.in_use.fetch_sub(1, Ordering::Relaxed);
+        self.counters.use_ns.fetch_add(held, Ordering::Relaxed);
+        self.metrics.use_time.record(held as f64 / 1e9);
+        if std::thread::panicking() {
+            return self.destroy(entry, DestroyReason::Panicked);
+        }
+        if let Some(recycle) = &self.recycle {
+            let ok = matches!(catch_unwind(AssertUnwindSafe(|| recycle(&mut entry.value))), Ok(Ok(())));
+            if !ok {
+                return self.destroy(entry, DestroyReason::RecycleFailed);
+            }
+        }
+        if let Some(max) = self.max_lifetime_ns {
+            if now.saturating_sub(entry.created_ns) >= max {
+                return self.destroy(entry, DestroyReason::MaxLifetime);
+            }
+        }
+        entry.idle_since_ns = now;
+        self.put_idle(entry);
+    }
+
+    /// Takes the object out of the pool for good (its size unit is freed).
+    pub(crate) fn detach(&self, entry: Entry<T>, checkout_ns: u64) -> T {
+        let now = self.clock.now_nanos();
+        let slot = entry.slot;
+        self.slots.checkout_ns[slot as usize].store(0, Ordering::Relaxed);
+        self.slots.leaked[slot as usize].store(false, Ordering::Relaxed);
+        self.counters.in_use.fetch_sub(1, Ordering::Relaxed);
+        let held = now.saturating_sub(checkout_ns);
+        self.counters.use_ns.fetch_add(held, Ordering::Relaxed);
+        self.metrics.use_time.record(held as f64 / 1e9);
+        let _ = self.slots.free.push(slot);
+        self.counters.destroyed[DestroyReason::Detached as usize].fetch_add(1, Ordering::Relaxed);
+        self.core.release_slot();
+        entry.value
+    }
+
+    fn maintain(&self) -> Maintenance {
+        let now = self.clock.now_nanos();
+        let mut report = Maintenance { leaks: self.scan_leaks(now), ..Maintenance::default() };
+
+        // Expire idle objects: lifetime always, idle time only above min.
+        if self.max_idle_ns.is_some() || self.max_lifetime_ns.is_some() {
+            for _ in 0..self.core.idle() {
+                let Some(entry) = self.core.pop_idle() else { break };
+                match self.expired(&entry, now) {
+                    Some(DestroyReason::IdleTimeout) if self.core.size() <= self.min => self.put_idle(entry),
+                    Some(reason) => {
+                        report.expired += 1;
+                        self.destroy(entry, reason);
+                    }
+                    None => self.put_idle(entry),
+                }
+            }
+        }
+
+        // Back to min_size.
+        while !self.core.is_closed() && self.core.try_reserve_below(self.min) {
+            match self.create_blocking(CreateReason::Replenish) {
+                Ok(entry) => {
+                    report.replenished += 1;
+                    self.put_idle(entry);
+                }
+                Err(e) => {
+                    self.core.release_slot();
+                    tracing::warn!(pool = %self.name, error = %e, "replenishing to min_size failed");
+                    break;
+                }
+            }
+        }
+
+        report.new_target = self.run_sizing(now);
+        let target = self.core.target();
+        while self.core.size() > target {
+            let Some(entry) = self.core.pop_idle() else { break };
+            report.retired += 1;
+            self.destroy(entry, DestroyReason::Retired);
+        }
+        self.publish();
+        report
+    }
+
+    fn scan_leaks(&self, now: u64) -> usize {
+        let Some(threshold) = self.leak_threshold else { return 0 };
+        let limit = nanos(threshold);
+        let mut found = 0;
+        for (slot, stamp) in self.slots.checkout_ns.iter().enumerate() {
+            let stamp = stamp.load(Ordering::Relaxed);
+            if stamp == 0 || now.saturating_sub(stamp - 1) < limit {
+                continue;
+            }
+            if self.slots.leaked[slot].swap(true, Ordering::Relaxed) {
+                continue;
+            }
+            found += 1;
+            self.counters.leaks.fetch_add(1, Ordering::Relaxed);
+            self.metrics.leaks.increment(1);
+            let event = LeakEvent {
+                pool: self.name.clone(),
+                held: Duration::from_nanos(now.saturating_sub(stamp - 1)),
+                threshold,
+            };
+            match &self.on_leak {
+                Some(hook) => hook(&event),
+                None => tracing::warn!(pool = %event.pool, held = ?event.held, threshold = ?event.threshold,
+                    "object held past the leak threshold"),
+            }
+        }
+        found
+    }
+
+    fn run_sizing(&self, now: u64) -> Option<usize> {
+        let mut sizing = self.sizing.lock();
+        let in_use = self.counters.in_use.load(Ordering::Relaxed);
+        sizing.ticks += 1;
+        sizing.in_use_sum += in_use as u64;
+        sizing.peak_in_use = sizing.peak_in_use.max(in_use);
+        let elapsed = now.saturating_sub(sizing.interval_start_ns);
+        if elapsed < self.sizing_interval_ns {
+            return None;
+        }
+        let stats = self.counters.snapshot();
+        let delta = stats.since(&sizing.stats_at_start);
+        let status = self.status();
+        let input = SizingInput {
+            interval: Duration::from_nanos(elapsed),
+            size: status.size,
+            target: status.target,
+            min: self.min,
+            max: self.max,
+            in_use: status.in_use,
+            pending: status.pending,
+            mean_in_use: sizing.in_use_sum as f64 / sizing.ticks as f64,
+            peak_in_use: sizing.peak_in_use,
+            waited: delta.acquires_waited,
+            timeouts: delta.timeouts,
+        };
+        let wanted = sizing.policy.next_target(&input);
+        let target = wanted.clamp(self.min.max(status.in_use.min(self.max)), self.max);
+        sizing.interval_start_ns = now;
+        sizing.ticks = 0;
+        sizing.in_use_sum = 0;
+        sizing.peak_in_use = 0;
+        sizing.stats_at_start = stats;
+        drop(sizing);
+        if target != status.target {
+            self.core.set_target(target);
+        }
+        Some(target)
+    }
+
+    /// Copies the atomics to the metrics facade.
+    fn publish(&self) {
+        let status = self.status();
+        let stats = self.counters.snapshot();
+        let m = &self.metrics;
+        m.idle.set(status.idle as f64);
+        m.used.set(status.in_use as f64);
+        m.target.set(status.target as f64);
+        m.pending.set(status.pending as f64);
+        m.utilization.set(status.utilization());
+        m.reuse.set(stats.reuse_ratio());
+        m.acquires_direct.absolute(stats.acquires_direct);
+        m.acquires_waited.absolute(stats.acquires_waited);
+        for (counter, value) in m.created.iter().zip(stats.created) {
+            counter.absolute(value);
+        }
+        for (counter, value) in m.destroyed.iter().zip(stats.destroyed) {
+            counter.absolute(value);
+        }
+    }
+}

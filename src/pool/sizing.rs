@@ -1,0 +1,146 @@
+//! Adaptive sizing: a policy consulted every sizing interval.
+//!
+//! The pool creates objects on demand only up to its *target*; a
+//! [`SizingPolicy`] moves the target between `min_size` and `max_size` from
+//! what happened during the last interval. [`UtilizationPolicy`] is the
+//! default; [`FixedPolicy`] pins the target at `max_size` (classic on-demand
+//! pools such as deadpool). Implement the trait for AIMD- or gradient-style
+//! controllers.
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+/// What the pool observed during one sizing interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct SizingInput {
+    /// Length of the interval.
+    pub interval: Duration,
+    /// Objects alive now (idle + in use + being created).
+    pub size: usize,
+    /// The current target.
+    pub target: usize,
+    /// Configured minimum.
+    pub min: usize,
+    /// Configured maximum.
+    pub max: usize,
+    /// Objects in use now.
+    pub in_use: usize,
+    /// Callers waiting now.
+    pub pending: usize,
+    /// Mean of `in_use` over the maintenance ticks of the interval.
+    pub mean_in_use: f64,
+    /// Highest `in_use` seen at a maintenance tick of the interval.
+    pub peak_in_use: usize,
+    /// Acquires that had to wait during the interval.
+    pub waited: u64,
+    /// Acquires that timed out during the interval.
+    pub timeouts: u64,
+}
+
+/// Decides the pool's next size target.
+///
+/// The pool clamps the answer to `[max(min, in_use), max]`; a policy need not.
+///
+/// # Examples
+///
+/// ```
+/// use tidepool::pool::{SizingInput, SizingPolicy};
+///
+/// /// Grow by one on any wait, never shrink.
+/// #[derive(Debug)]
+/// struct Ratchet;
+///
+/// impl SizingPolicy for Ratchet {
+///     fn next_target(&mut self, input: &SizingInput) -> usize {
+///         if input.waited > 0 { input.target + 1 } else { input.target }
+///     }
+/// }
+/// ```
+pub trait SizingPolicy: Send + Debug {
+    /// The target for the next interval.
+    fn next_target(&mut self, input: &SizingInput) -> usize;
+}
+
+/// Keeps utilization (in use / size) near a target ratio.
+///
+/// * Grows when anyone waited or mean utilization exceeded the target:
+///   to `mean_in_use / target_utilization`, and by at least the number of
+///   callers still waiting (at least one).
+/// * Shrinks when mean utilization fell below half the target and nobody
+///   waited: to what the peak of the interval needed at the target ratio.
+/// * Otherwise holds (the band between is the hysteresis).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UtilizationPolicy {
+    /// The utilization to steer toward, in `(0, 1]`. Default 0.75.
+    pub target_utilization: f64,
+}
+
+impl Default for UtilizationPolicy {
+    fn default() -> Self {
+        UtilizationPolicy { target_utilization: 0.75 }
+    }
+}
+
+impl SizingPolicy for UtilizationPolicy {
+    fn next_target(&mut self, input: &SizingInput) -> usize {
+        let ratio = self.target_utilization;
+        let size = input.size.max(1) as f64;
+        let utilization = input.mean_in_use / size;
+        let needed = |in_use: f64| (in_use / ratio).ceil() as usize;
+        if input.waited > 0 || input.pending > 0 || utilization > ratio {
+            let by_load = needed(input.mean_in_use.max(input.peak_in_use as f64));
+            by_load.max(input.target + input.pending.max(1))
+        } else if utilization < ratio / 2.0 {
+            needed(input.peak_in_use as f64).max(input.in_use)
+        } else {
+            input.target
+        }
+    }
+}
+
+/// Pins the target at `max_size`: objects are created on demand up to max and
+/// only expire by idle time or lifetime.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FixedPolicy;
+
+impl SizingPolicy for FixedPolicy {
+    fn next_target(&mut self, input: &SizingInput) -> usize {
+        input.max
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(size: usize, mean: f64, peak: usize, waited: u64) -> SizingInput {
+        SizingInput {
+            interval: Duration::from_secs(15),
+            size,
+            target: size,
+            min: 4,
+            max: 16,
+            in_use: peak,
+            pending: 0,
+            mean_in_use: mean,
+            peak_in_use: peak,
+            waited,
+            timeouts: 0,
+        }
+    }
+
+    #[test]
+    fn grows_on_waits_and_high_utilization() {
+        let mut p = UtilizationPolicy::default();
+        assert_eq!(p.next_target(&input(4, 3.9, 4, 0)), 6); // 3.9/0.75 = 5.2 -> 6
+        assert_eq!(p.next_target(&input(4, 1.0, 2, 3)), 5); // waited: at least +1
+    }
+
+    #[test]
+    fn shrinks_only_below_half_the_target_ratio() {
+        let mut p = UtilizationPolicy::default();
+        assert_eq!(p.next_target(&input(12, 2.0, 3, 0)), 4); // 2/12 < 0.375 -> 3/0.75
+        assert_eq!(p.next_target(&input(8, 4.0, 5, 0)), 8); // 0.5: inside the band
+    }
+}

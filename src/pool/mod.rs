@@ -405,7 +405,7 @@ impl<T: Send + 'static> Pool<T> {
             return inner.serve_blocking(grant, start, Path::Direct);
         }
         let waiter =
-            inner.core.enqueue(Wake::Thread(std::thread::current())).ok_or_else(|| inner.closed())?;
+            inner.core.enqueue(Wake::Thread(crate::primitives::current())).ok_or_else(|| inner.closed())?;
         let timeout = nanos(inner.acquire_timeout);
         let grant = loop {
             match waiter.poll() {

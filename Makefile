@@ -1,0 +1,49 @@
+# tidepool — the targets CI and the README use.
+SHELL := /bin/bash
+CARGO ?= cargo
+DEBIAN_PACKAGES := prometheus
+# Binaries the packages above provide, checked before installing.
+DEBIAN_BINARIES := prometheus promtool
+
+.PHONY: run test lint unit loom bench deps demo clean
+
+## run: the main job on built-in defaults (until the simulator lands: the demo)
+run:
+	$(CARGO) run --release -- demo --seconds 15
+
+demo: run
+
+## test: lint, then every test, installing and starting what they need
+test: deps lint unit loom
+
+## lint: formatting and clippy with warnings as errors
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+## unit: unit, integration (real Prometheus), doc tests
+unit:
+	$(CARGO) test --all-targets
+	$(CARGO) test --doc
+
+## loom: model-check the waiter/return hand-off
+loom:
+	RUSTFLAGS="--cfg tidepool_loom" CARGO_TARGET_DIR=target/loom \
+		$(CARGO) test --lib --release loom_tests
+
+## bench: acquire+release ns/op against the floor and peer pools
+bench:
+	$(CARGO) bench --bench pool
+
+## deps: install the Debian packages the tests need, only when missing
+deps:
+	@missing=""; for b in $(DEBIAN_BINARIES); do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing $(DEBIAN_PACKAGES) (missing:$$missing)"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES); \
+	fi
+	@for b in $(DEBIAN_BINARIES); do command -v $$b >/dev/null || { echo "deps: $$b still missing" >&2; exit 1; }; done
+
+clean:
+	$(CARGO) clean

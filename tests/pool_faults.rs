@@ -1,0 +1,214 @@
+//! Factory failures and panics, holder panics, recycle failures, leaks:
+//! never a lost object, never a poisoned pool.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tidepool::clock::Clock;
+use tidepool::pool::{AcquireError, BuildError, DestroyReason, Pool};
+
+/// An object that counts its own drops.
+#[derive(Debug)]
+struct Tracked(Arc<AtomicUsize>);
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn ten_percent_factory_failures_lose_nothing_and_are_counted() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let calls = Arc::new(AtomicU64::new(0));
+    let pool = {
+        let (drops, calls) = (Arc::clone(&drops), Arc::clone(&calls));
+        Pool::builder("flaky")
+            .min_size(1)
+            .max_size(4)
+            .acquire_timeout(Duration::from_secs(5))
+            .max_lifetime(Duration::from_millis(1)) // forces frequent re-creation
+            .maintenance_interval(None)
+            .factory(move || {
+                // Deterministic 10 %: every tenth call fails (the first succeeds for prewarm).
+                if calls.fetch_add(1, Ordering::SeqCst) % 10 == 9 {
+                    Err("connection refused".into())
+                } else {
+                    Ok(Tracked(Arc::clone(&drops)))
+                }
+            })
+            .build()
+            .expect("prewarm succeeds")
+    };
+    let mut failures = 0u64;
+    let mut ok = 0u64;
+    for _ in 0..2_000 {
+        match pool.acquire_blocking() {
+            Ok(g) => {
+                ok += 1;
+                std::thread::sleep(Duration::from_micros(50));
+                drop(g);
+            }
+            Err(e) => {
+                assert!(matches!(e, AcquireError::Factory { .. }), "{e}");
+                assert!(e.to_string().contains("connection refused"));
+                failures += 1;
+            }
+        }
+    }
+    let s = pool.stats();
+    let calls = calls.load(Ordering::SeqCst);
+    assert!(failures >= 20, "lifetime expiry should force many creations; {failures} failures");
+    assert_eq!(failures, calls / 10, "every tenth factory call fails and each failure reaches a caller");
+    assert_eq!(s.factory_errors, failures);
+    assert_eq!(s.acquires(), ok);
+    // Conservation at a quiescent point: created = idle + in use + destroyed.
+    let st = pool.status();
+    assert_eq!(st.in_use, 0);
+    assert_eq!(s.created_total(), st.idle as u64 + s.destroyed_total());
+    assert_eq!(drops.load(Ordering::SeqCst) as u64, s.destroyed_total());
+    assert_eq!(st.size, st.idle, "no size unit leaked by a failed creation");
+}
+
+#[test]
+fn a_panicking_factory_is_an_error_not_a_poisoned_pool() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let pool = {
+        let calls = Arc::clone(&calls);
+        Pool::builder("panicky")
+            .min_size(1)
+            .max_size(2)
+            .sizing_policy(tidepool::pool::FixedPolicy)
+            .sizing_interval(Duration::from_millis(1))
+            .maintenance_interval(None)
+            .factory(move || {
+                if calls.fetch_add(1, Ordering::SeqCst) == 1 {
+                    panic!("factory exploded");
+                }
+                Ok(1u8)
+            })
+            .build()
+            .expect("prewarm succeeds")
+    };
+    std::thread::sleep(Duration::from_millis(2));
+    pool.maintain(); // FixedPolicy: target = max = 2
+    let _first = pool.acquire_blocking().expect("prewarmed object");
+    let err = pool.acquire_blocking().expect_err("second creation panics");
+    assert!(
+        matches!(&err, AcquireError::FactoryPanicked { message, .. } if message.contains("factory exploded")),
+        "{err}"
+    );
+    assert_eq!(pool.status().size, 1, "the failed reservation was released");
+    assert!(pool.acquire_blocking().is_ok(), "the pool still creates");
+}
+
+#[test]
+fn a_failing_prewarm_fails_the_build() {
+    let err =
+        Pool::<u8>::builder("dead").factory(|| Err("db down".into())).build().expect_err("prewarm fails");
+    assert!(matches!(err, BuildError::Prewarm { .. }));
+    assert!(err.to_string().contains("db down"), "{err}");
+}
+
+#[test]
+fn a_holder_that_panics_gets_its_object_destroyed_not_reused() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let pool = {
+        let drops = Arc::clone(&drops);
+        Pool::builder("holder")
+            .min_size(1)
+            .max_size(1)
+            .maintenance_interval(None)
+            .factory(move || Ok(Tracked(Arc::clone(&drops))))
+            .build()
+            .expect("valid")
+    };
+    let p = pool.clone();
+    let joined = std::thread::spawn(move || {
+        let _g = p.acquire_blocking().expect("object");
+        panic!("holder panicked while holding");
+    })
+    .join();
+    assert!(joined.is_err());
+    assert_eq!(pool.stats().destroyed_by(DestroyReason::Panicked), 1);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+    assert!(pool.acquire_blocking().is_ok(), "a fresh object replaces it");
+    assert_eq!(pool.stats().created_total(), 2);
+}
+
+#[test]
+fn recycle_failures_destroy_the_object() {
+    let pool = Pool::builder("recycle")
+        .min_size(1)
+        .max_size(1)
+        .maintenance_interval(None)
+        .factory(|| Ok(0u32))
+        .recycle(|n: &mut u32| if *n > 0 { Err("dirty".into()) } else { Ok(()) })
+        .build()
+        .expect("valid");
+    drop(pool.acquire_blocking().expect("clean"));
+    *pool.acquire_blocking().expect("still the same object") += 1;
+    assert_eq!(pool.stats().destroyed_by(DestroyReason::RecycleFailed), 1);
+    assert_eq!(*pool.acquire_blocking().expect("replacement"), 0);
+}
+
+#[test]
+fn leaks_are_reported_once_per_checkout_in_virtual_time() {
+    let (clock, time) = Clock::manual();
+    let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let pool = {
+        let seen = Arc::clone(&seen);
+        Pool::builder("leaky")
+            .min_size(1)
+            .max_size(2)
+            .clock(clock)
+            .leak_threshold(Duration::from_secs(10))
+            .factory(|| Ok(()))
+            .on_leak(move |e| seen.lock().push(e.held))
+            .build()
+            .expect("valid")
+    };
+    let held = pool.acquire_blocking().expect("object");
+    time.advance(Duration::from_secs(9));
+    assert_eq!(pool.maintain().leaks, 0);
+    time.advance(Duration::from_secs(2));
+    assert_eq!(pool.maintain().leaks, 1);
+    time.advance(Duration::from_secs(5));
+    assert_eq!(pool.maintain().leaks, 0, "reported once per checkout");
+    assert_eq!(*seen.lock(), vec![Duration::from_secs(11)]);
+    assert_eq!(pool.stats().leaks, 1);
+    drop(held);
+    assert_eq!(pool.stats().use_total, Duration::from_secs(16));
+}
+
+#[test]
+fn idle_time_and_lifetime_expire_in_virtual_time() {
+    let (clock, time) = Clock::manual();
+    let pool = Pool::builder("expiry")
+        .min_size(1)
+        .max_size(4)
+        .clock(clock)
+        .sizing_policy(tidepool::pool::FixedPolicy)
+        .max_idle_time(Duration::from_secs(60))
+        .max_lifetime(Duration::from_secs(3600))
+        .factory(|| Ok(()))
+        .build()
+        .expect("valid");
+    time.advance(Duration::from_secs(15));
+    pool.maintain(); // target -> max
+    let held: Vec<_> = (0..3).map(|_| pool.acquire_blocking().expect("object")).collect();
+    drop(held);
+    assert_eq!(pool.status().idle, 3);
+    time.advance(Duration::from_secs(61));
+    let m = pool.maintain();
+    assert_eq!(m.expired, 2, "idle expiry stops at min_size");
+    assert_eq!(pool.status().size, 1);
+    time.advance(Duration::from_secs(3600));
+    let m = pool.maintain();
+    assert_eq!((m.expired, m.replenished), (1, 1), "lifetime always expires; min is replenished");
+    let s = pool.stats();
+    assert_eq!(s.destroyed_by(DestroyReason::IdleTimeout), 2);
+    assert_eq!(s.destroyed_by(DestroyReason::MaxLifetime), 1);
+    assert_eq!(s.created[2], 1, "one replenish");
+}

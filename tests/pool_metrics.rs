@@ -1,0 +1,65 @@
+//! The pool's series as the `metrics` facade sees them.
+
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use metrics_util::MetricKind;
+use tidepool::pool::Pool;
+
+#[test]
+fn every_series_is_registered_at_build_and_counts_what_happened() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        let pool = Pool::builder("m")
+            .min_size(1)
+            .max_size(2)
+            .maintenance_interval(None)
+            .factory(|| Ok(()))
+            .build()
+            .expect("valid");
+        let g = pool.acquire_blocking().expect("object");
+        drop(g);
+        pool.maintain();
+    });
+    let snapshot = snapshotter.snapshot().into_vec();
+    let find = |name: &str, label: Option<(&str, &str)>| {
+        snapshot
+            .iter()
+            .find(|(key, ..)| {
+                let k = key.key();
+                k.name() == name
+                    && k.labels().any(|l| l.key() == "pool" && l.value() == "m")
+                    && label.is_none_or(|(lk, lv)| k.labels().any(|l| l.key() == lk && l.value() == lv))
+            })
+            .map(|(key, _, desc, value)| (key.kind(), desc.clone(), value))
+            .unwrap_or_else(|| panic!("{name} {label:?} not registered"))
+    };
+    let (kind, desc, value) = find("tidepool_pool_acquires_total", Some(("path", "direct")));
+    assert_eq!(kind, MetricKind::Counter);
+    assert!(desc.is_some(), "described (HELP)");
+    assert_eq!(value, &DebugValue::Counter(1));
+    assert_eq!(find("tidepool_pool_acquires_total", Some(("path", "waited"))).2, &DebugValue::Counter(0));
+    assert_eq!(find("tidepool_pool_created_total", Some(("reason", "prewarm"))).2, &DebugValue::Counter(1));
+    assert_eq!(find("tidepool_pool_destroyed_total", Some(("reason", "retired"))).2, &DebugValue::Counter(0));
+    assert_eq!(find("tidepool_pool_timeouts_total", None).2, &DebugValue::Counter(0));
+    let (kind, _, value) = find("tidepool_pool_wait_seconds", None);
+    assert_eq!(kind, MetricKind::Histogram);
+    assert!(matches!(value, DebugValue::Histogram(v) if v.len() == 1 && v[0].into_inner() == 0.0));
+    assert!(matches!(find("tidepool_pool_use_seconds", None).2, DebugValue::Histogram(v) if v.len() == 1));
+    assert!(
+        matches!(find("tidepool_pool_objects", Some(("state", "idle"))).2, DebugValue::Gauge(g) if g.into_inner() == 1.0)
+    );
+    assert!(matches!(find("tidepool_pool_size_max", None).2, DebugValue::Gauge(g) if g.into_inner() == 2.0));
+    assert!(
+        matches!(find("tidepool_pool_reuse_ratio", None).2, DebugValue::Gauge(g) if g.into_inner() == 1.0)
+    );
+    for (key, ..) in &snapshot {
+        let name = key.key().name();
+        assert!(name.starts_with("tidepool_pool_"), "{name}");
+        if key.kind() == MetricKind::Counter {
+            assert!(name.ends_with("_total"), "counter {name} must end in _total");
+        }
+        if key.kind() == MetricKind::Histogram {
+            assert!(name.ends_with("_seconds"), "histogram {name} must carry its unit");
+        }
+    }
+}

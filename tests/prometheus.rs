@@ -1,0 +1,186 @@
+//! A real Prometheus (Debian's `prometheus` package) scrapes `tidepool demo`;
+//! assertions go through its HTTP API. `promtool check metrics` lints the
+//! exposition. `make deps` installs both; under `CI=true` a missing server
+//! fails the test instead of skipping it.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Kills the child when the test ends, pass or fail.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn find(binary: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| PathBuf::from(dir).join(binary))
+        .find(|path| path.is_file())
+}
+
+/// The server binary, or `None` after a loud notice (a failure under CI).
+fn require(binary: &str) -> Option<PathBuf> {
+    match find(binary) {
+        Some(path) => Some(path),
+        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{binary} is not installed and CI=true: run `make deps` (apt-get install prometheus)")
+        }
+        None => {
+            eprintln!(
+                "\n!!! SKIPPED: {binary} not found on PATH; run `make deps`. This test did NOT run. !!!\n"
+            );
+            None
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A minimal HTTP/1.0 GET on loopback; returns (status, body).
+fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
+fn wait_until_up(port: u16, path: &str, what: &str) -> String {
+    for _ in 0..200 {
+        if let Ok((200, body)) = get(port, path) {
+            return body;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what} did not answer on 127.0.0.1:{port}{path} within 10 s");
+}
+
+fn encode(query: &str) -> String {
+    query
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'.' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Runs an instant query and returns every sample value.
+fn query(port: u16, promql: &str) -> Vec<f64> {
+    let (status, body) =
+        get(port, &format!("/api/v1/query?query={}", encode(promql))).expect("prometheus answers");
+    assert_eq!(status, 200, "{promql}: {body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(json["status"], "success", "{promql}: {body}");
+    json["data"]["result"]
+        .as_array()
+        .expect("vector result")
+        .iter()
+        .map(|r| r["value"][1].as_str().and_then(|v| v.parse().ok()).expect("numeric sample"))
+        .collect()
+}
+
+#[test]
+fn prometheus_scrapes_the_demo_and_promtool_accepts_the_exposition() {
+    let (Some(prometheus), Some(promtool)) = (require("prometheus"), require("promtool")) else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let demo_port = free_port();
+    let prom_port = free_port();
+
+    let demo = Killed(
+        Command::new(env!("CARGO_BIN_EXE_tidepool"))
+            .args(["demo", "--seconds", "8", "--threads", "4", "--listen", &format!("127.0.0.1:{demo_port}")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("tidepool demo starts"),
+    );
+    let exposition = wait_until_up(demo_port, "/metrics", "tidepool demo");
+
+    // The exposition passes promtool's linter.
+    let mut lint = Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool starts");
+    lint.stdin.take().expect("stdin").write_all(exposition.as_bytes()).expect("write exposition");
+    let lint = lint.wait_with_output().expect("promtool finishes");
+    assert!(
+        lint.status.success(),
+        "promtool check metrics failed:\n{}{}\n--- exposition ---\n{exposition}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
+    assert!(exposition.contains("# TYPE tidepool_pool_wait_seconds histogram"), "histograms, not summaries");
+
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: tidepool\n    static_configs:\n      - targets: ['127.0.0.1:{demo_port}']\n"
+        ),
+    )
+    .expect("write config");
+    let _prometheus = Killed(
+        Command::new(&prometheus)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus starts"),
+    );
+    wait_until_up(prom_port, "/-/ready", "prometheus");
+
+    // Let the demo finish; Prometheus has scraped it every second meanwhile.
+    let mut demo = demo;
+    let status = demo.0.wait().expect("demo exits");
+    assert!(status.success(), "demo failed: {status}");
+    let mut summary = String::new();
+    demo.0.stdout.take().expect("stdout").read_to_string(&mut summary).expect("summary");
+    assert!(summary.contains("workers' counts match the pool's"), "{summary}");
+
+    let up = query(prom_port, "max_over_time(up{job=\"tidepool\"}[1m])");
+    assert_eq!(up, vec![1.0], "the target was scraped");
+    let acquires = query(prom_port, "max_over_time(tidepool_pool_acquires_total{pool=\"demo\"}[1m])");
+    assert_eq!(acquires.len(), 2, "direct and waited series: {acquires:?}");
+    assert!(acquires.iter().sum::<f64>() > 100.0, "acquires arrived: {acquires:?}");
+    assert_eq!(query(prom_port, "max_over_time(tidepool_pool_size_max{pool=\"demo\"}[1m])"), vec![8.0]);
+    let used = query(prom_port, "max_over_time(tidepool_pool_objects{pool=\"demo\",state=\"used\"}[1m])");
+    assert!(used.len() == 1 && used[0] >= 1.0 && used[0] <= 8.0, "objects in use within 1..=max: {used:?}");
+    let utilization = query(prom_port, "max_over_time(tidepool_pool_utilization_ratio{pool=\"demo\"}[1m])");
+    assert!(utilization.len() == 1 && utilization[0] > 0.0 && utilization[0] <= 1.0, "{utilization:?}");
+    let p99 = query(
+        prom_port,
+        "histogram_quantile(0.99, sum by (le) (max_over_time(tidepool_pool_wait_seconds_bucket{pool=\"demo\"}[1m])))",
+    );
+    assert!(
+        p99.len() == 1 && p99[0].is_finite() && p99[0] >= 0.0 && p99[0] <= 0.25,
+        "wait p99 within the 250 ms timeout: {p99:?}"
+    );
+    let prewarm = query(prom_port, "max_over_time(tidepool_pool_prewarm_seconds{pool=\"demo\"}[1m])");
+    assert!(
+        prewarm.len() == 1 && prewarm[0] > 0.004 && prewarm[0] < 5.0,
+        "prewarm of 5 ms objects: {prewarm:?}"
+    );
+}

@@ -63,3 +63,48 @@ fn every_series_is_registered_at_build_and_counts_what_happened() {
         }
     }
 }
+
+#[test]
+fn zero_waits_are_published_once_each_and_reconcile_with_acquires() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let samples = || {
+        snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .find(|(key, ..)| key.key().name() == "tidepool_pool_wait_seconds")
+            .map(|(.., value)| match value {
+                DebugValue::Histogram(v) => v.into_iter().map(|f| f.into_inner()).collect::<Vec<f64>>(),
+                other => panic!("not a histogram: {other:?}"),
+            })
+            .unwrap_or_default()
+    };
+    metrics::with_local_recorder(&recorder, || {
+        let pool = Pool::builder("z").min_size(1).max_size(1).maintenance_interval(None).factory(|| Ok(())).build().expect("valid");
+        for _ in 0..5 {
+            drop(pool.acquire_blocking().expect("object"));
+        }
+        pool.maintain();
+        pool.maintain(); // a second publish adds nothing
+        let first = samples();
+        assert_eq!(first, vec![0.0; 5], "five direct acquires, five zero waits");
+        let g = pool.acquire_blocking().expect("object");
+        let t = {
+            let p = pool.clone();
+            std::thread::spawn(move || drop(p.acquire_blocking().expect("handed over")))
+        };
+        while pool.status().pending == 0 {
+            std::thread::yield_now();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        drop(g);
+        t.join().expect("waiter");
+        pool.maintain();
+        // The snapshot drains histograms: only the new samples show.
+        let second = samples();
+        assert_eq!(second.len(), 2, "one more zero wait and one real wait: {second:?}");
+        assert!(second.iter().any(|&w| w >= 0.004), "the waiter's wait was measured: {second:?}");
+        assert_eq!(pool.stats().acquires(), 7);
+    });
+}

@@ -195,6 +195,10 @@ pub(crate) struct Inner<T> {
     metrics: PoolMetrics,
     sizing: Mutex<SizingState>,
     prewarm_ns: AtomicU64,
+    /// Direct acquires served by a new object (their wait is the creation).
+    direct_fresh: AtomicU64,
+    /// Zero-wait samples already added to the wait histogram.
+    zero_waits_published: AtomicU64,
 }
 
 /// A bounded pool of `T`. Cloning is cheap and shares the pool.
@@ -274,6 +278,8 @@ impl<T: Send + 'static> Pool<T> {
                 stats_at_start: Stats::default(),
             }),
             prewarm_ns: AtomicU64::new(0),
+            direct_fresh: AtomicU64::new(0),
+            zero_waits_published: AtomicU64::new(0),
             clock: b.clock,
             name: b.name,
         };
@@ -807,17 +813,26 @@ impl<T: Send + 'static> Inner<T> {
         let waited = now.saturating_sub(start);
         self.counters.in_use.fetch_add(1, Ordering::Relaxed);
         self.slots.checkout_ns[entry.slot as usize].store(now + 1, Ordering::Relaxed);
+        if (path, fresh) == (Path::Direct, false) {
+            // Waited exactly zero. Those samples are added in bulk by
+            // `publish` (from `acquires_direct - direct_fresh`), which keeps a
+            // histogram record off the fast path.
+        } else {
+            if path == Path::Direct {
+                // Before `acquires_direct`, so `publish` never mistakes this
+                // acquire for a zero wait.
+                self.direct_fresh.fetch_add(1, Ordering::Relaxed);
+            }
+            self.counters.wait_ns.fetch_add(waited, Ordering::Relaxed);
+            self.metrics.wait.record(waited as f64 / 1e9);
+        }
+        if fresh {
+            self.counters.acquires_fresh.fetch_add(1, Ordering::Relaxed);
+        }
         match path {
             Path::Direct => self.counters.acquires_direct.fetch_add(1, Ordering::Relaxed),
             Path::Waited => self.counters.acquires_waited.fetch_add(1, Ordering::Relaxed),
         };
-        if fresh {
-            self.counters.acquires_fresh.fetch_add(1, Ordering::Relaxed);
-        }
-        if waited > 0 {
-            self.counters.wait_ns.fetch_add(waited, Ordering::Relaxed);
-        }
-        self.metrics.wait.record(waited as f64 / 1e9);
         PoolGuard::new(Arc::clone(self), entry, now)
     }
 
@@ -982,7 +997,8 @@ impl<T: Send + 'static> Inner<T> {
         Some(target)
     }
 
-    /// Copies the atomics to the metrics facade.
+    /// Copies the atomics to the metrics facade, and adds the zero-wait
+    /// samples of direct acquires to the wait histogram.
     fn publish(&self) {
         let status = self.status();
         let stats = self.counters.snapshot();
@@ -994,6 +1010,12 @@ impl<T: Send + 'static> Inner<T> {
         m.utilization.set(status.utilization());
         m.reuse.set(stats.reuse_ratio());
         m.acquires_direct.absolute(stats.acquires_direct);
+        let zero_waits = stats.acquires_direct.saturating_sub(self.direct_fresh.load(Ordering::Relaxed));
+        // fetch_max: concurrent publishers add each zero-wait sample once.
+        let published = self.zero_waits_published.fetch_max(zero_waits, Ordering::Relaxed);
+        if zero_waits > published {
+            m.wait.record_many(0.0, usize::try_from(zero_waits - published).unwrap_or(usize::MAX));
+        }
         m.acquires_waited.absolute(stats.acquires_waited);
         for (counter, value) in m.created.iter().zip(stats.created) {
             counter.absolute(value);

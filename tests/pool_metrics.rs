@@ -81,7 +81,13 @@ fn zero_waits_are_published_once_each_and_reconcile_with_acquires() {
             .unwrap_or_default()
     };
     metrics::with_local_recorder(&recorder, || {
-        let pool = Pool::builder("z").min_size(1).max_size(1).maintenance_interval(None).factory(|| Ok(())).build().expect("valid");
+        let pool = Pool::builder("z")
+            .min_size(1)
+            .max_size(1)
+            .maintenance_interval(None)
+            .factory(|| Ok(()))
+            .build()
+            .expect("valid");
         for _ in 0..5 {
             drop(pool.acquire_blocking().expect("object"));
         }

@@ -212,3 +212,75 @@ fn idle_time_and_lifetime_expire_in_virtual_time() {
     assert_eq!(s.destroyed_by(DestroyReason::MaxLifetime), 1);
     assert_eq!(s.created[2], 1, "one replenish");
 }
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn cancelling_an_async_acquire_mid_creation_leaks_nothing() {
+    let pool = Pool::builder("slow")
+        .min_size(1)
+        .max_size(2)
+        .sizing_policy(tidepool::pool::FixedPolicy)
+        .sizing_interval(Duration::from_millis(1))
+        .maintenance_interval(None)
+        .async_factory(|| async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok(0u8)
+        })
+        .build_async()
+        .await
+        .expect("valid");
+    std::thread::sleep(Duration::from_millis(2)); // the pool reads the system clock
+    pool.maintain(); // target -> max = 2
+    let held = pool.acquire().await.expect("prewarmed");
+    // Many acquires cancelled while their object is being created.
+    for _ in 0..10 {
+        let cancelled = tokio::time::timeout(Duration::from_millis(10), pool.acquire()).await;
+        assert!(cancelled.is_err());
+        assert_eq!(pool.status().size, 1, "the creation slot came back");
+    }
+    // The pool can still create its second object.
+    let second = pool.acquire().await.expect("created");
+    assert_eq!(pool.status().size, 2);
+    drop((held, second));
+}
+
+#[test]
+fn a_slot_reused_after_a_leak_reports_its_own_leak() {
+    let (clock, time) = Clock::manual();
+    let pool = Pool::builder("releak")
+        .min_size(1)
+        .max_size(1)
+        .clock(clock)
+        .leak_threshold(Duration::from_secs(10))
+        .factory(|| Ok(()))
+        .on_leak(|_| {})
+        .build()
+        .expect("valid");
+    let first = pool.acquire_blocking().expect("object");
+    time.advance(Duration::from_secs(11));
+    assert_eq!(pool.maintain().leaks, 1);
+    drop(first);
+    let second = pool.acquire_blocking().expect("same object, same slot");
+    time.advance(Duration::from_secs(11));
+    assert_eq!(pool.maintain().leaks, 1, "the second checkout's leak is reported too");
+    drop(second);
+    assert_eq!(pool.stats().leaks, 2);
+}
+
+#[test]
+fn idle_expiry_on_acquire_keeps_min_size_objects() {
+    let (clock, time) = Clock::manual();
+    let pool = Pool::builder("quiet")
+        .min_size(2)
+        .max_size(2)
+        .clock(clock)
+        .max_idle_time(Duration::from_secs(1))
+        .factory(|| Ok(()))
+        .build()
+        .expect("valid");
+    time.advance(Duration::from_secs(5));
+    let a = pool.acquire_blocking().expect("object");
+    let b = pool.acquire_blocking().expect("object");
+    drop((a, b));
+    assert_eq!(pool.stats().created_total(), 2, "min_size objects are not rebuilt after a quiet spell");
+    assert_eq!(pool.stats().destroyed_by(DestroyReason::IdleTimeout), 0);
+}

@@ -111,9 +111,10 @@ impl<E> Waiter<E> {
         }
     }
 
+    /// Hands over the grant. The caller wakes the waiter after releasing the
+    /// line's lock (a waker that polls inline must not find it held).
     fn grant(&self, grant: Grant<E>) {
         *self.state.lock() = WaitState::Granted(grant);
-        self.wake.wake();
     }
 }
 
@@ -264,6 +265,7 @@ impl<E> Handoff<E> {
 
     /// Serves waiters, front first, while idle objects or creation slots last.
     pub(crate) fn dispatch(&self) {
+        let mut served = Vec::new();
         let mut line = self.waiters.lock();
         while !line.is_empty() {
             let grant = if let Some(entry) = self.idle.pop() {
@@ -275,35 +277,44 @@ impl<E> Handoff<E> {
             };
             if let Some(waiter) = line.pop_front() {
                 self.waiting.fetch_sub(1, Ordering::SeqCst);
+                // Set under the lock, so `cancel` never misses a grant.
                 waiter.grant(grant);
+                served.push(waiter);
             }
+        }
+        drop(line);
+        for waiter in served {
+            waiter.wake.wake();
         }
     }
 
     /// Takes a waiter out of line (timeout or cancellation).
     ///
-    /// If it was served in the meantime, the grant is returned and is now the
-    /// caller's to use or give back.
-    pub(crate) fn cancel(&self, waiter: &Arc<Waiter<E>>) -> Option<Grant<E>> {
+    /// Returns `Ready` with the grant if it was served in the meantime (now
+    /// the caller's to use or give back), `Closed` if the pool closed, and
+    /// `Pending` if it simply left the line.
+    pub(crate) fn cancel(&self, waiter: &Arc<Waiter<E>>) -> Poll<E> {
         let mut line = self.waiters.lock();
         if let Some(position) = line.iter().position(|w| Arc::ptr_eq(w, waiter)) {
             line.remove(position);
             self.waiting.fetch_sub(1, Ordering::SeqCst);
         }
         drop(line);
-        match waiter.poll() {
-            Poll::Ready(grant) => Some(grant),
-            Poll::Pending | Poll::Closed => None,
-        }
+        waiter.poll()
     }
 
     /// Closes the line: every waiter is told, no new waiter is accepted.
     pub(crate) fn close(&self) {
         let mut line = self.waiters.lock();
         self.closed.store(1, Ordering::Release);
+        let mut told = Vec::with_capacity(line.len());
         while let Some(waiter) = line.pop_front() {
             self.waiting.fetch_sub(1, Ordering::SeqCst);
             *waiter.state.lock() = WaitState::Closed;
+            told.push(waiter);
+        }
+        drop(line);
+        for waiter in told {
             waiter.wake.wake();
         }
     }
@@ -345,9 +356,9 @@ mod tests {
         let core: Handoff<u32> = Handoff::new(1, 0);
         let waiter = core.enqueue(Wake::Poll).expect("open");
         core.put(3).expect("room");
-        assert!(matches!(core.cancel(&waiter), Some(Grant::Object(3))));
+        assert!(matches!(core.cancel(&waiter), Poll::Ready(Grant::Object(3))));
         let waiter = core.enqueue(Wake::Poll).expect("open");
-        assert!(core.cancel(&waiter).is_none());
+        assert!(matches!(core.cancel(&waiter), Poll::Pending));
         assert_eq!(core.waiting(), 0);
     }
 
@@ -476,9 +487,9 @@ mod loom_tests {
             let cancelled = core.cancel(&waiter);
             returner.join().expect("returner");
             let found = match cancelled {
-                Some(Grant::Object(v)) => Some(v),
-                Some(Grant::Create) => panic!("budget exceeded"),
-                None => core.pop_idle(),
+                Poll::Ready(Grant::Object(v)) => Some(v),
+                Poll::Ready(Grant::Create) => panic!("budget exceeded"),
+                Poll::Pending | Poll::Closed => core.pop_idle(),
             };
             assert_eq!(found, Some(5));
             assert_eq!(core.waiting(), 0);

@@ -37,7 +37,7 @@ mod sizing;
 mod status;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -161,8 +161,9 @@ struct Slots {
     free: ArrayQueue<u32>,
     /// `checkout time + 1` while held, 0 while idle.
     checkout_ns: Box<[AtomicU64]>,
-    /// Set once a leak was reported for the current checkout.
-    leaked: Box<[AtomicBool]>,
+    /// The checkout stamp whose leak was last reported, so each checkout is
+    /// reported once without clearing on return (no race with the scan).
+    leaked: Box<[AtomicU64]>,
 }
 
 #[derive(Debug)]
@@ -265,7 +266,7 @@ impl<T: Send + 'static> Pool<T> {
             slots: Slots {
                 free,
                 checkout_ns: (0..b.max_size).map(|_| AtomicU64::new(0)).collect(),
-                leaked: (0..b.max_size).map(|_| AtomicBool::new(false)).collect(),
+                leaked: (0..b.max_size).map(|_| AtomicU64::new(0)).collect(),
             },
             counters: Counters::default(),
             metrics,
@@ -297,12 +298,16 @@ impl<T: Send + 'static> Pool<T> {
             let batch = remaining.min(64);
             remaining -= batch;
             let results: Vec<Result<Entry<T>, AcquireError>> = std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..batch)
-                    .map(|_| scope.spawn(|| inner.reserve_and_create_blocking(CreateReason::Prewarm)))
-                    .collect();
-                handles
+                let create = || inner.reserve_and_create_blocking(CreateReason::Prewarm);
+                let spawned: Vec<_> =
+                    (0..batch).map(|_| std::thread::Builder::new().spawn_scoped(scope, create)).collect();
+                spawned
                     .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|p| Err(inner.panicked(p.as_ref()))))
+                    .map(|handle| match handle {
+                        Ok(handle) => handle.join().unwrap_or_else(|p| Err(inner.panicked(p.as_ref()))),
+                        // No thread to be had: create on this one instead.
+                        Err(_) => create(),
+                    })
                     .collect()
             });
             for result in results {
@@ -357,7 +362,11 @@ impl<T: Send + 'static> Pool<T> {
                 if inner.core.is_closed() {
                     return;
                 }
-                inner.maintain();
+                // A panicking on_leak hook or sizing policy (user code) must
+                // not end maintenance for good.
+                if catch_unwind(AssertUnwindSafe(|| inner.maintain())).is_err() {
+                    tracing::error!(pool = %inner.name, "maintenance pass panicked; retrying next tick");
+                }
             })
             .map_err(BuildError::Thread)?;
         Ok(())
@@ -422,8 +431,9 @@ impl<T: Send + 'static> Pool<T> {
             let waited = inner.clock.now_nanos().saturating_sub(start);
             if waited >= timeout {
                 match inner.core.cancel(&waiter) {
-                    Some(grant) => break grant,
-                    None => return Err(inner.timed_out()),
+                    handoff::Poll::Ready(grant) => break grant,
+                    handoff::Poll::Closed => return Err(inner.closed()),
+                    handoff::Poll::Pending => return Err(inner.timed_out()),
                 }
             }
             std::thread::park_timeout(Duration::from_nanos(timeout - waited));
@@ -557,10 +567,10 @@ impl<T: Send + 'static> InLine<'_, T> {
         if std::future::Future::poll(sleep, cx).is_pending() {
             return P::Pending;
         }
-        let waiter = self.waiter.take();
-        match waiter.and_then(|w| self.inner.core.cancel(&w)) {
-            Some(grant) => P::Ready(Ok(grant)),
-            None => P::Ready(Err(self.inner.timed_out())),
+        match self.waiter.take().map(|w| self.inner.core.cancel(&w)) {
+            Some(handoff::Poll::Ready(grant)) => P::Ready(Ok(grant)),
+            Some(handoff::Poll::Closed) | None => P::Ready(Err(self.inner.closed())),
+            Some(handoff::Poll::Pending) => P::Ready(Err(self.inner.timed_out())),
         }
     }
 }
@@ -568,7 +578,7 @@ impl<T: Send + 'static> InLine<'_, T> {
 impl<T: Send + 'static> Drop for InLine<'_, T> {
     fn drop(&mut self) {
         if let Some(waiter) = self.waiter.take() {
-            if let Some(grant) = self.inner.core.cancel(&waiter) {
+            if let handoff::Poll::Ready(grant) = self.inner.core.cancel(&waiter) {
                 self.inner.give_back(grant);
             }
         }
@@ -654,7 +664,8 @@ impl<T: Send + 'static> Inner<T> {
             }
         }
         if let Some(max) = self.max_idle_ns {
-            if now.saturating_sub(entry.idle_since_ns) >= max {
+            // Idle expiry never takes the pool below min_size.
+            if now.saturating_sub(entry.idle_since_ns) >= max && self.core.size() > self.min {
                 return Some(DestroyReason::IdleTimeout);
             }
         }
@@ -669,38 +680,36 @@ impl<T: Send + 'static> Inner<T> {
         })
     }
 
+    /// Accounts for one factory call. The slot id is taken only once the
+    /// object exists, so a creation abandoned mid-way (a cancelled async
+    /// acquire) cannot leak one.
     fn finish_create(
         &self,
         made: Result<Result<T, BoxError>, Box<dyn std::any::Any + Send>>,
         start: u64,
-        slot: u32,
         reason: CreateReason,
     ) -> Result<Entry<T>, AcquireError> {
         let now = self.clock.now_nanos();
-        match made {
+        let failure = match made {
             Ok(Ok(value)) => {
+                // The caller holds a size unit, so a slot id is free.
+                let slot = self.take_slot()?;
                 let took = now.saturating_sub(start);
                 self.counters.create_ns.fetch_add(took, Ordering::Relaxed);
                 self.counters.created[reason as usize].fetch_add(1, Ordering::Relaxed);
                 self.metrics.create.record(took as f64 / 1e9);
-                Ok(Entry { value, slot, created_ns: now, idle_since_ns: now })
+                return Ok(Entry { value, slot, created_ns: now, idle_since_ns: now });
             }
-            failed => {
-                let _ = self.slots.free.push(slot);
-                self.counters.factory_errors.fetch_add(1, Ordering::Relaxed);
-                self.metrics.factory_errors.increment(1);
-                Err(match failed {
-                    Ok(Err(source)) => AcquireError::Factory { pool: self.name.clone(), source },
-                    Err(payload) => self.panicked(payload.as_ref()),
-                    Ok(Ok(_)) => unreachable!("handled above"),
-                })
-            }
-        }
+            Ok(Err(source)) => AcquireError::Factory { pool: self.name.clone(), source },
+            Err(payload) => self.panicked(payload.as_ref()),
+        };
+        self.counters.factory_errors.fetch_add(1, Ordering::Relaxed);
+        self.metrics.factory_errors.increment(1);
+        Err(failure)
     }
 
     /// Runs the factory on this thread. The caller holds a size unit.
     fn create_blocking(&self, reason: CreateReason) -> Result<Entry<T>, AcquireError> {
-        let slot = self.take_slot()?;
         let start = self.clock.now_nanos();
         let made = match &self.factory {
             Factory::Sync(f) => catch_unwind(AssertUnwindSafe(|| f())),
@@ -709,18 +718,17 @@ impl<T: Send + 'static> Inner<T> {
                 futures_executor::block_on(AssertUnwindSafe(fut).catch_unwind())
             }
         };
-        self.finish_create(made, start, slot, reason)
+        self.finish_create(made, start, reason)
     }
 
     /// Awaits the factory. The caller holds a size unit.
     async fn create_async(&self, reason: CreateReason) -> Result<Entry<T>, AcquireError> {
-        let slot = self.take_slot()?;
         let start = self.clock.now_nanos();
         let made = match &self.factory {
             Factory::Sync(f) => catch_unwind(AssertUnwindSafe(|| f())),
             Factory::Async(f) => AssertUnwindSafe(f()).catch_unwind().await,
         };
-        self.finish_create(made, start, slot, reason)
+        self.finish_create(made, start, reason)
     }
 
     fn reserve_and_create_blocking(&self, reason: CreateReason) -> Result<Entry<T>, AcquireError> {
@@ -812,7 +820,7 @@ impl<T: Send + 'static> Inner<T> {
         };
         let waited = now.saturating_sub(start);
         self.counters.in_use.fetch_add(1, Ordering::Relaxed);
-        self.slots.checkout_ns[entry.slot as usize].store(now + 1, Ordering::Relaxed);
+        self.slots.checkout_ns[entry.slot as usize].store(now.saturating_add(1), Ordering::Relaxed);
         if (path, fresh) == (Path::Direct, false) {
             // Waited exactly zero. Those samples are added in bulk by
             // `publish` (from `acquires_direct - direct_fresh`), which keeps a
@@ -842,8 +850,7 @@ impl<T: Send + 'static> Inner<T> {
         let held = now.saturating_sub(checkout_ns);
         let slot = entry.slot as usize;
         self.slots.checkout_ns[slot].store(0, Ordering::Relaxed);
-        if self.slots.leaked[slot].load(Ordering::Relaxed) {
-            self.slots.leaked[slot].store(false, Ordering::Relaxed);
+        if self.slots.leaked[slot].load(Ordering::Relaxed) == checkout_ns.saturating_add(1) {
             tracing::info!(pool = %self.name, held_ms = held / 1_000_000, "leaked object returned");
         }
         self.counters.in_use.fetch_sub(1, Ordering::Relaxed);
@@ -872,7 +879,6 @@ impl<T: Send + 'static> Inner<T> {
         let now = self.clock.now_nanos();
         let slot = entry.slot;
         self.slots.checkout_ns[slot as usize].store(0, Ordering::Relaxed);
-        self.slots.leaked[slot as usize].store(false, Ordering::Relaxed);
         self.counters.in_use.fetch_sub(1, Ordering::Relaxed);
         let held = now.saturating_sub(checkout_ns);
         self.counters.use_ns.fetch_add(held, Ordering::Relaxed);
@@ -892,7 +898,6 @@ impl<T: Send + 'static> Inner<T> {
             for _ in 0..self.core.idle() {
                 let Some(entry) = self.core.pop_idle() else { break };
                 match self.expired(&entry, now) {
-                    Some(DestroyReason::IdleTimeout) if self.core.size() <= self.min => self.put_idle(entry),
                     Some(reason) => {
                         report.expired += 1;
                         self.destroy(entry, reason);
@@ -937,7 +942,7 @@ impl<T: Send + 'static> Inner<T> {
             if stamp == 0 || now.saturating_sub(stamp - 1) < limit {
                 continue;
             }
-            if self.slots.leaked[slot].swap(true, Ordering::Relaxed) {
+            if self.slots.leaked[slot].swap(stamp, Ordering::Relaxed) == stamp {
                 continue;
             }
             found += 1;

@@ -9,6 +9,8 @@
 //! Handles are resolved once, at build, against the recorder installed at that
 //! moment: install the exporter ([`crate::export`]) before building pools.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use metrics::{Counter, Gauge, Histogram, SharedString, Unit};
 
 /// Objects by state: `state="idle"` or `state="used"`.
@@ -96,6 +98,8 @@ pub(crate) struct PoolMetrics {
     pub(crate) leaks: Counter,
     pub(crate) wait: Histogram,
     pub(crate) use_time: Histogram,
+    /// Hot-path recording of hold times, drained into `use_time` by `publish`.
+    pub(crate) use_buckets: BucketHistogram,
     pub(crate) create: Histogram,
     pub(crate) prewarm: Gauge,
 }
@@ -124,6 +128,7 @@ impl PoolMetrics {
             leaks: counter(LEAKS),
             wait: histogram(WAIT_SECONDS),
             use_time: histogram(USE_SECONDS),
+            use_buckets: BucketHistogram::new(),
             create: histogram(CREATE_SECONDS),
             prewarm: gauge(PREWARM_SECONDS),
         };
@@ -143,5 +148,104 @@ impl PoolMetrics {
             c.increment(0);
         }
         this
+    }
+}
+
+/// A lock-free histogram of nanosecond samples over [`SECONDS_BUCKETS`],
+/// recorded on the hot path and drained into a facade histogram by the
+/// maintenance tick.
+///
+/// A record is a bucket search and two relaxed `fetch_add`s, against the
+/// Prometheus exporter's timestamped, buffered sample per record; memory is
+/// fixed. [`BucketHistogram::drain_into`] hands the exporter, per bucket, the
+/// new samples' count at their mean: that mean lies inside the bucket, so the
+/// exported bucket counts are exact, and `_sum` is exact up to rounding.
+#[derive(Debug)]
+pub(crate) struct BucketHistogram {
+    bounds_ns: [u64; SECONDS_BUCKETS.len()],
+    counts: [AtomicU64; SECONDS_BUCKETS.len() + 1],
+    sums_ns: [AtomicU64; SECONDS_BUCKETS.len() + 1],
+    /// Per bucket: samples already handed over, and the nanoseconds handed over.
+    drained: parking_lot::Mutex<[(u64, f64); SECONDS_BUCKETS.len() + 1]>,
+}
+
+impl BucketHistogram {
+    pub(crate) fn new() -> Self {
+        BucketHistogram {
+            bounds_ns: SECONDS_BUCKETS.map(|s| (s * 1e9).round() as u64),
+            counts: std::array::from_fn(|_| AtomicU64::new(0)),
+            sums_ns: std::array::from_fn(|_| AtomicU64::new(0)),
+            drained: parking_lot::Mutex::new([(0, 0.0); SECONDS_BUCKETS.len() + 1]),
+        }
+    }
+
+    /// Records one sample (Prometheus buckets are `le`: upper bound inclusive).
+    #[inline]
+    pub(crate) fn record(&self, nanos: u64) {
+        let bucket = self.bounds_ns.partition_point(|&bound| bound < nanos);
+        // Sum before count: a drain that sees the count also sees the sum.
+        self.sums_ns[bucket].fetch_add(nanos, Ordering::Relaxed);
+        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Hands the samples recorded since the last drain to `into`, in seconds.
+    pub(crate) fn drain_into(&self, into: &Histogram) {
+        let mut drained = self.drained.lock();
+        for (bucket, (count_done, sum_done)) in drained.iter_mut().enumerate() {
+            let count = self.counts[bucket].load(Ordering::Relaxed);
+            let new = count.saturating_sub(*count_done);
+            if new == 0 {
+                continue;
+            }
+            let sum = self.sums_ns[bucket].load(Ordering::Relaxed) as f64;
+            let lower = if bucket == 0 { 0.0 } else { self.bounds_ns[bucket - 1] as f64 + 1.0 };
+            let upper = self.bounds_ns.get(bucket).map_or(f64::MAX, |&b| b as f64);
+            // Clamped into the bucket: a racing record may have added its sum
+            // but not yet its count; what is not handed over now is next time.
+            let mean = ((sum - *sum_done) / new as f64).clamp(lower, upper);
+            into.record_many(mean / 1e9, usize::try_from(new).unwrap_or(usize::MAX));
+            *count_done = count;
+            *sum_done += mean * new as f64;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    #[test]
+    fn drained_samples_land_in_their_buckets_with_the_exact_sum() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let h = BucketHistogram::new();
+        metrics::with_local_recorder(&recorder, || {
+            let out = metrics::histogram!("x_seconds");
+            for nanos in [3_000, 7_000, 10_000, 400_000, 400_000, 2_000_000_000_000] {
+                h.record(nanos);
+            }
+            h.drain_into(&out);
+            h.drain_into(&out); // nothing new: nothing added
+        });
+        let values = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .find_map(|(.., v)| match v {
+                DebugValue::Histogram(v) => Some(v.into_iter().map(|f| f.into_inner()).collect::<Vec<f64>>()),
+                _ => None,
+            })
+            .expect("histogram");
+        assert_eq!(values.len(), 6);
+        // 3, 7 and 10 µs share the first bucket (le 10 µs): their mean stays in it.
+        let first: Vec<_> = values.iter().filter(|&&v| v <= 0.000_01).collect();
+        assert_eq!(first.len(), 3);
+        let in_500us: Vec<_> = values.iter().filter(|&&v| v > 0.000_25 && v <= 0.000_5).collect();
+        assert_eq!(in_500us.len(), 2);
+        assert!(values.iter().any(|&v| v > 60.0), "beyond the last bound goes to +Inf");
+        let sum: f64 = values.iter().sum();
+        let exact = (3_000 + 7_000 + 10_000 + 800_000 + 2_000_000_000_000u64) as f64 / 1e9;
+        assert!((sum - exact).abs() < 1e-9, "{sum} vs {exact}");
     }
 }

@@ -855,7 +855,7 @@ impl<T: Send + 'static> Inner<T> {
         }
         self.counters.in_use.fetch_sub(1, Ordering::Relaxed);
         self.counters.use_ns.fetch_add(held, Ordering::Relaxed);
-        self.metrics.use_time.record(held as f64 / 1e9);
+        self.metrics.use_buckets.record(held);
         if std::thread::panicking() {
             return self.destroy(entry, DestroyReason::Panicked);
         }
@@ -882,7 +882,7 @@ impl<T: Send + 'static> Inner<T> {
         self.counters.in_use.fetch_sub(1, Ordering::Relaxed);
         let held = now.saturating_sub(checkout_ns);
         self.counters.use_ns.fetch_add(held, Ordering::Relaxed);
-        self.metrics.use_time.record(held as f64 / 1e9);
+        self.metrics.use_buckets.record(held);
         let _ = self.slots.free.push(slot);
         self.counters.destroyed[DestroyReason::Detached as usize].fetch_add(1, Ordering::Relaxed);
         self.core.release_slot();
@@ -1015,6 +1015,7 @@ impl<T: Send + 'static> Inner<T> {
         m.utilization.set(status.utilization());
         m.reuse.set(stats.reuse_ratio());
         m.acquires_direct.absolute(stats.acquires_direct);
+        m.use_buckets.drain_into(&m.use_time);
         let zero_waits = stats.acquires_direct.saturating_sub(self.direct_fresh.load(Ordering::Relaxed));
         // fetch_max: concurrent publishers add each zero-wait sample once.
         let published = self.zero_waits_published.fetch_max(zero_waits, Ordering::Relaxed);

@@ -731,22 +731,54 @@ impl<T: Send + 'static> Inner<T> {
         self.finish_create(made, start, reason)
     }
 
+    /// Creates an object for a size unit the caller holds; on failure the
+    /// unit goes back to the budget.
+    fn create_in_unit_blocking(&self, reason: CreateReason) -> Result<Entry<T>, AcquireError> {
+        self.create_blocking(reason).inspect_err(|_| self.core.release_slot())
+    }
+
+    /// As [`Self::create_in_unit_blocking`]; the unit also goes back if the
+    /// future is dropped mid-creation (a cancelled acquire).
+    async fn create_in_unit_async(&self, reason: CreateReason) -> Result<Entry<T>, AcquireError> {
+        struct Unit<'a, T: Send + 'static>(&'a Inner<T>, bool);
+        impl<T: Send + 'static> Drop for Unit<'_, T> {
+            fn drop(&mut self) {
+                if self.1 {
+                    self.0.core.release_slot();
+                }
+            }
+        }
+        let mut unit = Unit(self, true);
+        let made = self.create_async(reason).await;
+        unit.1 = made.is_err();
+        made
+    }
+
     fn reserve_and_create_blocking(&self, reason: CreateReason) -> Result<Entry<T>, AcquireError> {
         if !self.core.try_reserve_below(self.max) {
             return Err(self.closed());
         }
-        self.create_blocking(reason).inspect_err(|_| self.core.release_slot())
+        self.create_in_unit_blocking(reason)
     }
 
     async fn reserve_and_create_async(&self, reason: CreateReason) -> Result<Entry<T>, AcquireError> {
         if !self.core.try_reserve_below(self.max) {
             return Err(self.closed());
         }
-        let made = self.create_async(reason).await;
-        if made.is_err() {
-            self.core.release_slot();
+        self.create_in_unit_async(reason).await
+    }
+
+    /// The idle object of a grant if it is still good. An expired one is
+    /// discarded and its size unit carries over to a replacement: `None`.
+    fn usable(&self, grant: Grant<Entry<T>>) -> Option<Entry<T>> {
+        let Grant::Object(entry) = grant else { return None };
+        match self.expired(&entry, self.clock.now_nanos()) {
+            None => Some(entry),
+            Some(reason) => {
+                self.discard(entry, reason);
+                None
+            }
         }
-        made
     }
 
     /// Turns a grant into a guard on the blocking path.
@@ -756,22 +788,9 @@ impl<T: Send + 'static> Inner<T> {
         start: u64,
         path: Path,
     ) -> Result<PoolGuard<T>, AcquireError> {
-        let (entry, fresh) = match grant {
-            Grant::Object(entry) => match self.expired(&entry, self.clock.now_nanos()) {
-                None => (entry, false),
-                Some(reason) => {
-                    // Replace in place: the size unit carries over to the new object.
-                    self.discard(entry, reason);
-                    (
-                        self.create_blocking(CreateReason::Demand)
-                            .inspect_err(|_| self.core.release_slot())?,
-                        true,
-                    )
-                }
-            },
-            Grant::Create => {
-                (self.create_blocking(CreateReason::Demand).inspect_err(|_| self.core.release_slot())?, true)
-            }
+        let (entry, fresh) = match self.usable(grant) {
+            Some(entry) => (entry, false),
+            None => (self.create_in_unit_blocking(CreateReason::Demand)?, true),
         };
         Ok(self.checkout(entry, start, path, fresh))
     }
@@ -782,33 +801,11 @@ impl<T: Send + 'static> Inner<T> {
         start: u64,
         path: Path,
     ) -> Result<PoolGuard<T>, AcquireError> {
-        let (entry, fresh) = match grant {
-            Grant::Object(entry) => match self.expired(&entry, self.clock.now_nanos()) {
-                None => (entry, false),
-                Some(reason) => {
-                    self.discard(entry, reason);
-                    (self.create_async_holding_slot().await?, true)
-                }
-            },
-            Grant::Create => (self.create_async_holding_slot().await?, true),
+        let (entry, fresh) = match self.usable(grant) {
+            Some(entry) => (entry, false),
+            None => (self.create_in_unit_async(CreateReason::Demand).await?, true),
         };
         Ok(self.checkout(entry, start, path, fresh))
-    }
-
-    async fn create_async_holding_slot(&self) -> Result<Entry<T>, AcquireError> {
-        // If this future is dropped mid-creation, the size unit must come back.
-        struct Unit<'a, T: Send + 'static>(&'a Inner<T>, bool);
-        impl<T: Send + 'static> Drop for Unit<'_, T> {
-            fn drop(&mut self) {
-                if self.1 {
-                    self.0.core.release_slot();
-                }
-            }
-        }
-        let mut unit = Unit(self, true);
-        let made = self.create_async(CreateReason::Demand).await;
-        unit.1 = made.is_err();
-        made
     }
 
     #[inline]
@@ -909,13 +906,12 @@ impl<T: Send + 'static> Inner<T> {
 
         // Back to min_size.
         while !self.core.is_closed() && self.core.try_reserve_below(self.min) {
-            match self.create_blocking(CreateReason::Replenish) {
+            match self.create_in_unit_blocking(CreateReason::Replenish) {
                 Ok(entry) => {
                     report.replenished += 1;
                     self.put_idle(entry);
                 }
                 Err(e) => {
-                    self.core.release_slot();
                     tracing::warn!(pool = %self.name, error = %e, "replenishing to min_size failed");
                     break;
                 }

@@ -33,3 +33,5 @@ pub mod clock;
 pub mod export;
 pub mod pool;
 mod primitives;
+pub mod report;
+pub mod sim;

@@ -5,13 +5,15 @@
 //!
 //! | code | meaning |
 //! |---|---|
-//! | 0 | success |
+//! | 0 | success (every soak gate passed) |
 //! | 1 | the run finished but failed (a gate, an unrecoverable runtime error) |
-//! | 2 | bad input: usage, settings, a file, a port already in use |
+//! | 2 | bad input: usage, settings, a workload file, a port already in use |
+//! | 130 | interrupted (Ctrl-C, SIGTERM); the reports are still written |
 //!
 //! A closed stdout (`tidepool demo | head`) is not an error.
 
 mod demo;
+mod soak;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -19,12 +21,15 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub use demo::{DemoArgs, DemoReport};
+pub use soak::{SoakArgs, SoakEnd, ValidateArgs, DAILY_CYCLE};
 
 /// tidepool: instrument resource pools and replay workloads through them.
 #[derive(Debug, Parser)]
 #[command(name = "tidepool", version, about, long_about = None)]
-#[command(after_help = "Exit codes: 0 success, 1 run failed, 2 bad input (usage, settings, port in use).\n\
-    Docs: README.md; metrics served on http://127.0.0.1:9464/metrics by default.")]
+#[command(after_help = "Exit codes: 0 success (all gates pass), 1 a gate or the run failed, \
+    2 bad input (usage, workload file, settings, port in use), 130 interrupted.\n\
+    Start with `tidepool soak` (the built-in 24 h daily cycle) or `tidepool validate workloads/steady.toml`.\n\
+    Docs: README.md and workloads/README.md.")]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -32,6 +37,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Replay a workload through a real pool in virtual time and write a soak report with pass/fail gates.
+    Soak(SoakArgs),
+    /// Check a workload file and print what a run would do, without running it.
+    Validate(ValidateArgs),
     /// Run a pool under a small built-in concurrent load while serving /metrics, then print a summary.
     Demo(DemoArgs),
 }
@@ -64,14 +73,29 @@ pub fn main() -> ExitCode {
     init_tracing();
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args).and_then(|report| print(&report.to_string())),
+        Command::Validate(args) => soak::validate(&args).and_then(|text| print(&text)),
+        Command::Soak(args) => match soak::run(&args) {
+            Ok((summary, end)) => {
+                let printed = print(&summary);
+                return match (printed, end) {
+                    (Err(e), _) => fail(&e),
+                    (Ok(()), SoakEnd::Passed) => ExitCode::SUCCESS,
+                    (Ok(()), SoakEnd::Failed) => ExitCode::from(1),
+                    (Ok(()), SoakEnd::Interrupted) => ExitCode::from(130),
+                };
+            }
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("tidepool: error: {e}");
-            ExitCode::from(e.exit_code())
-        }
+        Err(e) => fail(&e),
     }
+}
+
+fn fail(e: &CliError) -> ExitCode {
+    eprintln!("tidepool: error: {e}");
+    ExitCode::from(e.exit_code())
 }
 
 fn init_tracing() {

@@ -28,11 +28,29 @@ pub struct PoolGuard<T: Send + 'static> {
     entry: Option<Entry<T>>,
     pool: Arc<Inner<T>>,
     checkout_ns: u64,
+    fresh: bool,
 }
 
 impl<T: Send + 'static> PoolGuard<T> {
-    pub(crate) fn new(pool: Arc<Inner<T>>, entry: Entry<T>, checkout_ns: u64) -> Self {
-        PoolGuard { entry: Some(entry), pool, checkout_ns }
+    pub(crate) fn new(pool: Arc<Inner<T>>, entry: Entry<T>, checkout_ns: u64, fresh: bool) -> Self {
+        PoolGuard { entry: Some(entry), pool, checkout_ns, fresh }
+    }
+
+    /// Whether this acquire created the object (rather than reusing an idle
+    /// one). The simulator charges creation time to such acquires.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = tidepool::pool::Pool::builder("p").min_size(1).max_size(2).factory(|| Ok(0)).build()?;
+    /// let first = pool.acquire_blocking()?; // the prewarmed object
+    /// let second = pool.acquire_blocking()?; // created on demand
+    /// assert!(!first.is_fresh() && second.is_fresh());
+    /// # Ok(()) }
+    /// ```
+    pub fn is_fresh(&self) -> bool {
+        self.fresh
     }
 
     fn entry(&self) -> &Entry<T> {

@@ -40,9 +40,8 @@ pub(crate) enum Wake {
     Thread(Thread),
     /// Wake an async task; the waker is refreshed on every poll.
     Task(parking_lot::Mutex<Option<Waker>>),
-    /// Nothing to wake: the owner polls (unit tests and the loom models; the
-    /// simulator's event-driven waits will use it too).
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// Nothing to wake: the owner polls (the simulator's event-driven
+    /// tickets, unit tests and the loom models).
     Poll,
 }
 

@@ -487,6 +487,33 @@ impl<T: Send + 'static> Pool<T> {
         }
     }
 
+    /// Acquires without blocking: an object now if one is idle or may be
+    /// created, otherwise a [`Ticket`] holding a place in the FIFO line. For
+    /// single-threaded event loops that wait by polling; the acquire timeout
+    /// is the caller's to enforce with [`Ticket::expire`].
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError::Closed`], or a factory error when an object was
+    /// created at once and that failed.
+    pub fn acquire_or_queue(&self) -> Result<Admission<T>, AcquireError> {
+        let inner = &self.inner;
+        let start = inner.clock.now_nanos();
+        if inner.core.is_closed() {
+            return Err(inner.closed());
+        }
+        if let Some(grant) = inner.core.try_take() {
+            return inner.serve_blocking(grant, start, Path::Direct).map(Admission::Ready);
+        }
+        let waiter = inner.core.enqueue(Wake::Poll).ok_or_else(|| inner.closed())?;
+        let mut ticket = Ticket { inner: Arc::clone(inner), waiter: Some(waiter), start };
+        // `enqueue` serves the line once: this caller may already be served.
+        match ticket.poll() {
+            Some(outcome) => outcome.map(Admission::Ready),
+            None => Ok(Admission::Queued(ticket)),
+        }
+    }
+
     /// The pool's levels, from atomics only (see [`Status`]).
     pub fn status(&self) -> Status {
         self.inner.status()
@@ -533,6 +560,100 @@ impl<T: Send + 'static> Pool<T> {
     /// Whether [`Pool::close`] ran.
     pub fn is_closed(&self) -> bool {
         self.inner.core.is_closed()
+    }
+}
+
+/// What [`Pool::acquire_or_queue`] got: an object now, or a place in line.
+#[derive(Debug)]
+pub enum Admission<T: Send + 'static> {
+    /// Served at once.
+    Ready(PoolGuard<T>),
+    /// In line; poll the ticket after anything that may free an object.
+    Queued(Ticket<T>),
+}
+
+/// A place in a pool's FIFO line, for callers that drive their own event
+/// loop (the simulator) instead of blocking or awaiting. Nothing wakes the
+/// holder: it calls [`Ticket::poll`] after returning an object, running
+/// [`Pool::maintain`], or anything else that may serve the line. Dropping a
+/// ticket gives up its place (and hands back a grant that arrived).
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use tidepool::pool::{Admission, Pool};
+///
+/// let pool = Pool::builder("one").min_size(1).max_size(1).factory(|| Ok(7)).build()?;
+/// let held = pool.try_acquire()?;
+/// let Admission::Queued(mut ticket) = pool.acquire_or_queue()? else { unreachable!() };
+/// assert!(ticket.poll().is_none()); // still in line
+/// drop(held); // the object goes straight to the front of the line
+/// let guard = ticket.poll().expect("served")?;
+/// assert_eq!(*guard, 7);
+/// # Ok(()) }
+/// ```
+pub struct Ticket<T: Send + 'static> {
+    inner: Arc<Inner<T>>,
+    waiter: Option<Arc<handoff::Waiter<Entry<T>>>>,
+    start: u64,
+}
+
+impl<T: Send + 'static> std::fmt::Debug for Ticket<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ticket").field("pool", &self.inner.name).field("start_ns", &self.start).finish()
+    }
+}
+
+impl<T: Send + 'static> Ticket<T> {
+    /// `None` while still in line; otherwise the outcome (an object, the
+    /// pool closed, or a factory error for a creation grant). After it
+    /// returns `Some`, the ticket is spent and further polls say `Closed`.
+    pub fn poll(&mut self) -> Option<Result<PoolGuard<T>, AcquireError>> {
+        let waiter = self.waiter.as_ref()?;
+        match waiter.poll() {
+            handoff::Poll::Pending => None,
+            handoff::Poll::Ready(grant) => {
+                self.waiter = None;
+                Some(self.inner.serve_blocking(grant, self.start, Path::Waited))
+            }
+            handoff::Poll::Closed => {
+                self.waiter = None;
+                Some(Err(self.inner.closed()))
+            }
+        }
+    }
+
+    /// Gives up waiting (the caller's deadline passed): counted as a timeout,
+    /// unless the line served this ticket in the meantime, in which case the
+    /// object is returned as if polled.
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError::Timeout`], [`AcquireError::Closed`], or a factory
+    /// error for a creation grant.
+    pub fn expire(mut self) -> Result<PoolGuard<T>, AcquireError> {
+        let Some(waiter) = self.waiter.take() else { return Err(self.inner.closed()) };
+        match self.inner.core.cancel(&waiter) {
+            handoff::Poll::Ready(grant) => self.inner.serve_blocking(grant, self.start, Path::Waited),
+            handoff::Poll::Closed => Err(self.inner.closed()),
+            handoff::Poll::Pending => Err(self.inner.timed_out()),
+        }
+    }
+
+    /// When the ticket's acquire started, in the pool clock's nanoseconds.
+    pub fn started_ns(&self) -> u64 {
+        self.start
+    }
+}
+
+impl<T: Send + 'static> Drop for Ticket<T> {
+    fn drop(&mut self) {
+        if let Some(waiter) = self.waiter.take() {
+            if let handoff::Poll::Ready(grant) = self.inner.core.cancel(&waiter) {
+                self.inner.give_back(grant);
+            }
+        }
     }
 }
 
@@ -838,7 +959,7 @@ impl<T: Send + 'static> Inner<T> {
             Path::Direct => self.counters.acquires_direct.fetch_add(1, Ordering::Relaxed),
             Path::Waited => self.counters.acquires_waited.fetch_add(1, Ordering::Relaxed),
         };
-        PoolGuard::new(Arc::clone(self), entry, now)
+        PoolGuard::new(Arc::clone(self), entry, now, fresh)
     }
 
     /// The return path, run by the guard's drop.

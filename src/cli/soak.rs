@@ -1,0 +1,364 @@
+//! `tidepool soak` and `tidepool validate`: replay a workload in virtual
+//! time and write the soak report; check a workload without running it.
+
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::CliError;
+use crate::clock::Clock;
+use crate::report::{self, Report, Wall};
+use crate::sim::{self, Observer, Sample, Workload};
+
+/// The built-in workload (`tidepool soak` with no file): 24 h of high,
+/// medium and low load.
+pub const DAILY_CYCLE: &str = include_str!("../../workloads/daily-cycle.toml");
+
+/// Arguments of `tidepool soak`.
+#[derive(Debug, Args)]
+pub struct SoakArgs {
+    /// Workload file (TOML, see workloads/README.md). Default: the built-in
+    /// daily cycle (workloads/daily-cycle.toml).
+    pub workload: Option<PathBuf>,
+    /// Directory for report.json, report.md and samples.jsonl.
+    #[arg(long, default_value = "tidepool-out")]
+    pub out: PathBuf,
+    /// Override the workload's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Override the workload's total duration (e.g. 1h, 90m).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// No progress bar or progress lines.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Arguments of `tidepool validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Workload file to check.
+    pub workload: PathBuf,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d =
+        humantime::parse_duration(text).map_err(|e| format!("`{text}`: {e} (write e.g. 90m, 1h, 24h)"))?;
+    if d.is_zero() || d > sim::workload::MAX_DURATION {
+        return Err(format!("`{text}`: need more than 0 and at most 30 days"));
+    }
+    Ok(d)
+}
+
+/// Loads the workload of `path`, or the built-in one.
+fn load(path: Option<&Path>) -> Result<(Workload, String), CliError> {
+    match path {
+        Some(path) => {
+            let w = Workload::load(path).map_err(|e| CliError::Input(e.to_string()))?;
+            Ok((w, path.display().to_string()))
+        }
+        None => {
+            let name = "workloads/daily-cycle.toml (built in)";
+            let w = Workload::parse(DAILY_CYCLE, name).map_err(|e| CliError::Input(e.to_string()))?;
+            Ok((w, name.into()))
+        }
+    }
+}
+
+/// `tidepool validate`: parse, check, and print what a run would do.
+pub fn validate(args: &ValidateArgs) -> Result<String, CliError> {
+    let (w, file) = load(Some(&args.workload))?;
+    let mut out = format!(
+        "{file}: ok\n  workload {} (seed {}), {} of virtual time: {} cycle(s) of {}\n",
+        w.name,
+        w.seed,
+        sim::workload::fmt_duration(w.duration),
+        w.duration.as_secs_f64() / w.cycle().as_secs_f64(),
+        sim::workload::fmt_duration(w.cycle())
+    );
+    out += &format!(
+        "  pool {}..{} ({:?} sizing), acquire timeout {}\n",
+        w.pool.min,
+        w.pool.max,
+        w.pool.sizing,
+        sim::workload::fmt_duration(w.pool.acquire_timeout)
+    );
+    for p in &w.phases {
+        let hold = w
+            .hold_of(w.phases.iter().position(|q| q.name == p.name).unwrap_or(0))
+            .map_or(0.0, |d| d.mean_seconds());
+        out += &format!(
+            "  phase {:<10} {:>8}  {}  mean hold {}\n",
+            p.name,
+            sim::workload::fmt_duration(p.duration),
+            describe_arrival(&p.arrival),
+            report::ms(hold)
+        );
+    }
+    for f in &w.faults {
+        out += &format!(
+            "  fault {:?} at {} for {}\n",
+            f.kind,
+            sim::workload::fmt_duration(f.at),
+            f.duration.map_or("the rest of the run".into(), sim::workload::fmt_duration)
+        );
+    }
+    let ops = w.expected_ops();
+    out += &format!("  expected operations: {ops:.0}\n");
+    Ok(out)
+}
+
+fn describe_arrival(a: &sim::Arrival) -> String {
+    match a {
+        sim::Arrival::Poisson { rate } => format!("poisson {rate}/s"),
+        sim::Arrival::Constant { rate } => format!("constant {rate}/s"),
+        sim::Arrival::Ramp { from, to } => format!("ramp {from}/s -> {to}/s"),
+        sim::Arrival::Closed { workers, think } => format!(
+            "closed loop, {workers} workers, mean think {}",
+            report::ms(think.as_ref().map_or(0.0, |d| d.mean_seconds()))
+        ),
+    }
+}
+
+/// How a soak ended, for the exit code.
+#[derive(Debug)]
+pub enum SoakEnd {
+    /// Every gate passed (exit 0).
+    Passed,
+    /// A gate failed (exit 1).
+    Failed,
+    /// Interrupted (exit 130).
+    Interrupted,
+}
+
+/// Writes samples and shows progress.
+struct Progress {
+    samples: BufWriter<std::fs::File>,
+    error: Option<std::io::Error>,
+    wall: Clock,
+    started: u64,
+    last_line: u64,
+    last_flush: u64,
+    total_seconds: f64,
+    bar: Option<indicatif::ProgressBar>,
+    quiet: bool,
+    arrived: u64,
+}
+
+impl Observer for Progress {
+    fn on_sample(&mut self, sample: &Sample) {
+        self.arrived += sample.arrived;
+        if self.error.is_none() {
+            let line = serde_json::to_string(sample).unwrap_or_default();
+            if let Err(e) = writeln!(self.samples, "{line}") {
+                self.error = Some(e);
+            }
+        }
+        let now = self.wall.now_nanos();
+        if now.saturating_sub(self.last_flush) >= 1_000_000_000 {
+            self.last_flush = now;
+            if let Err(e) = self.samples.flush() {
+                self.error.get_or_insert(e);
+            }
+        }
+        if self.quiet {
+            return;
+        }
+        let elapsed = now.saturating_sub(self.started) as f64 / 1e9;
+        let rate = if elapsed > 0.0 { self.arrived as f64 / elapsed } else { 0.0 };
+        if let Some(bar) = &self.bar {
+            bar.set_position(sample.t as u64);
+            bar.set_message(format!("{:.2} M ops/s, phase {}", rate / 1e6, sample.phase));
+        } else if now.saturating_sub(self.last_line) >= 5_000_000_000 {
+            self.last_line = now;
+            let done = sample.t / self.total_seconds;
+            let eta = if done > 0.0 { elapsed / done - elapsed } else { 0.0 };
+            eprintln!(
+                "tidepool: {} of {} virtual ({:.0} %), {:.2} M ops/s, phase {}, ETA {:.0} s",
+                report::human_seconds(sample.t),
+                report::human_seconds(self.total_seconds),
+                done * 100.0,
+                rate / 1e6,
+                sample.phase,
+                eta
+            );
+        }
+    }
+}
+
+/// `tidepool soak`: replays the workload and writes the reports.
+pub fn run(args: &SoakArgs) -> Result<(String, SoakEnd), CliError> {
+    let (mut workload, file) = load(args.workload.as_deref())?;
+    if let Some(seed) = args.seed {
+        workload.seed = seed;
+    }
+    if let Some(d) = args.duration {
+        workload.duration = d;
+    }
+    let out = &args.out;
+    std::fs::create_dir_all(out)
+        .map_err(|e| CliError::Input(format!("--out {}: cannot create the directory: {e}", out.display())))?;
+    let samples_path = out.join("samples.jsonl");
+    let samples = std::fs::File::create(&samples_path)
+        .map_err(|e| CliError::Input(format!("{}: cannot create: {e}", samples_path.display())))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // Registration only fails for forbidden signals; these two are not.
+        let _ = signal_hook::flag::register(signal, Arc::clone(&stop));
+    }
+    let wall = Clock::system();
+    let started = wall.now_nanos();
+    let total_seconds = workload.duration.as_secs_f64();
+    let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(total_seconds as u64);
+        let style = indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} virtual s  {msg}  ETA {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar
+    });
+    let mut progress = Progress {
+        samples: BufWriter::new(samples),
+        error: None,
+        wall: wall.clone(),
+        started,
+        last_line: started,
+        last_flush: started,
+        total_seconds,
+        bar,
+        quiet: args.quiet,
+        arrived: 0,
+    };
+    eprintln!(
+        "tidepool: soak {} (seed {}), {} of virtual time",
+        file,
+        workload.seed,
+        sim::workload::fmt_duration(workload.duration)
+    );
+    let outcome =
+        sim::run(&workload, &mut progress, &stop).map_err(|e| CliError::Input(format!("{file}: {e}")))?;
+    if let Some(bar) = &progress.bar {
+        bar.finish_and_clear();
+    }
+    progress.samples.flush().map_err(|e| CliError::Run(format!("{}: {e}", samples_path.display())))?;
+    if let Some(e) = progress.error {
+        return Err(CliError::Run(format!("{}: {e}", samples_path.display())));
+    }
+    let seconds = wall.now_nanos().saturating_sub(started) as f64 / 1e9;
+    let wall = Wall {
+        seconds,
+        ops_per_second: if seconds > 0.0 { outcome.total.arrived as f64 / seconds } else { 0.0 },
+        peak_rss_bytes: report::peak_rss_bytes(),
+    };
+    let replay = replay_command(args, &workload);
+    let report = Report::new(&workload, &file, &outcome, replay, wall);
+    let json = report::write_atomic(out, "report.json", &report.to_json())
+        .map_err(|e| CliError::Run(format!("writing the report: {e}")))?;
+    let md = report::write_atomic(out, "report.md", &report.to_markdown())
+        .map_err(|e| CliError::Run(format!("writing the report: {e}")))?;
+    let end = if report.interrupted {
+        SoakEnd::Interrupted
+    } else if report.passed {
+        SoakEnd::Passed
+    } else {
+        SoakEnd::Failed
+    };
+    Ok((summary(&report, &json, &md, &samples_path), end))
+}
+
+fn replay_command(args: &SoakArgs, w: &Workload) -> String {
+    let mut cmd = String::from("tidepool soak");
+    if let Some(path) = &args.workload {
+        cmd += &format!(" {}", shell_word(&path.display().to_string()));
+    }
+    cmd += &format!(" --seed {}", w.seed);
+    if let Some(d) = args.duration {
+        cmd += &format!(" --duration {}", sim::workload::fmt_duration(d).replace(' ', ""));
+    }
+    cmd += &format!(" --out {}", shell_word(&args.out.display().to_string()));
+    cmd
+}
+
+fn shell_word(s: &str) -> String {
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:=".contains(c)) {
+        s.into()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+fn summary(r: &Report, json: &Path, md: &Path, samples: &Path) -> String {
+    let mut s = String::new();
+    let verdict = if r.interrupted {
+        "INTERRUPTED"
+    } else if r.passed {
+        "PASSED"
+    } else {
+        "FAILED"
+    };
+    s += &format!(
+        "soak {}: {verdict} — {} virtual in {:.1} s wall ({:.2} M ops/s), seed {}\n",
+        r.workload,
+        report::human_seconds(r.virtual_seconds),
+        r.wall.seconds,
+        r.wall.ops_per_second / 1e6,
+        r.seed
+    );
+    let o = &r.ops;
+    s += &format!(
+        "  ops: {} arrived, {} completed, {} timed out, {} failed, {} in flight, {} waiting (error rate {:.4} %)\n",
+        o.arrived,
+        o.completed,
+        o.timed_out,
+        o.failed,
+        o.in_flight,
+        o.waiting,
+        r.error_rate * 100.0
+    );
+    let w = &r.wait_seconds.corrected;
+    s += &format!(
+        "  wait (corrected): p50 {}  p99 {}  p99.9 {}  max {}\n",
+        report::ms(w.p50),
+        report::ms(w.p99),
+        report::ms(w.p999),
+        report::ms(w.max)
+    );
+    s += &format!(
+        "  pool: utilization {:.1} %, size {}..{} (mean {:.2}), {} resizes, reuse {:.4}\n",
+        r.pool.utilization_mean * 100.0,
+        r.pool.size_min_seen,
+        r.pool.size_max_seen,
+        r.pool.size_mean,
+        r.pool.resizes,
+        r.pool.reuse_ratio
+    );
+    for ph in &r.phases {
+        s += &format!(
+            "  phase {:<10} {:>9} arrived, wait p99 {:>10}, utilization {:>5.1} %, mean size {:.2}\n",
+            ph.name,
+            ph.ops.arrived,
+            report::ms(ph.wait_seconds.corrected.p99),
+            ph.pool.utilization_mean * 100.0,
+            ph.pool.size_mean
+        );
+    }
+    for g in &r.slo {
+        s += &format!(
+            "  gate {:<28} {} (observed {}, limit {})\n",
+            g.name,
+            if g.passed { "pass" } else { "FAIL" },
+            g.observed,
+            g.target
+        );
+    }
+    if !r.passed {
+        s += &format!("  replay: {}\n", r.replay);
+    }
+    s += &format!("  reports: {}, {}, {}\n", json.display(), md.display(), samples.display());
+    s
+}

@@ -1,0 +1,610 @@
+//! Soak reports: the figures of a run ([`Report`], written as
+//! `report.json`), its gate verdicts ([`Gate`]), and the page a person reads
+//! (`report.md`).
+//!
+//! Every figure comes from the run's measurements: waits and holds from HDR
+//! histograms (3 significant digits), utilization and size as time-weighted
+//! means over virtual time, pool totals from the pool's own counters.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::sim::{Outcome, Tally, Workload};
+
+/// Quantiles of a time histogram, in seconds.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Quantiles {
+    /// Samples recorded.
+    pub count: u64,
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Largest value.
+    pub max: f64,
+}
+
+impl Quantiles {
+    /// Reads a nanosecond histogram.
+    pub fn of(h: &Histogram<u64>) -> Quantiles {
+        let s = |ns: u64| ns as f64 / 1e9;
+        if h.is_empty() {
+            return Quantiles { count: 0, mean: 0.0, p50: 0.0, p90: 0.0, p99: 0.0, p999: 0.0, max: 0.0 };
+        }
+        Quantiles {
+            count: h.len(),
+            mean: h.mean() / 1e9,
+            p50: s(h.value_at_quantile(0.50)),
+            p90: s(h.value_at_quantile(0.90)),
+            p99: s(h.value_at_quantile(0.99)),
+            p999: s(h.value_at_quantile(0.999)),
+            max: s(h.max()),
+        }
+    }
+}
+
+/// Operation counts. `arrived = completed + timed_out + failed + in_flight + waiting`.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Ops {
+    /// Arrived (intended) operations.
+    pub arrived: u64,
+    /// Acquired, held and released.
+    pub completed: u64,
+    /// Acquire timed out.
+    pub timed_out: u64,
+    /// Factory failed.
+    pub failed: u64,
+    /// Holding an object when the run ended.
+    pub in_flight: u64,
+    /// Waiting in line when the run ended.
+    pub waiting: u64,
+}
+
+/// Waits measured two ways.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Waits {
+    /// From the intended arrival time (no coordinated omission).
+    pub corrected: Quantiles,
+    /// From the moment the acquire was issued. Equal to `corrected` in
+    /// virtual time, where every acquire is issued at its intended time.
+    pub uncorrected: Quantiles,
+}
+
+/// Pool figures of a slice of the run.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct PoolFigures {
+    /// Time-weighted mean of in_use / size.
+    pub utilization_mean: f64,
+    /// Time-weighted mean size.
+    pub size_mean: f64,
+    /// Served acquires that reused an object.
+    pub reuse_ratio: f64,
+}
+
+/// One phase (all its instances across cycles together).
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseReport {
+    /// The phase's name.
+    pub name: String,
+    /// Virtual seconds spent in it.
+    pub virtual_seconds: f64,
+    /// Operations that arrived in it.
+    pub ops: Ops,
+    /// Their waits.
+    pub wait_seconds: Waits,
+    /// Their holds.
+    pub hold_seconds: Quantiles,
+    /// The pool while it ran.
+    pub pool: PoolFigures,
+}
+
+/// The pool over the whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolReport {
+    /// Time-weighted mean of in_use / size.
+    pub utilization_mean: f64,
+    /// Served acquires that reused an object (the rest created one).
+    pub reuse_ratio: f64,
+    /// Time-weighted mean size.
+    pub size_mean: f64,
+    /// Smallest size seen.
+    pub size_min_seen: usize,
+    /// Largest size seen.
+    pub size_max_seen: usize,
+    /// Target changes made by the sizing policy.
+    pub resizes: u64,
+    /// Objects created (prewarm, demand, replenish).
+    pub created: u64,
+    /// Objects destroyed for any reason.
+    pub destroyed: u64,
+    /// Holds that passed the leak threshold.
+    pub leaks: u64,
+}
+
+/// Modeled memory: `size × object_bytes + leaked bytes`.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Memory {
+    /// At the start.
+    pub start_bytes: u64,
+    /// At the end.
+    pub end_bytes: u64,
+    /// Peak.
+    pub peak_bytes: u64,
+    /// Lowest in the start drift window.
+    pub floor_start_bytes: u64,
+    /// Lowest in the end drift window.
+    pub floor_end_bytes: u64,
+    /// Growth of the floor per virtual hour: (end floor − start floor) over
+    /// the hours between the windows' midpoints. The floor, because a pool
+    /// legitimately grows under load; what a leak moves is the level it
+    /// returns to.
+    pub growth_per_hour_bytes: f64,
+}
+
+/// The same figures at the run's start and at its end.
+#[derive(Debug, Clone, Serialize)]
+pub struct Drift {
+    /// What the windows are: the first and last full cycle, or the first and
+    /// last tenth of a single-cycle run.
+    pub windows: String,
+    /// The window at the start.
+    pub start: DriftWindow,
+    /// The window at the end.
+    pub end: DriftWindow,
+}
+
+/// One drift window.
+#[derive(Debug, Clone, Serialize)]
+pub struct DriftWindow {
+    /// Virtual seconds where it begins.
+    pub from_seconds: f64,
+    /// Virtual seconds where it ends.
+    pub to_seconds: f64,
+    /// Operations that arrived in it.
+    pub arrived: u64,
+    /// Corrected wait p99, seconds.
+    pub wait_p99: f64,
+    /// Mean hold, seconds.
+    pub hold_mean: f64,
+    /// Errors (timed out + failed) over arrived.
+    pub error_rate: f64,
+    /// Time-weighted utilization.
+    pub utilization_mean: f64,
+    /// Time-weighted size.
+    pub size_mean: f64,
+}
+
+/// One gate's verdict.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Gate {
+    /// The workload's `[slo]` key.
+    pub name: String,
+    /// Its limit.
+    pub target: f64,
+    /// The run's figure.
+    pub observed: f64,
+    /// `observed <= target`.
+    pub passed: bool,
+}
+
+/// Wall-clock figures: the only part of a report that differs between two
+/// runs of one workload and seed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Wall {
+    /// Wall seconds the replay took.
+    pub seconds: f64,
+    /// Simulated operations per wall second.
+    pub ops_per_second: f64,
+    /// Peak resident memory of the process, bytes (Linux; 0 elsewhere).
+    pub peak_rss_bytes: u64,
+}
+
+/// The whole soak report (`report.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// tidepool's version.
+    pub tidepool_version: String,
+    /// The workload's name.
+    pub workload: String,
+    /// The workload file.
+    pub workload_file: String,
+    /// The seed of the run.
+    pub seed: u64,
+    /// Virtual time covered, seconds.
+    pub virtual_seconds: f64,
+    /// Operation counts.
+    pub ops: Ops,
+    /// Errors (timed out + failed) over arrived.
+    pub error_rate: f64,
+    /// Acquire waits.
+    pub wait_seconds: Waits,
+    /// Hold times.
+    pub hold_seconds: Quantiles,
+    /// The pool.
+    pub pool: PoolReport,
+    /// Modeled memory.
+    pub memory: Memory,
+    /// Per phase, in workload order.
+    pub phases: Vec<PhaseReport>,
+    /// Start versus end.
+    pub drift: Drift,
+    /// Gate verdicts.
+    pub slo: Vec<Gate>,
+    /// All gates passed (and the run was not interrupted).
+    pub passed: bool,
+    /// The run was stopped early.
+    pub interrupted: bool,
+    /// The command that replays this run exactly.
+    pub replay: String,
+    /// Wall-clock figures (not deterministic).
+    pub wall: Wall,
+}
+
+fn ops_of(t: &Tally, in_flight: u64, waiting: u64) -> Ops {
+    Ops {
+        arrived: t.arrived,
+        completed: t.completed,
+        timed_out: t.timed_out,
+        failed: t.failed,
+        in_flight,
+        waiting,
+    }
+}
+
+fn error_rate(t: &Tally) -> f64 {
+    if t.arrived == 0 {
+        0.0
+    } else {
+        (t.timed_out + t.failed) as f64 / t.arrived as f64
+    }
+}
+
+fn waits_of(t: &Tally) -> Waits {
+    Waits { corrected: Quantiles::of(&t.wait_corrected), uncorrected: Quantiles::of(&t.wait_uncorrected) }
+}
+
+fn window(t: &Tally, (a, b): (u64, u64)) -> DriftWindow {
+    DriftWindow {
+        from_seconds: a as f64 / 1e9,
+        to_seconds: b as f64 / 1e9,
+        arrived: t.arrived,
+        wait_p99: Quantiles::of(&t.wait_corrected).p99,
+        hold_mean: if t.hold.is_empty() { 0.0 } else { t.hold.mean() / 1e9 },
+        error_rate: error_rate(t),
+        utilization_mean: t.utilization_mean(),
+        size_mean: t.size_mean(),
+    }
+}
+
+impl Report {
+    /// Assembles the report of a run and checks its gates.
+    pub fn new(workload: &Workload, file: &str, outcome: &Outcome, replay: String, wall: Wall) -> Report {
+        let t = &outcome.total;
+        let [(a0, a1), (b0, b1)] = outcome.drift_windows;
+        let hours = ((b0 + b1) as f64 - (a0 + a1) as f64) / 2.0 / 3.6e12;
+        let (start, end, peak) = outcome.memory;
+        let [floor_start, floor_end] = outcome.memory_floor;
+        let memory = Memory {
+            start_bytes: start,
+            end_bytes: end,
+            peak_bytes: peak,
+            floor_start_bytes: floor_start,
+            floor_end_bytes: floor_end,
+            growth_per_hour_bytes: if hours > 0.0 {
+                (floor_end as f64 - floor_start as f64) / hours
+            } else {
+                0.0
+            },
+        };
+        let phases = workload
+            .phases
+            .iter()
+            .zip(&outcome.phases)
+            .map(|(phase, tally)| PhaseReport {
+                name: phase.name.clone(),
+                virtual_seconds: tally.span_ns as f64 / 1e9,
+                ops: ops_of(tally, 0, 0),
+                wait_seconds: waits_of(tally),
+                hold_seconds: Quantiles::of(&tally.hold),
+                pool: PoolFigures {
+                    utilization_mean: tally.utilization_mean(),
+                    size_mean: tally.size_mean(),
+                    reuse_ratio: tally.reuse_ratio(),
+                },
+            })
+            .collect();
+        let stats = &outcome.pool_stats;
+        let wait_seconds = waits_of(t);
+        let slo = gates(workload, t, &wait_seconds, &memory);
+        let passed = !outcome.interrupted && slo.iter().all(|g| g.passed);
+        let cycles = workload.duration.as_nanos() / workload.cycle().as_nanos().max(1);
+        Report {
+            tidepool_version: env!("CARGO_PKG_VERSION").into(),
+            workload: workload.name.clone(),
+            workload_file: file.into(),
+            seed: workload.seed,
+            virtual_seconds: outcome.virtual_ns as f64 / 1e9,
+            ops: ops_of(t, outcome.in_flight, outcome.waiting),
+            error_rate: error_rate(t),
+            wait_seconds,
+            hold_seconds: Quantiles::of(&t.hold),
+            pool: PoolReport {
+                utilization_mean: t.utilization_mean(),
+                reuse_ratio: t.reuse_ratio(),
+                size_mean: t.size_mean(),
+                size_min_seen: outcome.size_seen.0,
+                size_max_seen: outcome.size_seen.1,
+                resizes: outcome.resizes,
+                created: stats.created_total(),
+                destroyed: stats.destroyed_total(),
+                leaks: stats.leaks,
+            },
+            memory,
+            phases,
+            drift: Drift {
+                windows: if cycles >= 2 {
+                    "first and last full cycle".into()
+                } else {
+                    "first and last tenth of the run".into()
+                },
+                start: window(&outcome.drift[0], outcome.drift_windows[0]),
+                end: window(&outcome.drift[1], outcome.drift_windows[1]),
+            },
+            slo,
+            passed,
+            interrupted: outcome.interrupted,
+            replay,
+            wall,
+        }
+    }
+
+    /// The report as pretty JSON (deterministic apart from `wall`).
+    pub fn to_json(&self) -> String {
+        // Serializing plain structs of numbers and strings cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    /// The report a person reads.
+    pub fn to_markdown(&self) -> String {
+        let mut md = String::new();
+        let verdict = if self.interrupted {
+            "INTERRUPTED"
+        } else if self.passed {
+            "PASSED"
+        } else {
+            "FAILED"
+        };
+        let _ = writeln!(md, "# Soak report: {} — {verdict}\n", self.workload);
+        let _ = writeln!(
+            md,
+            "Workload `{}`, seed {}, {} of virtual time replayed in {:.1} s of wall time ({:.2} M ops/s).\n",
+            self.workload_file,
+            self.seed,
+            human_seconds(self.virtual_seconds),
+            self.wall.seconds,
+            self.wall.ops_per_second / 1e6
+        );
+        let _ = writeln!(md, "Replay exactly: `{}`\n", self.replay);
+        let _ = writeln!(md, "## Gates\n");
+        if self.slo.is_empty() {
+            let _ = writeln!(md, "No gates set (add an `[slo]` table to the workload).\n");
+        } else {
+            let _ = writeln!(md, "| gate | target | observed | verdict |\n|---|---:|---:|---|");
+            for g in &self.slo {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {} |",
+                    g.name,
+                    gate_value(&g.name, g.target),
+                    gate_value(&g.name, g.observed),
+                    if g.passed { "pass" } else { "**FAIL**" }
+                );
+            }
+            let _ = writeln!(md);
+        }
+        let o = &self.ops;
+        let _ = writeln!(md, "## Operations\n");
+        let _ = writeln!(
+            md,
+            "{} arrived = {} completed + {} timed out + {} failed + {} in flight + {} waiting at the end. Error rate {:.4} %.\n",
+            o.arrived,
+            o.completed,
+            o.timed_out,
+            o.failed,
+            o.in_flight,
+            o.waiting,
+            self.error_rate * 100.0
+        );
+        let _ = writeln!(
+            md,
+            "| | count | mean | p50 | p90 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for (name, q) in [
+            ("wait (corrected)", &self.wait_seconds.corrected),
+            ("wait (uncorrected)", &self.wait_seconds.uncorrected),
+            ("hold", &self.hold_seconds),
+        ] {
+            let _ = writeln!(
+                md,
+                "| {name} | {} | {} | {} | {} | {} | {} | {} |",
+                q.count,
+                ms(q.mean),
+                ms(q.p50),
+                ms(q.p90),
+                ms(q.p99),
+                ms(q.p999),
+                ms(q.max)
+            );
+        }
+        let p = &self.pool;
+        let _ = writeln!(md, "\n## Pool\n");
+        let _ = writeln!(
+            md,
+            "Utilization {:.1} % (time-weighted), mean size {:.2}, size seen {}–{}, {} resizes, reuse ratio {:.4}; {} created, {} destroyed, {} leaks flagged.\n",
+            p.utilization_mean * 100.0,
+            p.size_mean,
+            p.size_min_seen,
+            p.size_max_seen,
+            p.resizes,
+            p.reuse_ratio,
+            p.created,
+            p.destroyed,
+            p.leaks
+        );
+        let m = &self.memory;
+        let _ = writeln!(
+            md,
+            "Modeled memory (objects × object_bytes + leaked bytes): {} at start, {} at end, peak {}. Its floor (the lowest level in each drift window) went from {} to {}: {} per hour.\n",
+            bytes(m.start_bytes as f64),
+            bytes(m.end_bytes as f64),
+            bytes(m.peak_bytes as f64),
+            bytes(m.floor_start_bytes as f64),
+            bytes(m.floor_end_bytes as f64),
+            bytes(m.growth_per_hour_bytes)
+        );
+        let _ = writeln!(md, "## Phases\n");
+        let _ = writeln!(
+            md,
+            "| phase | time | arrived | errors | wait p50 | wait p99 | wait max | hold p50 | utilization | mean size |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for ph in &self.phases {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1} % | {:.2} |",
+                ph.name,
+                human_seconds(ph.virtual_seconds),
+                ph.ops.arrived,
+                ph.ops.timed_out + ph.ops.failed,
+                ms(ph.wait_seconds.corrected.p50),
+                ms(ph.wait_seconds.corrected.p99),
+                ms(ph.wait_seconds.corrected.max),
+                ms(ph.hold_seconds.p50),
+                ph.pool.utilization_mean * 100.0,
+                ph.pool.size_mean
+            );
+        }
+        let d = &self.drift;
+        let _ = writeln!(md, "\n## Drift: start versus end ({})\n", d.windows);
+        let _ = writeln!(md, "| | start | end | change |\n|---|---:|---:|---:|");
+        type Row<'a> = (&'a str, f64, f64, fn(f64) -> String);
+        let rows: [Row; 6] = [
+            ("arrived", d.start.arrived as f64, d.end.arrived as f64, |x| format!("{x:.0}")),
+            ("wait p99", d.start.wait_p99, d.end.wait_p99, ms),
+            ("hold mean", d.start.hold_mean, d.end.hold_mean, ms),
+            ("error rate", d.start.error_rate, d.end.error_rate, |x| format!("{:.4} %", x * 100.0)),
+            ("utilization", d.start.utilization_mean, d.end.utilization_mean, |x| {
+                format!("{:.1} %", x * 100.0)
+            }),
+            ("mean size", d.start.size_mean, d.end.size_mean, |x| format!("{x:.2}")),
+        ];
+        for (name, a, b, f) in rows {
+            let change = if a != 0.0 { format!("{:+.1} %", (b - a) / a * 100.0) } else { "—".into() };
+            let _ = writeln!(md, "| {name} | {} | {} | {change} |", f(a), f(b));
+        }
+        md
+    }
+}
+
+/// Checks the workload's gates against the run.
+fn gates(workload: &Workload, t: &Tally, waits: &Waits, memory: &Memory) -> Vec<Gate> {
+    let slo = &workload.slo;
+    let mut out = Vec::new();
+    let mut gate = |name: &str, target: f64, observed: f64| {
+        out.push(Gate { name: name.into(), target, observed, passed: observed <= target });
+    };
+    if let Some(max) = slo.max_error_rate {
+        gate("max_error_rate", max, error_rate(t));
+    }
+    if let Some(max) = slo.max_wait_p99 {
+        gate("max_wait_p99", max.as_secs_f64(), waits.corrected.p99);
+    }
+    if let Some(max) = slo.max_timeouts {
+        gate("max_timeouts", max as f64, t.timed_out as f64);
+    }
+    if let Some(max) = slo.max_memory_growth_per_hour {
+        gate("max_memory_growth_per_hour", max as f64, memory.growth_per_hour_bytes);
+    }
+    out
+}
+
+fn gate_value(name: &str, x: f64) -> String {
+    match name {
+        "max_wait_p99" => ms(x),
+        "max_error_rate" => format!("{:.4} %", x * 100.0),
+        "max_memory_growth_per_hour" => format!("{}/h", bytes(x)),
+        _ => format!("{x:.0}"),
+    }
+}
+
+/// Seconds as milliseconds with sensible precision.
+pub(crate) fn ms(seconds: f64) -> String {
+    let m = seconds * 1e3;
+    if m == 0.0 {
+        "0 ms".into()
+    } else if m < 1.0 {
+        format!("{m:.3} ms")
+    } else if m < 100.0 {
+        format!("{m:.2} ms")
+    } else {
+        format!("{m:.0} ms")
+    }
+}
+
+pub(crate) fn human_seconds(s: f64) -> String {
+    if s >= 3600.0 {
+        format!("{:.2} h", s / 3600.0)
+    } else if s >= 60.0 {
+        format!("{:.1} min", s / 60.0)
+    } else {
+        format!("{s:.1} s")
+    }
+}
+
+pub(crate) fn bytes(b: f64) -> String {
+    let a = b.abs();
+    if a >= 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2} GiB", b / (1024.0 * 1024.0 * 1024.0))
+    } else if a >= 1024.0 * 1024.0 {
+        format!("{:.2} MiB", b / (1024.0 * 1024.0))
+    } else if a >= 1024.0 {
+        format!("{:.1} KiB", b / 1024.0)
+    } else {
+        format!("{b:.0} B")
+    }
+}
+
+/// Writes `contents` to `dir/name` through a temporary file and a rename, so
+/// a reader never sees half a file.
+///
+/// # Errors
+///
+/// Any I/O error, with the path.
+pub fn write_atomic(dir: &Path, name: &str, contents: &str) -> Result<PathBuf, std::io::Error> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, contents)
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    Ok(path)
+}
+
+/// Peak resident set size of this process, from `/proc/self/status` (0 if unknown).
+pub fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()).map(|kb| kb * 1024)
+            })
+        })
+        .unwrap_or(0)
+}

@@ -1,0 +1,905 @@
+//! The discrete-event engine: replays a [`Workload`] through a real
+//! [`Pool`] on a manual clock.
+//!
+//! One thread, one event heap ordered by `(virtual time, sequence)`; the
+//! sequence number breaks ties in scheduling order, so a run is a pure
+//! function of its workload and seed. Each operation arrives at its intended
+//! time, acquires through [`Pool::acquire_or_queue`] (waiting in the pool's
+//! own FIFO line via a [`Ticket`]), holds for its sampled time, and returns
+//! the object by dropping the guard — the same code paths a production
+//! caller runs, read against virtual time.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+use super::workload::{Arrival, FaultKind, Sampler, Sizing, Workload};
+use crate::clock::{Clock, ManualClock};
+use crate::pool::{Admission, FixedPolicy, Pool, PoolGuard, Ticket, UtilizationPolicy};
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimError {
+    /// The pool settings of the workload were refused by the pool.
+    #[error("pool settings: {0}")]
+    Pool(#[from] crate::pool::BuildError),
+}
+
+/// One snapshot of the run, taken every sample interval of virtual time
+/// (a line of `samples.jsonl`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    /// Virtual seconds since the start.
+    pub t: f64,
+    /// The phase running.
+    pub phase: String,
+    /// Objects alive.
+    pub size: usize,
+    /// Objects idle.
+    pub idle: usize,
+    /// Objects held.
+    pub in_use: usize,
+    /// Callers in line.
+    pub waiting: usize,
+    /// The sizing policy's target.
+    pub target: usize,
+    /// Operations that arrived in the interval.
+    pub arrived: u64,
+    /// Operations completed in the interval.
+    pub completed: u64,
+    /// Acquires that timed out in the interval.
+    pub timed_out: u64,
+    /// Acquires failed by the factory in the interval.
+    pub failed: u64,
+    /// p99 of the corrected wait of acquires served in the interval, seconds.
+    pub wait_p99: f64,
+    /// Modeled memory at the sample: objects × object_bytes + leaked bytes.
+    pub memory_bytes: u64,
+}
+
+/// Receives progress as the run goes (`samples.jsonl`, the progress bar).
+pub trait Observer {
+    /// Called at every sample, in virtual-time order.
+    fn on_sample(&mut self, sample: &Sample);
+}
+
+/// An [`Observer`] that ignores everything.
+#[derive(Debug, Default)]
+pub struct NoObserver;
+
+impl Observer for NoObserver {
+    fn on_sample(&mut self, _: &Sample) {}
+}
+
+/// Counters and histograms of one slice of the run (the whole run, one
+/// phase, or a drift window).
+#[derive(Debug, Clone)]
+pub struct Tally {
+    /// Operations that arrived.
+    pub arrived: u64,
+    /// Operations that acquired, held and released.
+    pub completed: u64,
+    /// Acquires that timed out.
+    pub timed_out: u64,
+    /// Acquires failed by the factory.
+    pub failed: u64,
+    /// Acquires served by a newly created object.
+    pub fresh: u64,
+    /// Wait from the intended arrival to the object being ready, ns.
+    pub wait_corrected: Histogram<u64>,
+    /// Wait from the acquire call to the object being ready, ns.
+    pub wait_uncorrected: Histogram<u64>,
+    /// Time objects were held, ns.
+    pub hold: Histogram<u64>,
+    /// ∫ in_use dt (object-nanoseconds).
+    pub in_use_area: u128,
+    /// ∫ size dt.
+    pub size_area: u128,
+    /// Virtual nanoseconds covered.
+    pub span_ns: u64,
+}
+
+/// Histogram range: 1 ns to 30 days at 3 significant digits.
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 30 * 86_400 * 1_000_000_000, 3).unwrap_or_else(|_| {
+        Histogram::new(3).unwrap_or_else(|_| unreachable!("3 significant digits is valid"))
+    })
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally {
+            arrived: 0,
+            completed: 0,
+            timed_out: 0,
+            failed: 0,
+            fresh: 0,
+            wait_corrected: histogram(),
+            wait_uncorrected: histogram(),
+            hold: histogram(),
+            in_use_area: 0,
+            size_area: 0,
+            span_ns: 0,
+        }
+    }
+}
+
+impl Tally {
+    /// Mean in_use / size over the slice (time-weighted).
+    pub fn utilization_mean(&self) -> f64 {
+        if self.size_area == 0 {
+            0.0
+        } else {
+            self.in_use_area as f64 / self.size_area as f64
+        }
+    }
+
+    /// Mean pool size over the slice (time-weighted).
+    pub fn size_mean(&self) -> f64 {
+        if self.span_ns == 0 {
+            0.0
+        } else {
+            self.size_area as f64 / self.span_ns as f64
+        }
+    }
+
+    /// Served acquires that reused an object, over all served (1 if none).
+    pub fn reuse_ratio(&self) -> f64 {
+        let served = self.wait_corrected.len();
+        if served == 0 {
+            1.0
+        } else {
+            (served - self.fresh.min(served)) as f64 / served as f64
+        }
+    }
+}
+
+/// Counts of one sample interval; reset after each sample.
+#[derive(Debug)]
+struct IntervalTally {
+    arrived: u64,
+    completed: u64,
+    timed_out: u64,
+    failed: u64,
+    /// 2 significant digits: reset every sample, so kept small.
+    wait: Histogram<u64>,
+}
+
+impl IntervalTally {
+    fn new() -> Self {
+        let wait = Histogram::new_with_bounds(1, 30 * 86_400 * 1_000_000_000, 2).unwrap_or_else(|_| {
+            Histogram::new(2).unwrap_or_else(|_| unreachable!("2 significant digits is valid"))
+        });
+        IntervalTally { arrived: 0, completed: 0, timed_out: 0, failed: 0, wait }
+    }
+
+    fn reset(&mut self) {
+        self.arrived = 0;
+        self.completed = 0;
+        self.timed_out = 0;
+        self.failed = 0;
+        self.wait.reset();
+    }
+}
+
+/// Everything a run measured; [`crate::report`] turns it into files.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Virtual time reached.
+    pub virtual_ns: u64,
+    /// Whether the run stopped early (interrupted).
+    pub interrupted: bool,
+    /// The whole run.
+    pub total: Tally,
+    /// Per phase, indexed like [`Workload::phases`].
+    pub phases: Vec<Tally>,
+    /// Drift windows: the start and the end of the run.
+    pub drift: [Tally; 2],
+    /// Where the drift windows lie, ns.
+    pub drift_windows: [(u64, u64); 2],
+    /// Operations still holding an object at the end.
+    pub in_flight: u64,
+    /// Operations still in line at the end.
+    pub waiting: u64,
+    /// Smallest and largest pool size seen.
+    pub size_seen: (usize, usize),
+    /// Times the sizing policy changed the target.
+    pub resizes: u64,
+    /// The pool's own totals at the end.
+    pub pool_stats: crate::pool::Stats,
+    /// Modeled memory at the start, the end, and its peak, bytes.
+    pub memory: (u64, u64, u64),
+    /// The lowest modeled memory in each drift window (the floor the pool
+    /// returns to between bursts), bytes.
+    pub memory_floor: [u64; 2],
+}
+
+/// What the factory does, set by the workload's failure probability and
+/// outage windows. Shared with the pool's factory closure.
+#[derive(Debug)]
+struct FactoryModel {
+    failure: f64,
+    outages: Vec<(u64, u64)>,
+    rng: Mutex<SmallRng>,
+    clock: Clock,
+    armed: AtomicBool,
+    next_id: std::sync::atomic::AtomicU64,
+}
+
+impl FactoryModel {
+    fn create(&self) -> Result<u64, crate::pool::BoxError> {
+        if self.armed.load(Ordering::Relaxed) {
+            let now = self.clock.now_nanos();
+            if self.outages.iter().any(|&(a, b)| now >= a && now < b) {
+                return Err("factory outage (injected fault)".into());
+            }
+            if self.failure > 0.0 && self.rng.lock().random::<f64>() < self.failure {
+                return Err("factory failure (injected, factory_failure)".into());
+            }
+        }
+        Ok(self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    /// A phase instance begins.
+    PhaseStart(u32),
+    /// An operation arrives: (phase instance, worker or `u32::MAX` when open loop).
+    Arrival(u32, u32),
+    /// A holder returns its object (slab index).
+    Release(u32),
+    /// An acquire's deadline (waiting id).
+    Timeout(u64),
+    /// A maintenance pass.
+    Maintain,
+    /// A sample.
+    Sample,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Event {
+    at: u64,
+    seq: u64,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Op {
+    intended: u64,
+    issued: u64,
+    phase: u16,
+    instance: u32,
+    worker: u32,
+}
+
+const OPEN_LOOP: u32 = u32::MAX;
+
+struct Held {
+    guard: PoolGuard<u64>,
+    op: Op,
+    since: u64,
+}
+
+struct Waiting {
+    ticket: Option<Ticket<u64>>,
+    op: Op,
+}
+
+struct Instance {
+    start: u64,
+    end: u64,
+    phase: usize,
+}
+
+struct Window {
+    slow: Vec<(u64, u64, f64)>,
+    stall: Vec<(u64, u64)>,
+    leak: Vec<(u64, u64, u64)>,
+}
+
+/// The engine's state while running.
+struct Engine<'w, 'o> {
+    workload: &'w Workload,
+    pool: Pool<u64>,
+    time: ManualClock,
+    factory: Arc<FactoryModel>,
+    heap: BinaryHeap<Reverse<Event>>,
+    seq: u64,
+    rng: SmallRng,
+    now: u64,
+    end: u64,
+    instances: Vec<Instance>,
+    current: usize,
+    holds: Vec<Sampler>,
+    thinks: Vec<Option<Sampler>>,
+    create: Option<Sampler>,
+    held: Vec<Option<Held>>,
+    free_slots: Vec<u32>,
+    line: VecDeque<Waiting>,
+    line_front_id: u64,
+    faults: Window,
+    total: Tally,
+    phases: Vec<Tally>,
+    drift: [Tally; 2],
+    drift_windows: [(u64, u64); 2],
+    interval: IntervalTally,
+    last_area_at: u64,
+    in_use: usize,
+    size: usize,
+    size_seen: (usize, usize),
+    resizes: u64,
+    target: usize,
+    leaked_bytes: u64,
+    memory_peak: u64,
+    memory_start: u64,
+    memory_floor: [u64; 2],
+    observer: &'o mut dyn Observer,
+    stop: &'o AtomicBool,
+}
+
+/// Replays `workload` through a real pool in virtual time.
+///
+/// `observer` sees every sample as it is taken; setting `stop` ends the run
+/// early (its outcome says `interrupted`).
+///
+/// # Errors
+///
+/// [`SimError::Pool`] if the pool refuses the workload's settings.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::AtomicBool;
+/// use tidepool::sim::{run, NoObserver, Workload};
+///
+/// let w = Workload::parse(r#"
+///     seed = 3
+///     [pool]
+///     min = 2
+///     max = 2
+///     [[phase]]
+///     name = "only"
+///     duration = "10s"
+///     arrival = { process = "poisson", rate = 20 }
+///     hold = { dist = "exponential", mean = "10ms" }
+/// "#, "doc.toml").unwrap();
+/// let outcome = run(&w, &mut NoObserver, &AtomicBool::new(false)).unwrap();
+/// let t = &outcome.total;
+/// assert_eq!(t.arrived, t.completed + t.timed_out + t.failed + outcome.in_flight + outcome.waiting);
+/// ```
+pub fn run(workload: &Workload, observer: &mut dyn Observer, stop: &AtomicBool) -> Result<Outcome, SimError> {
+    let mut engine = Engine::new(workload, observer, stop)?;
+    engine.run();
+    Ok(engine.finish())
+}
+
+fn ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl<'w, 'o> Engine<'w, 'o> {
+    fn new(
+        workload: &'w Workload,
+        observer: &'o mut dyn Observer,
+        stop: &'o AtomicBool,
+    ) -> Result<Self, SimError> {
+        let (clock, time) = Clock::manual();
+        let spec = &workload.pool;
+        let outages = workload
+            .faults
+            .iter()
+            .filter(|f| matches!(f.kind, FaultKind::FactoryOutage))
+            .map(|f| (ns(f.at), f.end().map_or(u64::MAX, ns)))
+            .collect();
+        let factory = Arc::new(FactoryModel {
+            failure: spec.factory_failure,
+            outages,
+            // A stream of its own, so factory draws never shift the others.
+            rng: Mutex::new(SmallRng::seed_from_u64(workload.seed ^ 0x9E37_79B9_7F4A_7C15)),
+            clock: clock.clone(),
+            armed: AtomicBool::new(false),
+            next_id: std::sync::atomic::AtomicU64::new(0),
+        });
+        let model = Arc::clone(&factory);
+        let mut builder = Pool::builder(workload.name.clone())
+            .min_size(spec.min)
+            .max_size(spec.max)
+            .acquire_timeout(spec.acquire_timeout)
+            .sizing_interval(spec.sizing_interval)
+            .maintenance_interval(None)
+            .clock(clock)
+            .factory(move || model.create())
+            // Counted by the pool (stats().leaks); no log line per leak.
+            .on_leak(|_| {});
+        builder = match spec.sizing {
+            Sizing::Utilization => {
+                builder.sizing_policy(UtilizationPolicy { target_utilization: spec.target_utilization })
+            }
+            Sizing::Fixed => builder.sizing_policy(FixedPolicy),
+        };
+        if let Some(d) = spec.max_idle_time {
+            builder = builder.max_idle_time(d);
+        }
+        if let Some(d) = spec.max_lifetime {
+            builder = builder.max_lifetime(d);
+        }
+        if let Some(d) = spec.leak_threshold {
+            builder = builder.leak_threshold(d);
+        }
+        let pool = builder.build()?;
+        factory.armed.store(true, Ordering::Relaxed);
+
+        let end = ns(workload.duration);
+        let instances: Vec<Instance> = workload
+            .schedule()
+            .into_iter()
+            .map(|(start, stop, phase)| Instance { start: ns(start), end: ns(stop), phase })
+            .collect();
+        let holds = (0..workload.phases.len())
+            .map(|i| workload.hold_of(i).map_or(super::workload::Sampler::Constant(0.0), |d| d.sampler()))
+            .collect();
+        let thinks = workload
+            .phases
+            .iter()
+            .map(|p| match &p.arrival {
+                Arrival::Closed { think, .. } => think.as_ref().map(|d| d.sampler()),
+                _ => None,
+            })
+            .collect();
+        let mut faults = Window { slow: Vec::new(), stall: Vec::new(), leak: Vec::new() };
+        for f in &workload.faults {
+            let (a, b) = (ns(f.at), f.end().map_or(u64::MAX, ns));
+            match f.kind {
+                FaultKind::Slow { factor } => faults.slow.push((a, b, factor)),
+                FaultKind::Stall => faults.stall.push((a, b)),
+                FaultKind::Leak { bytes_per_op } => faults.leak.push((a, b, bytes_per_op)),
+                FaultKind::FactoryOutage => {}
+            }
+        }
+        let cycle = ns(workload.cycle());
+        let drift_windows = if cycle > 0 && end / cycle >= 2 {
+            let last = end / cycle * cycle;
+            [(0, cycle), (last - cycle, last)]
+        } else {
+            let w = (end / 10).max(1);
+            [(0, w), (end.saturating_sub(w), end)]
+        };
+        let status = pool.status();
+        let memory_start = status.size as u64 * spec.object_bytes;
+        Ok(Engine {
+            workload,
+            time,
+            factory,
+            heap: BinaryHeap::with_capacity(1024),
+            seq: 0,
+            rng: SmallRng::seed_from_u64(workload.seed),
+            now: 0,
+            end,
+            instances,
+            current: 0,
+            holds,
+            thinks,
+            create: spec.create_time.as_ref().map(|d| d.sampler()),
+            held: Vec::new(),
+            free_slots: Vec::new(),
+            line: VecDeque::new(),
+            line_front_id: 0,
+            faults,
+            total: Tally::default(),
+            phases: (0..workload.phases.len()).map(|_| Tally::default()).collect(),
+            drift: [Tally::default(), Tally::default()],
+            drift_windows,
+            interval: IntervalTally::new(),
+            last_area_at: 0,
+            in_use: 0,
+            size: status.size,
+            size_seen: (status.size, status.size),
+            resizes: 0,
+            target: status.target,
+            leaked_bytes: 0,
+            memory_peak: memory_start,
+            memory_start,
+            memory_floor: [u64::MAX; 2],
+            observer,
+            stop,
+            pool,
+        })
+    }
+
+    fn schedule(&mut self, at: u64, kind: Kind) {
+        self.seq += 1;
+        self.heap.push(Reverse(Event { at, seq: self.seq, kind }));
+    }
+
+    fn run(&mut self) {
+        for i in 0..self.instances.len() {
+            self.schedule(self.instances[i].start, Kind::PhaseStart(i as u32));
+        }
+        let maintenance = ns(self.workload.pool.maintenance_interval);
+        self.schedule(maintenance, Kind::Maintain);
+        self.schedule(ns(self.workload.sample_interval), Kind::Sample);
+        self.note_memory();
+        let mut handled: u32 = 0;
+        while let Some(Reverse(event)) = self.heap.pop() {
+            if event.at > self.end {
+                break;
+            }
+            handled = handled.wrapping_add(1);
+            if handled % 4096 == 0 && self.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            self.advance(event.at);
+            match event.kind {
+                Kind::PhaseStart(i) => self.phase_start(i as usize),
+                Kind::Arrival(instance, worker) => self.arrival(instance, worker),
+                Kind::Release(slot) => self.release(slot),
+                Kind::Timeout(id) => self.timeout(id),
+                Kind::Maintain => {
+                    self.maintain();
+                    self.schedule(self.now + maintenance, Kind::Maintain);
+                }
+                Kind::Sample => {
+                    self.sample();
+                    self.schedule(self.now + ns(self.workload.sample_interval), Kind::Sample);
+                }
+            }
+        }
+        if !self.stop.load(Ordering::Relaxed) {
+            self.advance(self.end);
+        }
+    }
+
+    /// Moves virtual time to `at`, integrating in_use and size over the gap.
+    #[inline]
+    fn advance(&mut self, at: u64) {
+        if at > self.now {
+            let dt = at - self.last_area_at;
+            if dt > 0 {
+                let in_use = self.in_use as u128 * dt as u128;
+                let size = self.size as u128 * dt as u128;
+                let phase = self.instances.get(self.current).map_or(0, |i| i.phase);
+                for tally in [&mut self.total, &mut self.phases[phase]] {
+                    tally.in_use_area += in_use;
+                    tally.size_area += size;
+                    tally.span_ns += dt;
+                }
+                for (k, &(a, b)) in self.drift_windows.iter().enumerate() {
+                    let overlap = at.min(b).saturating_sub(self.last_area_at.max(a));
+                    if overlap > 0 {
+                        self.drift[k].in_use_area += self.in_use as u128 * overlap as u128;
+                        self.drift[k].size_area += self.size as u128 * overlap as u128;
+                        self.drift[k].span_ns += overlap;
+                    }
+                }
+                self.last_area_at = at;
+            }
+            self.now = at;
+            self.time.set_nanos(at);
+        }
+    }
+
+    /// Reads the pool's size after anything that may have changed it.
+    #[inline]
+    fn observe_size(&mut self) {
+        let size = self.pool.status().size;
+        if size != self.size {
+            self.size = size;
+            self.size_seen = (self.size_seen.0.min(size), self.size_seen.1.max(size));
+            self.note_memory();
+        }
+    }
+
+    /// Updates the memory peak and the floors of the drift windows.
+    fn note_memory(&mut self) {
+        let memory = self.memory();
+        self.memory_peak = self.memory_peak.max(memory);
+        for (k, &(a, b)) in self.drift_windows.iter().enumerate() {
+            if self.now >= a && self.now < b {
+                self.memory_floor[k] = self.memory_floor[k].min(memory);
+            }
+        }
+    }
+
+    fn memory(&self) -> u64 {
+        (self.size as u64).saturating_mul(self.workload.pool.object_bytes).saturating_add(self.leaked_bytes)
+    }
+
+    fn phase_start(&mut self, i: usize) {
+        self.current = i;
+        let instance = &self.instances[i];
+        let phase = &self.workload.phases[instance.phase];
+        let start = instance.start;
+        match &phase.arrival {
+            Arrival::Poisson { .. } | Arrival::Constant { .. } | Arrival::Ramp { .. } => {
+                if let Some(first) = self.next_open_arrival(i, start) {
+                    self.schedule(first, Kind::Arrival(i as u32, OPEN_LOOP));
+                }
+            }
+            Arrival::Closed { workers, .. } => {
+                for w in 0..*workers {
+                    self.schedule(start, Kind::Arrival(i as u32, w as u32));
+                }
+            }
+        }
+    }
+
+    /// The next open-loop arrival after `from` in phase instance `i`, if
+    /// before its end. A ramp is a Poisson process thinned from its peak rate.
+    fn next_open_arrival(&mut self, i: usize, from: u64) -> Option<u64> {
+        let instance = &self.instances[i];
+        let (start, end) = (instance.start, instance.end);
+        let phase = &self.workload.phases[instance.phase];
+        let exp = |rng: &mut SmallRng, rate: f64| -> f64 {
+            let e: f64 = rng.sample(rand_distr::Exp1);
+            e / rate * 1e9
+        };
+        let next = match phase.arrival {
+            Arrival::Poisson { rate } => from as f64 + exp(&mut self.rng, rate),
+            Arrival::Constant { rate } => {
+                if from == start {
+                    start as f64
+                } else {
+                    from as f64 + 1e9 / rate
+                }
+            }
+            Arrival::Ramp { from: r0, to: r1 } => {
+                let peak = r0.max(r1);
+                if peak <= 0.0 {
+                    return None;
+                }
+                let full = ns(phase.duration) as f64;
+                let mut t = from as f64;
+                loop {
+                    t += exp(&mut self.rng, peak);
+                    if t >= end as f64 {
+                        return None;
+                    }
+                    let rate = r0 + (r1 - r0) * ((t - start as f64) / full);
+                    if self.rng.random::<f64>() * peak < rate {
+                        break t;
+                    }
+                }
+            }
+            Arrival::Closed { .. } => return None,
+        };
+        let next = next.round();
+        if next < end as f64 {
+            Some(next as u64)
+        } else {
+            None
+        }
+    }
+
+    fn count<F: Fn(&mut Tally)>(&mut self, op: &Op, f: F) {
+        f(&mut self.total);
+        f(&mut self.phases[op.phase as usize]);
+        for k in 0..2 {
+            let (a, b) = self.drift_windows[k];
+            if op.intended >= a && op.intended < b {
+                f(&mut self.drift[k]);
+            }
+        }
+    }
+
+    fn arrival(&mut self, instance: u32, worker: u32) {
+        let i = instance as usize;
+        let now = self.now;
+        let phase = self.instances[i].phase as u16;
+        if worker == OPEN_LOOP {
+            if let Some(next) = self.next_open_arrival(i, now) {
+                self.schedule(next, Kind::Arrival(instance, OPEN_LOOP));
+            }
+        } else if now >= self.instances[i].end {
+            return;
+        }
+        let op = Op { intended: now, issued: now, phase, instance, worker };
+        self.count(&op, |t| t.arrived += 1);
+        self.interval.arrived += 1;
+        for &(a, b, bytes) in &self.faults.leak {
+            if now >= a && now < b {
+                self.leaked_bytes = self.leaked_bytes.saturating_add(bytes);
+            }
+        }
+        let admission = self.pool.acquire_or_queue();
+        match admission {
+            Ok(Admission::Ready(guard)) => self.start_hold(guard, op),
+            Ok(Admission::Queued(ticket)) => {
+                let id = self.line_front_id + self.line.len() as u64;
+                self.line.push_back(Waiting { ticket: Some(ticket), op });
+                let deadline = now.saturating_add(ns(self.workload.pool.acquire_timeout));
+                self.schedule(deadline, Kind::Timeout(id));
+            }
+            Err(_) => self.failed(op),
+        }
+        self.observe_size();
+    }
+
+    fn start_hold(&mut self, guard: PoolGuard<u64>, op: Op) {
+        let now = self.now;
+        let mut ready = now;
+        let fresh = guard.is_fresh();
+        if fresh {
+            if let Some(create) = &self.create {
+                ready = ready.saturating_add(create.sample_ns(&mut self.rng));
+            }
+        }
+        let mut hold = self.holds[op.phase as usize].sample_ns(&mut self.rng);
+        for &(a, b, factor) in &self.faults.slow {
+            if ready >= a && ready < b {
+                hold = (hold as f64 * factor).min(u64::MAX as f64 / 2.0) as u64;
+            }
+        }
+        let mut release = ready.saturating_add(hold);
+        for &(a, b) in &self.faults.stall {
+            if release >= a && release < b {
+                release = b;
+            }
+        }
+        let corrected = ready - op.intended;
+        let uncorrected = ready - op.issued;
+        self.interval.wait.saturating_record(corrected);
+        self.count(&op, |t| {
+            t.wait_corrected.saturating_record(corrected);
+            t.wait_uncorrected.saturating_record(uncorrected);
+            if fresh {
+                t.fresh += 1;
+            }
+        });
+        let slot = match self.free_slots.pop() {
+            Some(slot) => slot,
+            None => {
+                self.held.push(None);
+                (self.held.len() - 1) as u32
+            }
+        };
+        self.held[slot as usize] = Some(Held { guard, op, since: now });
+        self.in_use += 1;
+        self.schedule(release, Kind::Release(slot));
+    }
+
+    fn failed(&mut self, op: Op) {
+        self.count(&op, |t| t.failed += 1);
+        self.interval.failed += 1;
+        self.next_for_worker(op);
+    }
+
+    /// A closed-loop worker thinks, then arrives again (within its phase).
+    fn next_for_worker(&mut self, op: Op) {
+        if op.worker == OPEN_LOOP {
+            return;
+        }
+        let think = match &self.thinks[op.phase as usize] {
+            Some(s) => s.sample_ns(&mut self.rng),
+            None => 0,
+        };
+        let at = self.now.saturating_add(think);
+        if at < self.instances[op.instance as usize].end {
+            self.schedule(at, Kind::Arrival(op.instance, op.worker));
+        }
+    }
+
+    fn release(&mut self, slot: u32) {
+        let Some(held) = self.held[slot as usize].take() else { return };
+        self.free_slots.push(slot);
+        let held_ns = self.now - held.since;
+        drop(held.guard);
+        self.in_use -= 1;
+        self.interval.completed += 1;
+        self.count(&held.op, |t| {
+            t.completed += 1;
+            t.hold.saturating_record(held_ns);
+        });
+        self.next_for_worker(held.op);
+        self.serve_line();
+        self.observe_size();
+    }
+
+    /// Polls the line front first: the pool serves FIFO, so the served
+    /// tickets are a prefix of the live ones.
+    fn serve_line(&mut self) {
+        while let Some(front) = self.line.front_mut() {
+            let outcome = match front.ticket.as_mut() {
+                None => None,
+                Some(ticket) => match ticket.poll() {
+                    None => return,
+                    Some(outcome) => Some(outcome),
+                },
+            };
+            let op = front.op;
+            self.line.pop_front();
+            self.line_front_id += 1;
+            match outcome {
+                None => {}
+                Some(Ok(guard)) => self.start_hold(guard, op),
+                Some(Err(_)) => self.failed(op),
+            }
+        }
+    }
+
+    fn timeout(&mut self, id: u64) {
+        let Some(index) = id.checked_sub(self.line_front_id) else { return };
+        let Some(waiting) = self.line.get_mut(index as usize) else { return };
+        let Some(ticket) = waiting.ticket.take() else { return };
+        let op = waiting.op;
+        match ticket.expire() {
+            Ok(guard) => self.start_hold(guard, op),
+            Err(e) if e.is_timeout() => {
+                self.count(&op, |t| t.timed_out += 1);
+                self.interval.timed_out += 1;
+                self.next_for_worker(op);
+            }
+            Err(_) => self.failed(op),
+        }
+        self.serve_line();
+        self.observe_size();
+    }
+
+    fn maintain(&mut self) {
+        let report = self.pool.maintain();
+        if let Some(target) = report.new_target {
+            if target != self.target {
+                self.resizes += 1;
+                self.target = target;
+            }
+        }
+        self.serve_line();
+        self.observe_size();
+    }
+
+    fn sample(&mut self) {
+        self.note_memory();
+        let status = self.pool.status();
+        let phase =
+            self.instances.get(self.current).map_or("", |i| self.workload.phases[i.phase].name.as_str());
+        let sample = Sample {
+            t: self.now as f64 / 1e9,
+            phase: phase.to_string(),
+            size: status.size,
+            idle: status.idle,
+            in_use: status.in_use,
+            waiting: status.pending,
+            target: status.target,
+            arrived: self.interval.arrived,
+            completed: self.interval.completed,
+            timed_out: self.interval.timed_out,
+            failed: self.interval.failed,
+            wait_p99: self.interval.wait.value_at_quantile(0.99) as f64 / 1e9,
+            memory_bytes: self.memory(),
+        };
+        self.interval.reset();
+        self.observer.on_sample(&sample);
+    }
+
+    fn finish(self) -> Outcome {
+        let interrupted = self.stop.load(Ordering::Relaxed);
+        let in_flight = self.held.iter().filter(|h| h.is_some()).count() as u64;
+        let waiting = self.line.iter().filter(|w| w.ticket.is_some()).count() as u64;
+        let memory_end = self.memory();
+        let _ = &self.factory;
+        Outcome {
+            virtual_ns: self.now,
+            interrupted,
+            total: self.total,
+            phases: self.phases,
+            drift: self.drift,
+            drift_windows: self.drift_windows,
+            in_flight,
+            waiting,
+            size_seen: self.size_seen,
+            resizes: self.resizes,
+            pool_stats: self.pool.stats(),
+            memory: (self.memory_start, memory_end, self.memory_peak.max(memory_end)),
+            memory_floor: self.memory_floor.map(|f| if f == u64::MAX { memory_end } else { f }),
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The workload replay simulator.
+//!
+//! * [`workload`]: the TOML workload format (phases, arrivals, holds, faults, gates).
+//! * [`engine`]: the discrete-event engine that replays a workload through a
+//!   real [`crate::pool::Pool`] on a manual clock, deterministically.
+//!
+//! [`crate::report`] turns an [`Outcome`] into `report.json`, `report.md` and
+//! the gate verdicts.
+
+pub mod engine;
+pub mod workload;
+
+pub use engine::{run, NoObserver, Observer, Outcome, Sample, SimError, Tally};
+pub use workload::{Arrival, Dist, Fault, FaultKind, Phase, PoolSpec, Sizing, Slo, Workload, WorkloadError};

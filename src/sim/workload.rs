@@ -1,0 +1,985 @@
+//! Workload files: what load to replay through a pool, for how long, with
+//! which faults, and which gates the run must pass.
+//!
+//! The format is TOML; `workloads/README.md` documents every field. Parsing
+//! rejects unknown fields, and every error names the file, the line and the
+//! field ([`WorkloadError`]).
+//!
+//! # Examples
+//!
+//! ```
+//! use tidepool::sim::Workload;
+//!
+//! let text = r#"
+//!     name = "tiny"
+//!     seed = 7
+//!     [pool]
+//!     min = 2
+//!     max = 8
+//!     [[phase]]
+//!     name = "steady"
+//!     duration = "1m"
+//!     arrival = { process = "poisson", rate = 50.0 }
+//!     hold = { dist = "exponential", mean = "20ms" }
+//! "#;
+//! let workload = Workload::parse(text, "tiny.toml").unwrap();
+//! assert_eq!(workload.duration.as_secs(), 60);
+//! assert!((workload.expected_ops() - 3000.0).abs() < 1e-9);
+//! ```
+
+use std::path::Path;
+use std::time::Duration;
+
+use rand::Rng;
+use rand_distr::Distribution;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Why a workload file was rejected. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkloadError {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        /// The file.
+        file: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The file is not UTF-8 text (a binary file, say).
+    #[error("{file}: not a text file (invalid UTF-8 at byte {offset})")]
+    NotText {
+        /// The file.
+        file: String,
+        /// The first offending byte.
+        offset: usize,
+    },
+    /// The file has no content.
+    #[error("{file}: empty workload file (it needs at least [pool] and one [[phase]])")]
+    Empty {
+        /// The file.
+        file: String,
+    },
+    /// A syntax error, an unknown field, or a value out of range.
+    #[error("{file}:{line}:{column}: {field}: {message}")]
+    Invalid {
+        /// The file.
+        file: String,
+        /// 1-based line of the offending value (0 when the whole file is at fault).
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The field at fault, as written in the file (`phase.rate`, say).
+        field: String,
+        /// What is wrong and what is accepted.
+        message: String,
+    },
+}
+
+/// A parsed, validated workload.
+#[derive(Debug, Clone, Serialize)]
+pub struct Workload {
+    /// A name for reports.
+    pub name: String,
+    /// The seed of every random draw of the run.
+    pub seed: u64,
+    /// Total virtual duration; the phases repeat (a cycle) to fill it.
+    #[serde(serialize_with = "ser_duration")]
+    pub duration: Duration,
+    /// How often a sample line is written to `samples.jsonl`.
+    #[serde(serialize_with = "ser_duration")]
+    pub sample_interval: Duration,
+    /// The pool under test.
+    pub pool: PoolSpec,
+    /// Default hold time for phases that give none.
+    pub hold: Option<Dist>,
+    /// The phases of one cycle, in order.
+    pub phases: Vec<Phase>,
+    /// Injected faults.
+    pub faults: Vec<Fault>,
+    /// Pass/fail gates.
+    pub slo: Slo,
+}
+
+/// Pool settings for the run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSpec {
+    /// Objects kept even when idle (prewarmed).
+    #[serde(default = "default_min")]
+    pub min: usize,
+    /// Hard cap on objects.
+    #[serde(default = "default_max")]
+    pub max: usize,
+    /// How long an acquire waits before it times out.
+    #[serde(default = "default_timeout", deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub acquire_timeout: Duration,
+    /// `utilization` (adaptive, the default) or `fixed` (target = max).
+    #[serde(default)]
+    pub sizing: Sizing,
+    /// Target utilization of the adaptive policy, in (0, 1].
+    #[serde(default = "default_utilization", deserialize_with = "de_fraction_open")]
+    pub target_utilization: f64,
+    /// How often the sizing policy runs.
+    #[serde(
+        default = "default_sizing_interval",
+        deserialize_with = "de_duration",
+        serialize_with = "ser_duration"
+    )]
+    pub sizing_interval: Duration,
+    /// How often maintenance (expiry, leak scan, sizing) runs.
+    #[serde(
+        default = "default_maintenance",
+        deserialize_with = "de_duration",
+        serialize_with = "ser_duration"
+    )]
+    pub maintenance_interval: Duration,
+    /// Idle objects above `min` older than this are destroyed.
+    #[serde(default, deserialize_with = "de_opt_duration", serialize_with = "ser_opt_duration")]
+    pub max_idle_time: Option<Duration>,
+    /// Objects older than this are replaced.
+    #[serde(default, deserialize_with = "de_opt_duration", serialize_with = "ser_opt_duration")]
+    pub max_lifetime: Option<Duration>,
+    /// Held longer than this counts as a leak.
+    #[serde(default, deserialize_with = "de_opt_duration", serialize_with = "ser_opt_duration")]
+    pub leak_threshold: Option<Duration>,
+    /// Time to create one object (charged to the acquire that creates it).
+    #[serde(default)]
+    pub create_time: Option<Dist>,
+    /// Probability that one factory call fails, in [0, 1].
+    #[serde(default, deserialize_with = "de_probability")]
+    pub factory_failure: f64,
+    /// Modeled memory of one object, in bytes (`"4MiB"` or a number).
+    #[serde(default, deserialize_with = "de_bytes")]
+    pub object_bytes: u64,
+}
+
+fn default_min() -> usize {
+    4
+}
+fn default_max() -> usize {
+    16
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_utilization() -> f64 {
+    0.75
+}
+fn default_sizing_interval() -> Duration {
+    Duration::from_secs(15)
+}
+fn default_maintenance() -> Duration {
+    Duration::from_secs(1)
+}
+
+/// The sizing policy of the pool under test.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sizing {
+    /// [`crate::pool::UtilizationPolicy`].
+    #[default]
+    Utilization,
+    /// [`crate::pool::FixedPolicy`].
+    Fixed,
+}
+
+/// One phase of the cycle.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phase {
+    /// Its name in reports (`high`, `medium`, `low`, ...).
+    pub name: String,
+    /// How long it lasts.
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub duration: Duration,
+    /// How operations arrive.
+    pub arrival: Arrival,
+    /// How long each operation holds its object (else the workload's `hold`).
+    #[serde(default)]
+    pub hold: Option<Dist>,
+}
+
+/// An arrival process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "process", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Arrival {
+    /// Open loop, exponential gaps at `rate` per second.
+    Poisson {
+        /// Mean operations per second.
+        #[serde(deserialize_with = "de_rate")]
+        rate: f64,
+    },
+    /// Open loop, evenly spaced at `rate` per second.
+    Constant {
+        /// Operations per second.
+        #[serde(deserialize_with = "de_rate")]
+        rate: f64,
+    },
+    /// Open loop Poisson whose rate moves linearly from `from` to `to` over the phase.
+    Ramp {
+        /// Rate at the phase's start.
+        #[serde(deserialize_with = "de_rate_or_zero")]
+        from: f64,
+        /// Rate at the phase's end.
+        #[serde(deserialize_with = "de_rate_or_zero")]
+        to: f64,
+    },
+    /// Closed loop: `workers` each acquire, hold, release, think, repeat.
+    Closed {
+        /// Concurrent workers.
+        #[serde(deserialize_with = "de_workers")]
+        workers: usize,
+        /// Think time between a worker's operations.
+        #[serde(default)]
+        think: Option<Dist>,
+    },
+}
+
+/// A time distribution (holds, creation, think time). Times are durations
+/// like `"20ms"`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "dist", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Dist {
+    /// Always `value`.
+    Constant {
+        /// The time.
+        #[serde(deserialize_with = "de_duration_or_zero", serialize_with = "ser_duration")]
+        value: Duration,
+    },
+    /// Exponential with `mean`.
+    Exponential {
+        /// The mean.
+        #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+        mean: Duration,
+    },
+    /// Log-normal with `median` and shape `sigma` (of the underlying normal).
+    Lognormal {
+        /// The median (e^μ).
+        #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+        median: Duration,
+        /// σ ≥ 0.
+        #[serde(deserialize_with = "de_nonneg")]
+        sigma: f64,
+    },
+    /// Pareto with minimum `scale` and tail index `shape`.
+    Pareto {
+        /// The minimum.
+        #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+        scale: Duration,
+        /// α > 0 (the mean is finite for α > 1).
+        #[serde(deserialize_with = "de_positive")]
+        shape: f64,
+    },
+    /// Weibull with `scale` λ and `shape` k.
+    Weibull {
+        /// λ.
+        #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+        scale: Duration,
+        /// k > 0.
+        #[serde(deserialize_with = "de_positive")]
+        shape: f64,
+    },
+    /// Normal with `mean` and `std_dev`, truncated to `[min, max]` by redrawing.
+    Normal {
+        /// The mean.
+        #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+        mean: Duration,
+        /// The standard deviation.
+        #[serde(deserialize_with = "de_duration_or_zero", serialize_with = "ser_duration")]
+        std_dev: Duration,
+        /// Lower bound (default 0).
+        #[serde(default, deserialize_with = "de_opt_duration", serialize_with = "ser_opt_duration")]
+        min: Option<Duration>,
+        /// Upper bound (default none).
+        #[serde(default, deserialize_with = "de_opt_duration", serialize_with = "ser_opt_duration")]
+        max: Option<Duration>,
+    },
+}
+
+/// A [`Dist`] ready to draw nanoseconds from.
+#[derive(Debug, Clone)]
+pub(crate) enum Sampler {
+    Constant(f64),
+    Exponential(rand_distr::Exp<f64>),
+    Lognormal(rand_distr::LogNormal<f64>),
+    Pareto(rand_distr::Pareto<f64>),
+    Weibull(rand_distr::Weibull<f64>),
+    Normal { normal: rand_distr::Normal<f64>, min: f64, max: f64 },
+}
+
+impl Dist {
+    /// The distribution's mean, in seconds (infinite for a Pareto with α ≤ 1).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tidepool::sim::Dist;
+    /// let d = Dist::Exponential { mean: Duration::from_millis(20) };
+    /// assert!((d.mean_seconds() - 0.020).abs() < 1e-12);
+    /// ```
+    pub fn mean_seconds(&self) -> f64 {
+        match self {
+            Dist::Constant { value } => value.as_secs_f64(),
+            Dist::Exponential { mean } => mean.as_secs_f64(),
+            Dist::Lognormal { median, sigma } => median.as_secs_f64() * (sigma * sigma / 2.0).exp(),
+            Dist::Pareto { scale, shape } => {
+                if *shape <= 1.0 {
+                    f64::INFINITY
+                } else {
+                    shape * scale.as_secs_f64() / (shape - 1.0)
+                }
+            }
+            Dist::Weibull { scale, shape } => scale.as_secs_f64() * gamma(1.0 + 1.0 / shape),
+            Dist::Normal { mean, .. } => mean.as_secs_f64(),
+        }
+    }
+
+    /// Builds the sampler; parameters were validated at parse time, so the
+    /// constructors cannot fail (a failure falls back to the mean).
+    pub(crate) fn sampler(&self) -> Sampler {
+        let ns = |d: &Duration| d.as_secs_f64() * 1e9;
+        let fallback = Sampler::Constant(self.mean_seconds() * 1e9);
+        match self {
+            Dist::Constant { value } => Sampler::Constant(ns(value)),
+            Dist::Exponential { mean } => {
+                rand_distr::Exp::new(1.0 / ns(mean)).map(Sampler::Exponential).unwrap_or(fallback)
+            }
+            Dist::Lognormal { median, sigma } => rand_distr::LogNormal::new(ns(median).ln(), *sigma)
+                .map(Sampler::Lognormal)
+                .unwrap_or(fallback),
+            Dist::Pareto { scale, shape } => {
+                rand_distr::Pareto::new(ns(scale), *shape).map(Sampler::Pareto).unwrap_or(fallback)
+            }
+            Dist::Weibull { scale, shape } => {
+                rand_distr::Weibull::new(ns(scale), *shape).map(Sampler::Weibull).unwrap_or(fallback)
+            }
+            Dist::Normal { mean, std_dev, min, max } => {
+                match rand_distr::Normal::new(ns(mean), ns(std_dev)) {
+                    Ok(normal) => Sampler::Normal {
+                        normal,
+                        min: min.as_ref().map_or(0.0, ns),
+                        max: max.as_ref().map_or(f64::INFINITY, ns),
+                    },
+                    Err(_) => fallback,
+                }
+            }
+        }
+    }
+}
+
+impl Sampler {
+    /// One draw, in whole nanoseconds (saturating).
+    #[inline]
+    pub(crate) fn sample_ns<R: Rng + ?Sized>(&self, rng: &mut R) -> u64 {
+        let x = match self {
+            Sampler::Constant(v) => *v,
+            Sampler::Exponential(d) => d.sample(rng),
+            Sampler::Lognormal(d) => d.sample(rng),
+            Sampler::Pareto(d) => d.sample(rng),
+            Sampler::Weibull(d) => d.sample(rng),
+            Sampler::Normal { normal, min, max } => {
+                let mut x = normal.sample(rng);
+                // Redraw up to 64 times, then clamp: a bound far in a tail
+                // must not spin.
+                for _ in 0..64 {
+                    if x >= *min && x <= *max {
+                        break;
+                    }
+                    x = normal.sample(rng);
+                }
+                x.clamp(*min, *max)
+            }
+        };
+        if x.is_finite() && x > 0.0 {
+            x.min(u64::MAX as f64) as u64
+        } else {
+            0
+        }
+    }
+}
+
+/// Lanczos approximation of Γ(x) for x > 0 (the Weibull mean).
+fn gamma(x: f64) -> f64 {
+    const G: f64 = 7.0;
+    const C: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        std::f64::consts::PI / ((std::f64::consts::PI * x).sin() * gamma(1.0 - x))
+    } else {
+        let x = x - 1.0;
+        let mut a = C[0];
+        let t = x + G + 0.5;
+        for (i, c) in C.iter().enumerate().skip(1) {
+            a += c / (x + i as f64);
+        }
+        (2.0 * std::f64::consts::PI).sqrt() * t.powf(x + 0.5) * (-t).exp() * a
+    }
+}
+
+/// An injected fault, active from `at` for `duration` of virtual time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    /// What goes wrong.
+    #[serde(flatten)]
+    pub kind: FaultKind,
+    /// When it starts, from the run's start (default 0).
+    #[serde(default, deserialize_with = "de_duration_or_zero", serialize_with = "ser_duration")]
+    pub at: Duration,
+    /// How long it lasts (default: to the end of the run).
+    #[serde(default, deserialize_with = "de_opt_duration", serialize_with = "ser_opt_duration")]
+    pub duration: Option<Duration>,
+}
+
+/// The kinds of fault.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Every operation leaks `bytes_per_op` of memory that is never freed.
+    Leak {
+        /// Bytes leaked per operation.
+        #[serde(deserialize_with = "de_bytes")]
+        bytes_per_op: u64,
+    },
+    /// Holders stop returning objects: releases due in the window happen at its end.
+    Stall,
+    /// Hold times of operations starting in the window are multiplied by `factor`.
+    Slow {
+        /// The multiplier, > 0.
+        #[serde(deserialize_with = "de_positive")]
+        factor: f64,
+    },
+    /// Every factory call in the window fails.
+    FactoryOutage,
+}
+
+impl Fault {
+    /// Whether the fault is active at `t` (from the run's start).
+    pub fn active_at(&self, t: Duration) -> bool {
+        t >= self.at && self.duration.is_none_or(|d| t < self.at + d)
+    }
+
+    /// The end of the window (`None`: to the end of the run).
+    pub fn end(&self) -> Option<Duration> {
+        self.duration.map(|d| self.at + d)
+    }
+}
+
+/// Pass/fail gates, checked at the end of a run. Absent gates are not checked.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    /// Highest allowed (timed out + failed) / arrived.
+    #[serde(default, deserialize_with = "de_opt_probability")]
+    pub max_error_rate: Option<f64>,
+    /// Highest allowed p99 of the corrected wait (from intended arrival).
+    #[serde(default, deserialize_with = "de_opt_duration", serialize_with = "ser_opt_duration")]
+    pub max_wait_p99: Option<Duration>,
+    /// Highest allowed number of timed-out acquires.
+    #[serde(default)]
+    pub max_timeouts: Option<u64>,
+    /// Highest allowed growth of modeled memory per hour, in bytes.
+    #[serde(default, deserialize_with = "de_opt_bytes")]
+    pub max_memory_growth_per_hour: Option<u64>,
+}
+
+/// The file's top level, before cross-field checks.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkload {
+    name: Option<String>,
+    #[serde(default = "default_seed")]
+    seed: u64,
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    duration: Option<Duration>,
+    #[serde(default = "default_sample", deserialize_with = "de_duration")]
+    sample_interval: Duration,
+    pool: PoolSpec,
+    #[serde(default)]
+    hold: Option<Dist>,
+    #[serde(default)]
+    phase: Vec<Phase>,
+    #[serde(default)]
+    fault: Vec<Fault>,
+    #[serde(default)]
+    slo: Slo,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+fn default_sample() -> Duration {
+    Duration::from_secs(2)
+}
+
+/// The longest virtual run accepted: 30 days.
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+impl Workload {
+    /// Reads and validates a workload file.
+    ///
+    /// # Errors
+    ///
+    /// [`WorkloadError`], naming the file, line and field.
+    pub fn load(path: &Path) -> Result<Workload, WorkloadError> {
+        let file = path.display().to_string();
+        let bytes =
+            std::fs::read(path).map_err(|source| WorkloadError::Read { file: file.clone(), source })?;
+        let text = String::from_utf8(bytes).map_err(|e| WorkloadError::NotText {
+            file: file.clone(),
+            offset: e.utf8_error().valid_up_to(),
+        })?;
+        if text.contains('\0') {
+            let offset = text.find('\0').unwrap_or(0);
+            return Err(WorkloadError::NotText { file, offset });
+        }
+        Workload::parse(&text, &file)
+    }
+
+    /// Parses and validates workload text; `file` names it in errors.
+    ///
+    /// # Errors
+    ///
+    /// [`WorkloadError`], naming the file, line and field.
+    pub fn parse(text: &str, file: &str) -> Result<Workload, WorkloadError> {
+        if text.trim().is_empty() {
+            return Err(WorkloadError::Empty { file: file.into() });
+        }
+        let raw: RawWorkload = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map_or((0, 0), |span| line_col(text, span.start));
+            let message = e.message().trim().to_string();
+            let field = field_at(text, line, &message);
+            WorkloadError::Invalid { file: file.into(), line, column, field, message }
+        })?;
+        let at = |key: &str, message: String| {
+            let (line, column) = find_key(text, key);
+            WorkloadError::Invalid { file: file.into(), line, column, field: key.into(), message }
+        };
+        let pool = &raw.pool;
+        if pool.min < 1 || pool.min > pool.max || pool.max > crate::pool::MAX_POOL_SIZE {
+            let max = crate::pool::MAX_POOL_SIZE;
+            return Err(at(
+                if pool.min < 1 { "min" } else { "max" },
+                format!("need 1 <= min <= max <= {max}, got min = {} and max = {}", pool.min, pool.max),
+            ));
+        }
+        if pool.acquire_timeout < Duration::from_millis(1)
+            || pool.acquire_timeout > Duration::from_secs(86_400)
+        {
+            return Err(at("acquire_timeout", "must be between 1ms and 24h".into()));
+        }
+        if pool.maintenance_interval < Duration::from_millis(10) {
+            return Err(at("maintenance_interval", "must be at least 10ms".into()));
+        }
+        if raw.sample_interval < Duration::from_millis(10) {
+            return Err(at("sample_interval", "must be at least 10ms".into()));
+        }
+        if raw.phase.is_empty() {
+            return Err(WorkloadError::Invalid {
+                file: file.into(),
+                line: 0,
+                column: 0,
+                field: "phase".into(),
+                message: "at least one [[phase]] is needed".into(),
+            });
+        }
+        for phase in &raw.phase {
+            if phase.hold.is_none() && raw.hold.is_none() {
+                return Err(at(
+                    "name",
+                    format!("phase `{}` has no `hold` and the workload gives no default `hold`", phase.name),
+                ));
+            }
+            if let Arrival::Closed { workers, .. } = phase.arrival {
+                if workers > 1_000_000 {
+                    return Err(at("workers", format!("at most 1000000 workers, got {workers}")));
+                }
+            }
+        }
+        let cycle: Duration = raw.phase.iter().map(|p| p.duration).sum();
+        let duration = raw.duration.unwrap_or(cycle);
+        if duration > MAX_DURATION {
+            return Err(at(
+                "duration",
+                format!("at most 30 days of virtual time, got {}", fmt_duration(duration)),
+            ));
+        }
+        if cycle.is_zero() {
+            return Err(at("duration", "the phases of the cycle last 0s in all".into()));
+        }
+        let name = raw.name.unwrap_or_else(|| {
+            Path::new(file)
+                .file_stem()
+                .map_or_else(|| "workload".into(), |s| s.to_string_lossy().into_owned())
+        });
+        Ok(Workload {
+            name,
+            seed: raw.seed,
+            duration,
+            sample_interval: raw.sample_interval,
+            pool: raw.pool,
+            hold: raw.hold,
+            phases: raw.phase,
+            faults: raw.fault,
+            slo: raw.slo,
+        })
+    }
+
+    /// The length of one cycle (the phases once).
+    pub fn cycle(&self) -> Duration {
+        self.phases.iter().map(|p| p.duration).sum()
+    }
+
+    /// The phase instances of the run, in order: `(start, end, phase index)`.
+    pub fn schedule(&self) -> Vec<(Duration, Duration, usize)> {
+        let mut out = Vec::new();
+        let mut t = Duration::ZERO;
+        'outer: loop {
+            for (i, phase) in self.phases.iter().enumerate() {
+                if t >= self.duration {
+                    break 'outer;
+                }
+                let end = (t + phase.duration).min(self.duration);
+                if end > t {
+                    out.push((t, end, i));
+                }
+                t = end;
+            }
+        }
+        out
+    }
+
+    /// The hold distribution of phase `i`.
+    pub fn hold_of(&self, i: usize) -> Option<&Dist> {
+        self.phases.get(i).and_then(|p| p.hold.as_ref()).or(self.hold.as_ref())
+    }
+
+    /// Expected operation count of the run: exact for open-loop phases (the
+    /// integral of the rate), and `workers × time / (mean hold + mean think)`
+    /// for closed-loop ones (an upper bound when they wait).
+    pub fn expected_ops(&self) -> f64 {
+        self.schedule()
+            .into_iter()
+            .map(|(start, end, i)| {
+                let secs = (end - start).as_secs_f64();
+                let full = self.phases[i].duration.as_secs_f64();
+                match &self.phases[i].arrival {
+                    Arrival::Poisson { rate } | Arrival::Constant { rate } => rate * secs,
+                    Arrival::Ramp { from, to } => {
+                        // Integral of the linear rate over the (possibly cut) phase.
+                        let end_rate = from + (to - from) * (secs / full);
+                        (from + end_rate) / 2.0 * secs
+                    }
+                    Arrival::Closed { workers, think } => {
+                        let hold = self.hold_of(i).map_or(0.0, Dist::mean_seconds);
+                        let think = think.as_ref().map_or(0.0, Dist::mean_seconds);
+                        let cycle = hold + think;
+                        if cycle > 0.0 {
+                            *workers as f64 * secs / cycle
+                        } else {
+                            f64::INFINITY
+                        }
+                    }
+                }
+            })
+            .sum()
+    }
+}
+
+/// 1-based (line, column) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
+    (line, column)
+}
+
+/// The field an error is about: quoted in serde's message, else the key on
+/// the error's line.
+fn field_at(text: &str, line: usize, message: &str) -> String {
+    for marker in ["unknown field `", "missing field `", "unknown variant `"] {
+        if let Some(rest) = message.split(marker).nth(1) {
+            if marker == "unknown variant `" {
+                break;
+            }
+            return rest.split('`').next().unwrap_or("?").to_string();
+        }
+    }
+    let Some(source) = text.lines().nth(line.saturating_sub(1)) else { return "?".into() };
+    let source = source.trim();
+    if source.starts_with('[') {
+        return source.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+    }
+    let key = source.split('=').next().unwrap_or("").trim();
+    if key.is_empty() {
+        "?".into()
+    } else {
+        key.to_string()
+    }
+}
+
+/// Line and column of the first `key =` in the file (cross-field errors).
+fn find_key(text: &str, key: &str) -> (usize, usize) {
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix(key) {
+            if rest.trim_start().starts_with('=') {
+                return (i + 1, line.len() - trimmed.len() + 1);
+            }
+        }
+    }
+    (0, 0)
+}
+
+/// `1h30m`, `250ms`: humantime's format.
+pub(crate) fn fmt_duration(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&fmt_duration(*d))
+}
+
+fn ser_opt_duration<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_str(&fmt_duration(*d)),
+        None => s.serialize_none(),
+    }
+}
+
+/// A duration written as a string (`"1h30m"`, `"250ms"`), or a number of seconds.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawDuration {
+    Text(String),
+    Seconds(f64),
+}
+
+fn parse_duration(raw: RawDuration) -> Result<Duration, String> {
+    match raw {
+        RawDuration::Text(text) => humantime::parse_duration(text.trim()).map_err(|e| {
+            format!("`{text}` is not a duration ({e}); write e.g. \"250ms\", \"30s\", \"1h30m\"")
+        }),
+        RawDuration::Seconds(secs) => {
+            if secs.is_finite() && secs >= 0.0 && secs <= MAX_DURATION.as_secs_f64() {
+                Ok(Duration::from_secs_f64(secs))
+            } else {
+                Err(format!("{secs} is not a duration in seconds (need 0 <= s <= 30 days)"))
+            }
+        }
+    }
+}
+
+fn de_duration_or_zero<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    parse_duration(RawDuration::deserialize(d)?).map_err(serde::de::Error::custom)
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let value = de_duration_or_zero(d)?;
+    if value.is_zero() {
+        return Err(serde::de::Error::custom("must be greater than zero"));
+    }
+    Ok(value)
+}
+
+fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    de_duration(d).map(Some)
+}
+
+fn check_f64<E: serde::de::Error>(x: f64, ok: bool, want: &str) -> Result<f64, E> {
+    if x.is_finite() && ok {
+        Ok(x)
+    } else {
+        Err(E::custom(format!("{x} is out of range: need {want}")))
+    }
+}
+
+/// A number, integer or float.
+fn de_number<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Num {
+        I(i64),
+        F(f64),
+    }
+    Ok(match Num::deserialize(d)? {
+        Num::I(i) => i as f64,
+        Num::F(f) => f,
+    })
+}
+
+fn de_rate<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let x = de_number(d)?;
+    check_f64(x, x > 0.0 && x <= 1e9, "a rate in operations per second, 0 < rate <= 1e9")
+}
+
+fn de_rate_or_zero<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let x = de_number(d)?;
+    check_f64(x, (0.0..=1e9).contains(&x), "a rate in operations per second, 0 <= rate <= 1e9")
+}
+
+fn de_positive<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let x = de_number(d)?;
+    check_f64(x, x > 0.0, "a number > 0")
+}
+
+fn de_nonneg<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let x = de_number(d)?;
+    check_f64(x, x >= 0.0, "a number >= 0")
+}
+
+fn de_probability<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let x = de_number(d)?;
+    check_f64(x, (0.0..=1.0).contains(&x), "a probability, 0 <= p <= 1")
+}
+
+fn de_opt_probability<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    de_probability(d).map(Some)
+}
+
+fn de_fraction_open<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let x = de_number(d)?;
+    check_f64(x, x > 0.0 && x <= 1.0, "a fraction, 0 < x <= 1")
+}
+
+fn de_workers<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let x = i64::deserialize(d)?;
+    usize::try_from(x)
+        .ok()
+        .filter(|w| *w >= 1)
+        .ok_or_else(|| serde::de::Error::custom(format!("{x} workers: need at least 1")))
+}
+
+/// Bytes: a number, or a string with a unit (`B`, `KiB`, `MiB`, `GiB`, `KB`, `MB`, `GB`).
+fn de_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum RawBytes {
+        N(i64),
+        S(String),
+    }
+    match RawBytes::deserialize(d)? {
+        RawBytes::N(n) => {
+            u64::try_from(n).map_err(|_| serde::de::Error::custom(format!("{n} bytes: must not be negative")))
+        }
+        RawBytes::S(s) => parse_bytes(&s).map_err(serde::de::Error::custom),
+    }
+}
+
+fn de_opt_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    de_bytes(d).map(Some)
+}
+
+/// Parses `"16MiB"`, `"512 KB"`, `"100"`.
+pub(crate) fn parse_bytes(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size; write e.g. 4096, \"64KiB\", \"16MiB\""))?;
+    let scale = match unit.trim() {
+        "" | "B" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        "KB" | "kB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        other => return Err(format!("`{other}` is not a size unit (B, KiB, MiB, GiB, KB, MB, GB)")),
+    };
+    let bytes = number * scale;
+    if bytes.is_finite() && (0.0..1.8e19).contains(&bytes) {
+        Ok(bytes as u64)
+    } else {
+        Err(format!("`{text}` is out of range"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "[pool]\nmin = 2\nmax = 4\n[[phase]]\nname = \"a\"\nduration = \"10s\"\n";
+
+    fn parse(extra: &str) -> Result<Workload, WorkloadError> {
+        Workload::parse(&format!("{BASE}{extra}"), "w.toml")
+    }
+
+    #[test]
+    fn errors_name_file_line_and_field() {
+        let err = parse("arrival = { process = \"poisson\", rate = -3 }\nhold = { dist = \"constant\", value = \"1ms\" }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("w.toml:7:"), "{err}");
+        assert!(err.contains("arrival") && err.contains("-3"), "{err}");
+
+        let err = parse("arrival = { process = \"poisson\", rate = 3 }\nhold = { dist = \"constant\", value = \"1ms\" }\nbogus = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("w.toml:9:") && err.contains("bogus"), "{err}");
+
+        let err = parse("arrival = { process = \"poisson\", rate = 3 }\nhold = { dist = \"constant\", value = \"ten\" }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("w.toml:8:") && err.contains("`ten` is not a duration"), "{err}");
+
+        let err = parse("arrival = { process = \"poisson\", rate = nan }\nhold = { dist = \"constant\", value = \"1ms\" }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("w.toml:7:") && err.contains("NaN"), "{err}");
+    }
+
+    #[test]
+    fn impossible_pool_sizes_are_refused() {
+        let text = "[pool]\nmin = 9\nmax = 4\n[[phase]]\nname = \"a\"\nduration = \"1s\"\narrival = { process = \"poisson\", rate = 1 }\nhold = { dist = \"constant\", value = \"1ms\" }\n";
+        let err = Workload::parse(text, "p.toml").unwrap_err().to_string();
+        assert!(err.starts_with("p.toml:3:") && err.contains("min = 9"), "{err}");
+        assert!(matches!(Workload::parse("  \n", "e.toml"), Err(WorkloadError::Empty { .. })));
+    }
+
+    #[test]
+    fn the_cycle_repeats_to_fill_the_duration() {
+        let text = "duration = \"25s\"\n[pool]\n[[phase]]\nname = \"hi\"\nduration = \"10s\"\narrival = { process = \"constant\", rate = 10 }\nhold = { dist = \"constant\", value = \"1ms\" }\n[[phase]]\nname = \"lo\"\nduration = \"5s\"\narrival = { process = \"ramp\", from = 0, to = 10 }\nhold = { dist = \"constant\", value = \"1ms\" }\n";
+        let w = Workload::parse(text, "c.toml").unwrap();
+        let s: Vec<_> = w.schedule().into_iter().map(|(a, b, i)| (a.as_secs(), b.as_secs(), i)).collect();
+        assert_eq!(s, vec![(0, 10, 0), (10, 15, 1), (15, 25, 0)]);
+        // 100 + 25 + 100 ops.
+        assert!((w.expected_ops() - 225.0).abs() < 1e-9, "{}", w.expected_ops());
+    }
+
+    #[test]
+    fn dist_means_match_samples() {
+        use rand::SeedableRng;
+        let dists = [
+            Dist::Lognormal { median: Duration::from_millis(10), sigma: 0.5 },
+            Dist::Weibull { scale: Duration::from_millis(10), shape: 1.5 },
+            Dist::Pareto { scale: Duration::from_millis(10), shape: 3.0 },
+        ];
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(3);
+        for d in dists {
+            let s = d.sampler();
+            let n = 200_000;
+            let mean = (0..n).map(|_| s.sample_ns(&mut rng) as f64).sum::<f64>() / n as f64 / 1e9;
+            let rel = (mean - d.mean_seconds()).abs() / d.mean_seconds();
+            assert!(rel < 0.02, "{d:?}: sample mean {mean} vs {}", d.mean_seconds());
+        }
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_bytes("16MiB"), Ok(16 << 20));
+        assert_eq!(parse_bytes("512"), Ok(512));
+        assert!(parse_bytes("12 parsecs").is_err());
+    }
+}

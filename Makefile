@@ -7,11 +7,13 @@ DEBIAN_BINARIES := prometheus promtool
 
 .PHONY: run test lint unit loom bench deps demo clean
 
-## run: the main job on built-in defaults (until the simulator lands: the demo)
+## run: the main job on built-in defaults: a 24 h daily-cycle soak in virtual time
 run:
-	$(CARGO) run --release -- demo --seconds 15
+	$(CARGO) run --release -- soak --out tidepool-out
 
-demo: run
+## demo: a live pool under real threads, serving /metrics for 15 s
+demo:
+	$(CARGO) run --release -- demo --seconds 15
 
 ## test: lint, then every test, installing and starting what they need
 test: deps lint unit loom

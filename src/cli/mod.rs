@@ -70,7 +70,13 @@ impl CliError {
 /// Parses the process arguments, runs, and returns the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // In virtual time the pool's own warnings (a failed replenish, say)
+    // would repeat thousands of times a wall second; the soak report counts
+    // those events instead. TIDEPOOL_LOG overrides either default.
+    init_tracing(match cli.command {
+        Command::Soak(_) => "warn,tidepool::pool=error",
+        _ => "warn",
+    });
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args).and_then(|report| print(&report.to_string())),
         Command::Validate(args) => soak::validate(&args).and_then(|text| print(&text)),
@@ -98,9 +104,9 @@ fn fail(e: &CliError) -> ExitCode {
     ExitCode::from(e.exit_code())
 }
 
-fn init_tracing() {
+fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TIDEPOOL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 

@@ -258,8 +258,8 @@ enum Kind {
     Arrival(u32, u32),
     /// A holder returns its object (slab index).
     Release(u32),
-    /// An acquire's deadline (waiting id).
-    Timeout(u64),
+    /// The deadline of the front of the line (at most one armed at a time).
+    Deadline,
     /// A maintenance pass.
     Maintain,
     /// A sample.
@@ -293,6 +293,7 @@ struct Held {
 struct Waiting {
     ticket: Option<Ticket<u64>>,
     op: Op,
+    deadline: u64,
 }
 
 struct Instance {
@@ -326,7 +327,10 @@ struct Engine<'w, 'o> {
     held: Vec<Option<Held>>,
     free_slots: Vec<u32>,
     line: VecDeque<Waiting>,
-    line_front_id: u64,
+    /// Whether a `Deadline` event is pending. Waiters share one timeout and
+    /// queue FIFO, so the front's deadline is always the earliest: one
+    /// event at a time suffices, and the heap never fills with stale ones.
+    deadline_armed: bool,
     faults: Window,
     total: Tally,
     phases: Vec<Tally>,
@@ -493,7 +497,7 @@ impl<'w, 'o> Engine<'w, 'o> {
             held: Vec::new(),
             free_slots: Vec::new(),
             line: VecDeque::new(),
-            line_front_id: 0,
+            deadline_armed: false,
             faults,
             total: Tally::default(),
             phases: (0..workload.phases.len()).map(|_| Tally::default()).collect(),
@@ -543,7 +547,7 @@ impl<'w, 'o> Engine<'w, 'o> {
                 Kind::PhaseStart(i) => self.phase_start(i as usize),
                 Kind::Arrival(instance, worker) => self.arrival(instance, worker),
                 Kind::Release(slot) => self.release(slot),
-                Kind::Timeout(id) => self.timeout(id),
+                Kind::Deadline => self.deadline(),
                 Kind::Maintain => {
                     self.maintain();
                     self.schedule(self.now + maintenance, Kind::Maintain);
@@ -714,10 +718,9 @@ impl<'w, 'o> Engine<'w, 'o> {
         match admission {
             Ok(Admission::Ready(guard)) => self.start_hold(guard, op),
             Ok(Admission::Queued(ticket)) => {
-                let id = self.line_front_id + self.line.len() as u64;
-                self.line.push_back(Waiting { ticket: Some(ticket), op });
                 let deadline = now.saturating_add(ns(self.workload.pool.acquire_timeout));
-                self.schedule(deadline, Kind::Timeout(id));
+                self.line.push_back(Waiting { ticket: Some(ticket), op, deadline });
+                self.arm_deadline();
             }
             Err(_) => self.failed(op),
         }
@@ -817,7 +820,6 @@ impl<'w, 'o> Engine<'w, 'o> {
             };
             let op = front.op;
             self.line.pop_front();
-            self.line_front_id += 1;
             match outcome {
                 None => {}
                 Some(Ok(guard)) => self.start_hold(guard, op),
@@ -826,21 +828,39 @@ impl<'w, 'o> Engine<'w, 'o> {
         }
     }
 
-    fn timeout(&mut self, id: u64) {
-        let Some(index) = id.checked_sub(self.line_front_id) else { return };
-        let Some(waiting) = self.line.get_mut(index as usize) else { return };
-        let Some(ticket) = waiting.ticket.take() else { return };
-        let op = waiting.op;
-        match ticket.expire() {
-            Ok(guard) => self.start_hold(guard, op),
-            Err(e) if e.is_timeout() => {
-                self.count(&op, |t| t.timed_out += 1);
-                self.interval.timed_out += 1;
-                self.next_for_worker(op);
+    /// Schedules the front's deadline if none is pending.
+    fn arm_deadline(&mut self) {
+        if !self.deadline_armed {
+            if let Some(front) = self.line.front() {
+                self.deadline_armed = true;
+                self.schedule(front.deadline, Kind::Deadline);
             }
-            Err(_) => self.failed(op),
+        }
+    }
+
+    /// Expires every waiter whose deadline has passed, front first.
+    fn deadline(&mut self) {
+        self.deadline_armed = false;
+        while let Some(front) = self.line.front_mut() {
+            if front.ticket.is_some() && front.deadline > self.now {
+                break;
+            }
+            let op = front.op;
+            let ticket = front.ticket.take();
+            self.line.pop_front();
+            let Some(ticket) = ticket else { continue };
+            match ticket.expire() {
+                Ok(guard) => self.start_hold(guard, op),
+                Err(e) if e.is_timeout() => {
+                    self.count(&op, |t| t.timed_out += 1);
+                    self.interval.timed_out += 1;
+                    self.next_for_worker(op);
+                }
+                Err(_) => self.failed(op),
+            }
         }
         self.serve_line();
+        self.arm_deadline();
         self.observe_size();
     }
 

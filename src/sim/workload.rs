@@ -426,28 +426,25 @@ fn gamma(x: f64) -> f64 {
 }
 
 /// An injected fault, active from `at` for `duration` of virtual time.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Fault {
     /// What goes wrong.
-    #[serde(flatten)]
     pub kind: FaultKind,
     /// When it starts, from the run's start (default 0).
-    #[serde(default, deserialize_with = "de_duration_or_zero", serialize_with = "ser_duration")]
+    #[serde(serialize_with = "ser_duration")]
     pub at: Duration,
     /// How long it lasts (default: to the end of the run).
-    #[serde(default, deserialize_with = "de_opt_duration", serialize_with = "ser_opt_duration")]
+    #[serde(serialize_with = "ser_opt_duration")]
     pub duration: Option<Duration>,
 }
 
 /// The kinds of fault.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FaultKind {
     /// Every operation leaks `bytes_per_op` of memory that is never freed.
     Leak {
         /// Bytes leaked per operation.
-        #[serde(deserialize_with = "de_bytes")]
         bytes_per_op: u64,
     },
     /// Holders stop returning objects: releases due in the window happen at its end.
@@ -455,10 +452,33 @@ pub enum FaultKind {
     /// Hold times of operations starting in the window are multiplied by `factor`.
     Slow {
         /// The multiplier, > 0.
-        #[serde(deserialize_with = "de_positive")]
         factor: f64,
     },
     /// Every factory call in the window fails.
+    FactoryOutage,
+}
+
+/// A `[[fault]]` table as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFault {
+    kind: RawFaultKind,
+    #[serde(default, deserialize_with = "de_duration_or_zero")]
+    at: Duration,
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    duration: Option<Duration>,
+    #[serde(default, deserialize_with = "de_opt_bytes")]
+    bytes_per_op: Option<u64>,
+    #[serde(default, deserialize_with = "de_opt_positive")]
+    factor: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RawFaultKind {
+    Leak,
+    Stall,
+    Slow,
     FactoryOutage,
 }
 
@@ -509,7 +529,7 @@ struct RawWorkload {
     #[serde(default)]
     phase: Vec<Phase>,
     #[serde(default)]
-    fault: Vec<Fault>,
+    fault: Vec<RawFault>,
     #[serde(default)]
     slo: Slo,
 }
@@ -616,6 +636,26 @@ impl Workload {
         if cycle.is_zero() {
             return Err(at("duration", "the phases of the cycle last 0s in all".into()));
         }
+        let mut faults = Vec::with_capacity(raw.fault.len());
+        for f in raw.fault {
+            let kind = match (f.kind, f.bytes_per_op, f.factor) {
+                (RawFaultKind::Leak, Some(bytes_per_op), None) => FaultKind::Leak { bytes_per_op },
+                (RawFaultKind::Leak, None, _) => {
+                    return Err(at("kind", "a `leak` fault needs `bytes_per_op`".into()));
+                }
+                (RawFaultKind::Slow, None, Some(factor)) => FaultKind::Slow { factor },
+                (RawFaultKind::Slow, _, None) => {
+                    return Err(at("kind", "a `slow` fault needs `factor`".into()))
+                }
+                (RawFaultKind::Stall, None, None) => FaultKind::Stall,
+                (RawFaultKind::FactoryOutage, None, None) => FaultKind::FactoryOutage,
+                (kind, bytes, _) => {
+                    let field = if bytes.is_some() { "bytes_per_op" } else { "factor" };
+                    return Err(at(field, format!("does not apply to a `{kind:?}` fault")));
+                }
+            };
+            faults.push(Fault { kind, at: f.at, duration: f.duration });
+        }
         let name = raw.name.unwrap_or_else(|| {
             Path::new(file)
                 .file_stem()
@@ -629,7 +669,7 @@ impl Workload {
             pool: raw.pool,
             hold: raw.hold,
             phases: raw.phase,
-            faults: raw.fault,
+            faults,
             slo: raw.slo,
         })
     }
@@ -831,6 +871,10 @@ fn de_rate_or_zero<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
 fn de_positive<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     let x = de_number(d)?;
     check_f64(x, x > 0.0, "a number > 0")
+}
+
+fn de_opt_positive<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    de_positive(d).map(Some)
 }
 
 fn de_nonneg<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {

@@ -188,7 +188,7 @@ fn an_interrupted_soak_exits_130_with_a_complete_report() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
     // The built-in 24 h daily cycle: far longer than this test waits.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tidepool"))
+    let child = Command::new(env!("CARGO_BIN_EXE_tidepool"))
         .args(["soak", "--out", out.to_str().expect("utf-8"), "-q"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

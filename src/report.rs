@@ -69,9 +69,13 @@ pub struct Ops {
     pub waiting: u64,
 }
 
-/// Waits measured two ways.
+/// Waits measured two ways, over every acquire that ended: served ones and
+/// timed-out ones (which count with the time they waited).
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 pub struct Waits {
+    /// Served acquires that had to wait at all, over all served (the
+    /// probability of waiting: Erlang C's figure for an M/M/c workload).
+    pub waited_fraction: f64,
     /// From the intended arrival time (no coordinated omission).
     pub corrected: Quantiles,
     /// From the moment the acquire was issued. Equal to `corrected` in
@@ -139,7 +143,8 @@ pub struct Memory {
     pub end_bytes: u64,
     /// Peak.
     pub peak_bytes: u64,
-    /// Lowest in the start drift window.
+    /// Lowest in the start drift window, after the warm-up (the first
+    /// `min(5 min, run / 20)`, while the pool grows from `min`).
     pub floor_start_bytes: u64,
     /// Lowest in the end drift window.
     pub floor_end_bytes: u64,
@@ -269,7 +274,11 @@ fn error_rate(t: &Tally) -> f64 {
 }
 
 fn waits_of(t: &Tally) -> Waits {
-    Waits { corrected: Quantiles::of(&t.wait_corrected), uncorrected: Quantiles::of(&t.wait_uncorrected) }
+    Waits {
+        waited_fraction: if t.served == 0 { 0.0 } else { t.waited as f64 / t.served as f64 },
+        corrected: Quantiles::of(&t.wait_corrected),
+        uncorrected: Quantiles::of(&t.wait_uncorrected),
+    }
 }
 
 fn window(t: &Tally, (a, b): (u64, u64)) -> DriftWindow {
@@ -536,7 +545,7 @@ fn gates(workload: &Workload, t: &Tally, waits: &Waits, memory: &Memory) -> Vec<
     out
 }
 
-fn gate_value(name: &str, x: f64) -> String {
+pub(crate) fn gate_value(name: &str, x: f64) -> String {
     match name {
         "max_wait_p99" => ms(x),
         "max_error_rate" => format!("{:.4} %", x * 100.0),

@@ -73,7 +73,7 @@ fn load(path: Option<&Path>) -> Result<(Workload, String), CliError> {
 pub fn validate(args: &ValidateArgs) -> Result<String, CliError> {
     let (w, file) = load(Some(&args.workload))?;
     let mut out = format!(
-        "{file}: ok\n  workload {} (seed {}), {} of virtual time: {} cycle(s) of {}\n",
+        "{file}: ok\n  workload {} (seed {}), {} of virtual time: {:.3} cycle(s) of {}\n",
         w.name,
         w.seed,
         sim::workload::fmt_duration(w.duration),
@@ -81,10 +81,10 @@ pub fn validate(args: &ValidateArgs) -> Result<String, CliError> {
         sim::workload::fmt_duration(w.cycle())
     );
     out += &format!(
-        "  pool {}..{} ({:?} sizing), acquire timeout {}\n",
+        "  pool {}..{} ({} sizing), acquire timeout {}\n",
         w.pool.min,
         w.pool.max,
-        w.pool.sizing,
+        w.pool.sizing.name(),
         sim::workload::fmt_duration(w.pool.acquire_timeout)
     );
     for p in &w.phases {
@@ -101,8 +101,8 @@ pub fn validate(args: &ValidateArgs) -> Result<String, CliError> {
     }
     for f in &w.faults {
         out += &format!(
-            "  fault {:?} at {} for {}\n",
-            f.kind,
+            "  fault {} at {} for {}\n",
+            f.kind.name(),
             sim::workload::fmt_duration(f.at),
             f.duration.map_or("the rest of the run".into(), sim::workload::fmt_duration)
         );
@@ -202,6 +202,14 @@ pub fn run(args: &SoakArgs) -> Result<(String, SoakEnd), CliError> {
     let out = &args.out;
     std::fs::create_dir_all(out)
         .map_err(|e| CliError::Input(format!("--out {}: cannot create the directory: {e}", out.display())))?;
+    // A report left by an earlier run must not sit beside this run's samples.
+    for stale in ["report.json", "report.md"] {
+        let path = out.join(stale);
+        if path.exists() {
+            std::fs::remove_file(&path)
+                .map_err(|e| CliError::Input(format!("{}: cannot replace: {e}", path.display())))?;
+        }
+    }
     let samples_path = out.join("samples.jsonl");
     let samples = std::fs::File::create(&samples_path)
         .map_err(|e| CliError::Input(format!("{}: cannot create: {e}", samples_path.display())))?;
@@ -352,8 +360,8 @@ fn summary(r: &Report, json: &Path, md: &Path, samples: &Path) -> String {
             "  gate {:<28} {} (observed {}, limit {})\n",
             g.name,
             if g.passed { "pass" } else { "FAIL" },
-            g.observed,
-            g.target
+            report::gate_value(&g.name, g.observed),
+            report::gate_value(&g.name, g.target)
         );
     }
     if !r.passed {

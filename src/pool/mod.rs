@@ -142,7 +142,8 @@ pub struct Maintenance {
     pub replenished: usize,
     /// Idle objects retired because the target fell.
     pub retired: usize,
-    /// The new target if the sizing policy ran this pass.
+    /// The new target if the sizing policy ran this pass, or if callers were
+    /// waiting and the target rose for them.
     pub new_target: Option<usize>,
 }
 
@@ -1040,6 +1041,9 @@ impl<T: Send + 'static> Inner<T> {
         }
 
         report.new_target = self.run_sizing(now);
+        if report.new_target.is_none() {
+            report.new_target = self.grow_for_waiters();
+        }
         let target = self.core.target();
         while self.core.size() > target {
             let Some(entry) = self.core.pop_idle() else { break };
@@ -1048,6 +1052,20 @@ impl<T: Send + 'static> Inner<T> {
         }
         self.publish();
         report
+    }
+
+    /// Callers waiting while the target is below max: raise the target by
+    /// their number at once (each maintenance tick), rather than leave them
+    /// queued until the sizing interval ends. The policy still decides at
+    /// the interval whether the pool keeps that size.
+    fn grow_for_waiters(&self) -> Option<usize> {
+        let status = self.status();
+        if status.pending == 0 || status.target >= self.max {
+            return None;
+        }
+        let target = (status.target.max(status.size) + status.pending).min(self.max);
+        self.core.set_target(target);
+        Some(target)
     }
 
     fn scan_leaks(&self, now: u64) -> usize {
@@ -1102,6 +1120,7 @@ impl<T: Send + 'static> Inner<T> {
             pending: status.pending,
             mean_in_use: sizing.in_use_sum as f64 / sizing.ticks as f64,
             peak_in_use: sizing.peak_in_use,
+            acquires: delta.acquires(),
             waited: delta.acquires_waited,
             timeouts: delta.timeouts,
         };

@@ -32,6 +32,8 @@ pub struct SizingInput {
     pub mean_in_use: f64,
     /// Highest `in_use` seen at a maintenance tick of the interval.
     pub peak_in_use: usize,
+    /// Acquires served during the interval (direct and waited).
+    pub acquires: u64,
     /// Acquires that had to wait during the interval.
     pub waited: u64,
     /// Acquires that timed out during the interval.
@@ -64,11 +66,13 @@ pub trait SizingPolicy: Send + Debug {
 
 /// Keeps utilization (in use / size) near a target ratio.
 ///
-/// * Grows when anyone waited or mean utilization exceeded the target:
+/// * Grows when more than 1 % of acquires waited, any timed out, callers are
+///   waiting now, or mean utilization exceeded the target:
 ///   to `mean_in_use / target_utilization`, and by at least the number of
 ///   callers still waiting (at least one).
 /// * Shrinks when mean utilization fell below half the target and nobody
-///   waited: to what the peak of the interval needed at the target ratio.
+///   waited: to what the peak of the interval needed at the target ratio, if
+///   that is more than one object (and an eighth of the target) below it.
 /// * Otherwise holds (the band between is the hysteresis).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct UtilizationPolicy {
@@ -88,11 +92,21 @@ impl SizingPolicy for UtilizationPolicy {
         let size = input.size.max(1) as f64;
         let utilization = input.mean_in_use / size;
         let needed = |in_use: f64| (in_use / ratio).ceil() as usize;
-        if input.waited > 0 || input.pending > 0 || utilization > ratio {
+        // Waits count when they are more than noise: over 1 % of acquires
+        // (a Poisson burst makes a caller wait now and then at any size).
+        let waits_matter = input.waited > 0 && input.waited * 100 > input.acquires;
+        if waits_matter || input.timeouts > 0 || input.pending > 0 || utilization > ratio {
             let by_load = needed(input.mean_in_use.max(input.peak_in_use as f64));
             by_load.max(input.target + input.pending.max(1))
         } else if utilization < ratio / 2.0 {
-            needed(input.peak_in_use as f64).max(input.in_use)
+            let wanted = needed(input.peak_in_use as f64).max(input.in_use);
+            // A deadband: shrinking by one object at a time, interval after
+            // interval, is churn (create, retire, create) for nothing.
+            if wanted + (input.target / 8).max(1) < input.target {
+                wanted
+            } else {
+                input.target
+            }
         } else {
             input.target
         }
@@ -125,6 +139,7 @@ mod tests {
             pending: 0,
             mean_in_use: mean,
             peak_in_use: peak,
+            acquires: 100,
             waited,
             timeouts: 0,
         }

@@ -94,7 +94,12 @@ pub struct Tally {
     pub failed: u64,
     /// Acquires served by a newly created object.
     pub fresh: u64,
-    /// Wait from the intended arrival to the object being ready, ns.
+    /// Acquires served (a guard handed over), after waiting or not.
+    pub served: u64,
+    /// Served acquires that waited (a wait above zero).
+    pub waited: u64,
+    /// Wait from the intended arrival to the object being ready, ns; a
+    /// timed-out acquire counts with the time it waited (the timeout).
     pub wait_corrected: Histogram<u64>,
     /// Wait from the acquire call to the object being ready, ns.
     pub wait_uncorrected: Histogram<u64>,
@@ -123,6 +128,8 @@ impl Default for Tally {
             timed_out: 0,
             failed: 0,
             fresh: 0,
+            served: 0,
+            waited: 0,
             wait_corrected: histogram(),
             wait_uncorrected: histogram(),
             hold: histogram(),
@@ -154,7 +161,7 @@ impl Tally {
 
     /// Served acquires that reused an object, over all served (1 if none).
     pub fn reuse_ratio(&self) -> f64 {
-        let served = self.wait_corrected.len();
+        let served = self.served;
         if served == 0 {
             1.0
         } else {
@@ -283,6 +290,9 @@ struct Op {
 }
 
 const OPEN_LOOP: u32 = u32::MAX;
+
+/// Memory floors ignore the first `min(5 min, run / 20)`: the warm-up.
+const WARMUP_MAX_NS: u64 = 5 * 60 * 1_000_000_000;
 
 struct Held {
     guard: PoolGuard<u64>,
@@ -607,8 +617,11 @@ impl<'w, 'o> Engine<'w, 'o> {
     fn note_memory(&mut self) {
         let memory = self.memory();
         self.memory_peak = self.memory_peak.max(memory);
+        // The pool starts at min_size and grows to its working level: that
+        // warm-up is not growth, so floors ignore it.
+        let warmup = (self.end / 20).min(WARMUP_MAX_NS);
         for (k, &(a, b)) in self.drift_windows.iter().enumerate() {
-            if self.now >= a && self.now < b {
+            if self.now >= a.max(warmup) && self.now < b {
                 self.memory_floor[k] = self.memory_floor[k].min(memory);
             }
         }
@@ -754,6 +767,8 @@ impl<'w, 'o> Engine<'w, 'o> {
         self.count(&op, |t| {
             t.wait_corrected.saturating_record(corrected);
             t.wait_uncorrected.saturating_record(uncorrected);
+            t.served += 1;
+            t.waited += u64::from(corrected > 0);
             if fresh {
                 t.fresh += 1;
             }
@@ -852,8 +867,17 @@ impl<'w, 'o> Engine<'w, 'o> {
             match ticket.expire() {
                 Ok(guard) => self.start_hold(guard, op),
                 Err(e) if e.is_timeout() => {
-                    self.count(&op, |t| t.timed_out += 1);
+                    // The caller waited its whole timeout: that belongs in
+                    // the wait distribution (a p99 gate must see it).
+                    let waited = self.now - op.intended;
+                    let issued = self.now - op.issued;
+                    self.count(&op, |t| {
+                        t.timed_out += 1;
+                        t.wait_corrected.saturating_record(waited);
+                        t.wait_uncorrected.saturating_record(issued);
+                    });
                     self.interval.timed_out += 1;
+                    self.interval.wait.saturating_record(waited);
                     self.next_for_worker(op);
                 }
                 Err(_) => self.failed(op),

@@ -482,6 +482,49 @@ enum RawFaultKind {
     FactoryOutage,
 }
 
+impl RawFaultKind {
+    fn name(self) -> &'static str {
+        match self {
+            RawFaultKind::Leak => "leak",
+            RawFaultKind::Stall => "stall",
+            RawFaultKind::Slow => "slow",
+            RawFaultKind::FactoryOutage => "factory_outage",
+        }
+    }
+}
+
+impl FaultKind {
+    /// The kind as written in a workload file (`factory_outage`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultKind::Leak { .. } => "leak",
+            FaultKind::Stall => "stall",
+            FaultKind::Slow { .. } => "slow",
+            FaultKind::FactoryOutage => "factory_outage",
+        }
+    }
+}
+
+impl Sizing {
+    /// The policy as written in a workload file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sizing::Utilization => "utilization",
+            Sizing::Fixed => "fixed",
+        }
+    }
+}
+
+/// Checks what the field types cannot: a truncated normal's bounds.
+fn check_dist(d: &Dist) -> Result<(), String> {
+    if let Dist::Normal { min: Some(lo), max: Some(hi), .. } = d {
+        if lo > hi {
+            return Err(format!("normal: min ({}) is above max ({})", fmt_duration(*lo), fmt_duration(*hi)));
+        }
+    }
+    Ok(())
+}
+
 impl Fault {
     /// Whether the fault is active at `t` (from the run's start).
     pub fn active_at(&self, t: Duration) -> bool {
@@ -612,18 +655,94 @@ impl Workload {
                 message: "at least one [[phase]] is needed".into(),
             });
         }
-        for phase in &raw.phase {
-            if phase.hold.is_none() && raw.hold.is_none() {
-                return Err(at(
+        let in_table = |header: &str, index: usize, key: &str, message: String| {
+            let (line, column) = find_in_table(text, header, index, key);
+            WorkloadError::Invalid { file: file.into(), line, column, field: key.into(), message }
+        };
+        if raw.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+            return Err(at("name", "must not be empty".into()));
+        }
+        if let Some(hold) = &raw.hold {
+            check_dist(hold).map_err(|m| at("hold", m))?;
+        }
+        if let Some(create) = &pool.create_time {
+            check_dist(create).map_err(|m| at("create_time", m))?;
+        }
+        for (i, phase) in raw.phase.iter().enumerate() {
+            if phase.name.trim().is_empty() {
+                return Err(in_table("[[phase]]", i, "name", "must not be empty".into()));
+            }
+            if raw.phase[..i].iter().any(|p| p.name == phase.name) {
+                return Err(in_table(
+                    "[[phase]]",
+                    i,
+                    "name",
+                    format!("a second phase named `{}`", phase.name),
+                ));
+            }
+            let Some(hold) = phase.hold.as_ref().or(raw.hold.as_ref()) else {
+                return Err(in_table(
+                    "[[phase]]",
+                    i,
                     "name",
                     format!("phase `{}` has no `hold` and the workload gives no default `hold`", phase.name),
                 ));
+            };
+            if let Some(own) = &phase.hold {
+                check_dist(own).map_err(|m| in_table("[[phase]]", i, "hold", m))?;
             }
-            if let Arrival::Closed { workers, .. } = phase.arrival {
-                if workers > 1_000_000 {
-                    return Err(at("workers", format!("at most 1000000 workers, got {workers}")));
+            if let Arrival::Closed { workers, think } = &phase.arrival {
+                if *workers > 1_000_000 {
+                    return Err(in_table(
+                        "[[phase]]",
+                        i,
+                        "arrival",
+                        format!("at most 1000000 workers, got {workers}"),
+                    ));
+                }
+                if let Some(think) = think {
+                    check_dist(think).map_err(|m| in_table("[[phase]]", i, "arrival", m))?;
+                }
+                let cycle = hold.mean_seconds() + think.as_ref().map_or(0.0, Dist::mean_seconds);
+                if cycle.is_nan() || cycle < 1e-6 {
+                    return Err(in_table(
+                        "[[phase]]",
+                        i,
+                        "arrival",
+                        "a closed loop needs a mean hold + think time of at least 1us, or virtual time would never advance"
+                            .into(),
+                    ));
                 }
             }
+        }
+        // The pool's own checks, so `validate` refuses what `soak` would.
+        let builder =
+            crate::pool::Pool::<u64>::builder(raw.name.clone().unwrap_or_else(|| "workload".into()))
+                .min_size(pool.min)
+                .max_size(pool.max)
+                .acquire_timeout(pool.acquire_timeout)
+                .sizing_interval(pool.sizing_interval)
+                .maintenance_interval(Some(pool.maintenance_interval))
+                .factory(|| Ok(0));
+        let mut builder = builder;
+        if let Some(d) = pool.max_idle_time {
+            builder = builder.max_idle_time(d);
+        }
+        if let Some(d) = pool.max_lifetime {
+            builder = builder.max_lifetime(d);
+        }
+        if let Some(d) = pool.leak_threshold {
+            builder = builder.leak_threshold(d);
+        }
+        if let Err(e) = builder.validate() {
+            use crate::pool::BuildError as B;
+            let key = match &e {
+                B::InvalidDuration { field, .. } | B::InvalidRatio { field, .. } => *field,
+                B::EmptyName => "name",
+                B::InvalidSize { .. } => "max",
+                _ => "pool",
+            };
+            return Err(at(key, e.to_string()));
         }
         let cycle: Duration = raw.phase.iter().map(|p| p.duration).sum();
         let duration = raw.duration.unwrap_or(cycle);
@@ -637,21 +756,31 @@ impl Workload {
             return Err(at("duration", "the phases of the cycle last 0s in all".into()));
         }
         let mut faults = Vec::with_capacity(raw.fault.len());
-        for f in raw.fault {
+        for (i, f) in raw.fault.into_iter().enumerate() {
             let kind = match (f.kind, f.bytes_per_op, f.factor) {
                 (RawFaultKind::Leak, Some(bytes_per_op), None) => FaultKind::Leak { bytes_per_op },
                 (RawFaultKind::Leak, None, _) => {
-                    return Err(at("kind", "a `leak` fault needs `bytes_per_op`".into()));
+                    return Err(in_table(
+                        "[[fault]]",
+                        i,
+                        "kind",
+                        "a `leak` fault needs `bytes_per_op`".into(),
+                    ));
                 }
                 (RawFaultKind::Slow, None, Some(factor)) => FaultKind::Slow { factor },
                 (RawFaultKind::Slow, _, None) => {
-                    return Err(at("kind", "a `slow` fault needs `factor`".into()))
+                    return Err(in_table("[[fault]]", i, "kind", "a `slow` fault needs `factor`".into()))
                 }
                 (RawFaultKind::Stall, None, None) => FaultKind::Stall,
                 (RawFaultKind::FactoryOutage, None, None) => FaultKind::FactoryOutage,
                 (kind, bytes, _) => {
                     let field = if bytes.is_some() { "bytes_per_op" } else { "factor" };
-                    return Err(at(field, format!("does not apply to a `{kind:?}` fault")));
+                    return Err(in_table(
+                        "[[fault]]",
+                        i,
+                        field,
+                        format!("does not apply to a `{}` fault", kind.name()),
+                    ));
                 }
             };
             faults.push(Fault { kind, at: f.at, duration: f.duration });
@@ -768,6 +897,37 @@ fn field_at(text: &str, line: usize, message: &str) -> String {
     }
 }
 
+/// Line and column of `key =` inside the `index`-th `header` table
+/// (`[[phase]]`, `[[fault]]`); the table's header line if the key is not
+/// written there; (0, 0) if there is no such table.
+fn find_in_table(text: &str, header: &str, index: usize, key: &str) -> (usize, usize) {
+    let mut seen = 0;
+    let mut inside: Option<usize> = None;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            if let Some(start) = inside {
+                return (start, 1);
+            }
+            if trimmed.trim_end() == header {
+                if seen == index {
+                    inside = Some(i + 1);
+                }
+                seen += 1;
+            }
+            continue;
+        }
+        if inside.is_some() {
+            if let Some(rest) = trimmed.strip_prefix(key) {
+                if rest.trim_start().starts_with('=') {
+                    return (i + 1, line.len() - trimmed.len() + 1);
+                }
+            }
+        }
+    }
+    inside.map_or((0, 0), |start| (start, 1))
+}
+
 /// Line and column of the first `key =` in the file (cross-field errors).
 fn find_key(text: &str, key: &str) -> (usize, usize) {
     for (i, line) in text.lines().enumerate() {
@@ -781,9 +941,34 @@ fn find_key(text: &str, key: &str) -> (usize, usize) {
     (0, 0)
 }
 
-/// `1h30m`, `250ms`: humantime's format.
+/// `24h`, `1h30m`, `2.5s`, `250ms`: compact, and parseable back.
 pub(crate) fn fmt_duration(d: Duration) -> String {
-    humantime::format_duration(d).to_string()
+    let total = d.as_secs();
+    let nanos = d.subsec_nanos();
+    if total == 0 {
+        return match nanos {
+            0 => "0s".into(),
+            n if n % 1_000_000 == 0 => format!("{}ms", n / 1_000_000),
+            n if n % 1_000 == 0 => format!("{}us", n / 1_000),
+            n => format!("{n}ns"),
+        };
+    }
+    let (h, m, s) = (total / 3600, total / 60 % 60, total % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out += &format!("{h}h");
+    }
+    if m > 0 {
+        out += &format!("{m}m");
+    }
+    if s > 0 || nanos > 0 {
+        if nanos > 0 {
+            out += &format!("{}s", (s as f64 + nanos as f64 / 1e9));
+        } else {
+            out += &format!("{s}s");
+        }
+    }
+    out
 }
 
 fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -907,15 +1092,19 @@ fn de_workers<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
 /// Bytes: a number, or a string with a unit (`B`, `KiB`, `MiB`, `GiB`, `KB`, `MB`, `GB`).
 fn de_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     #[derive(Deserialize)]
-    #[serde(untagged)]
+    #[serde(untagged, expecting = "a size: a whole number of bytes or a string like \"64KiB\" or \"16MiB\"")]
     enum RawBytes {
         N(i64),
+        F(f64),
         S(String),
     }
     match RawBytes::deserialize(d)? {
         RawBytes::N(n) => {
             u64::try_from(n).map_err(|_| serde::de::Error::custom(format!("{n} bytes: must not be negative")))
         }
+        RawBytes::F(f) => Err(serde::de::Error::custom(format!(
+            "{f} bytes: a size is a whole number of bytes, or a string like \"1.5MiB\""
+        ))),
         RawBytes::S(s) => parse_bytes(&s).map_err(serde::de::Error::custom),
     }
 }
@@ -1018,6 +1207,32 @@ mod tests {
             let rel = (mean - d.mean_seconds()).abs() / d.mean_seconds();
             assert!(rel < 0.02, "{d:?}: sample mean {mean} vs {}", d.mean_seconds());
         }
+    }
+
+    #[test]
+    fn what_soak_would_refuse_validate_refuses_too() {
+        let hold = "hold = { dist = \"constant\", value = \"1ms\" }\n";
+        let arrival = "arrival = { process = \"poisson\", rate = 3 }\n";
+        let cases = [
+            // A truncated normal with min above max (it used to panic in soak).
+            (format!("{arrival}hold = {{ dist = \"normal\", mean = \"5ms\", std_dev = \"1ms\", min = \"9ms\", max = \"2ms\" }}\n"), "w.toml:8:", "min (9ms) is above max (2ms)"),
+            // A closed loop that never advances virtual time (it used to hang).
+            ("arrival = { process = \"closed\", workers = 2 }\nhold = { dist = \"constant\", value = \"0s\" }\n".to_string(), "w.toml:7:", "never advance"),
+            // The pool's own limits.
+            (format!("{arrival}{hold}[pool]\n"), "", "duplicate key"),
+            (format!("{arrival}{hold}[[phase]]\nname = \"a\"\nduration = \"1s\"\n{arrival}"), "w.toml:10:", "a second phase named `a`"),
+            (format!("{arrival}{hold}[[fault]]\nkind = \"leak\"\nfactor = 2\n"), "w.toml:10:", "a `leak` fault needs `bytes_per_op`"),
+            (format!("{arrival}{hold}[[fault]]\nkind = \"stall\"\nfactor = 2\n"), "w.toml:11:", "does not apply to a `stall` fault"),
+        ];
+        for (extra, location, message) in cases {
+            let err = parse(&extra).expect_err(message).to_string();
+            assert!(err.contains(location) && err.contains(message), "{err}");
+        }
+        let lifetime = "[pool]\nmax_lifetime = \"100us\"\n[[phase]]\nname = \"a\"\nduration = \"1s\"\n";
+        let err = Workload::parse(&format!("{lifetime}{arrival}{hold}"), "p.toml")
+            .expect_err("too short")
+            .to_string();
+        assert!(err.starts_with("p.toml:2:") && err.contains("max_lifetime"), "{err}");
     }
 
     #[test]

@@ -78,8 +78,10 @@ pub struct Waits {
     pub waited_fraction: f64,
     /// From the intended arrival time (no coordinated omission).
     pub corrected: Quantiles,
-    /// From the moment the acquire was issued. Equal to `corrected` in
-    /// virtual time, where every acquire is issued at its intended time.
+    /// From the moment the acquire was issued. In virtual time every
+    /// acquire is issued at its intended arrival, so this equals `corrected`
+    /// by construction; the two differ where a generator can fall behind
+    /// (wall-clock replay).
     pub uncorrected: Quantiles,
 }
 
@@ -277,7 +279,9 @@ fn waits_of(t: &Tally) -> Waits {
     Waits {
         waited_fraction: if t.served == 0 { 0.0 } else { t.waited as f64 / t.served as f64 },
         corrected: Quantiles::of(&t.wait_corrected),
-        uncorrected: Quantiles::of(&t.wait_uncorrected),
+        // Virtual time issues every acquire at its intended arrival: the
+        // two measures are the same samples (see `Waits::uncorrected`).
+        uncorrected: Quantiles::of(&t.wait_corrected),
     }
 }
 

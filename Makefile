@@ -33,9 +33,9 @@ loom:
 	RUSTFLAGS="--cfg tidepool_loom" CARGO_TARGET_DIR=target/loom \
 		$(CARGO) test --lib --release loom_tests
 
-## bench: acquire+release ns/op against the floor and peer pools
+## bench: pool acquire+release against the floor and peer pools; simulator speed and memory against a naive peer
 bench:
-	$(CARGO) bench --bench pool
+	$(CARGO) bench --bench pool --bench sim
 
 ## deps: install the Debian packages the tests need, only when missing
 deps:

@@ -122,6 +122,7 @@ impl PrometheusExporter {
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).map_err(|_| ExportError::AlreadyInstalled)?;
             crate::pool::metrics::describe();
+            crate::sync::metrics::describe();
             spawn_upkeep(handle.clone(), self.upkeep)?;
             return Ok(handle);
         };
@@ -142,6 +143,7 @@ impl PrometheusExporter {
         let handle = recorder.handle();
         metrics::set_global_recorder(recorder).map_err(|_| ExportError::AlreadyInstalled)?;
         crate::pool::metrics::describe();
+        crate::sync::metrics::describe();
         std::thread::Builder::new()
             .name("tidepool-exporter".into())
             .spawn(move || {

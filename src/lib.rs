@@ -35,3 +35,4 @@ pub mod pool;
 mod primitives;
 pub mod report;
 pub mod sim;
+pub mod sync;

@@ -178,6 +178,26 @@ fn prometheus_scrapes_the_demo_and_promtool_accepts_the_exposition() {
         p99.len() == 1 && p99[0].is_finite() && p99[0] >= 0.0 && p99[0] <= 0.25,
         "wait p99 within the 250 ms timeout: {p99:?}"
     );
+    // The demo's profiled locks: real contention between its worker threads.
+    let taken = query(
+        prom_port,
+        "max_over_time(tidepool_lock_acquisitions_total{lock=\"demo-results\",mode=\"exclusive\"}[1m])",
+    );
+    assert!(taken.len() == 1 && taken[0] > 100.0, "demo-results acquisitions scraped: {taken:?}");
+    let waits = query(
+        prom_port,
+        "max_over_time(tidepool_lock_wait_seconds_count{lock=\"demo-results\",mode=\"exclusive\"}[1m])",
+    );
+    let contended = query(
+        prom_port,
+        "max_over_time(tidepool_lock_contentions_total{lock=\"demo-results\",mode=\"exclusive\"}[1m])",
+    );
+    assert_eq!(waits, contended, "every contention is one wait sample");
+    let readers = query(
+        prom_port,
+        "max_over_time(tidepool_lock_acquisitions_total{lock=\"demo-settings\",mode=\"shared\"}[1m])",
+    );
+    assert!(readers.len() == 1 && readers[0] > 100.0, "{readers:?}");
     let prewarm = query(prom_port, "max_over_time(tidepool_pool_prewarm_seconds{pool=\"demo\"}[1m])");
     assert!(
         prewarm.len() == 1 && prewarm[0] > 0.004 && prewarm[0] < 5.0,

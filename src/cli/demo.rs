@@ -20,6 +20,7 @@ use super::CliError;
 use crate::clock::Clock;
 use crate::export::{PrometheusExporter, DEFAULT_LISTEN};
 use crate::pool::{Pool, Stats, Status};
+use crate::sync::{LockSnapshot, ProfiledMutex, ProfiledRwLock};
 
 /// Options of `tidepool demo`.
 #[derive(Debug, Clone, Args)]
@@ -67,6 +68,22 @@ pub struct DemoReport {
     pub prewarm: Duration,
     /// Where /metrics was served, if it was.
     pub metrics_at: Option<SocketAddr>,
+    /// The demo's profiled locks at the end, sorted by total wait.
+    pub locks: Vec<LockSnapshot>,
+}
+
+/// Results shared by every worker: a profiled mutex, touched once per
+/// operation, so real contention shows on /metrics.
+#[derive(Debug, Default)]
+struct Results {
+    by_document: std::collections::BTreeMap<u64, u64>,
+    recorded: u64,
+}
+
+/// Shared settings, read on every operation and rewritten now and then.
+#[derive(Debug)]
+struct Settings {
+    scratch_bytes: usize,
 }
 
 /// A stand-in for an expensive object: a buffer that takes a few ms to make.
@@ -123,14 +140,19 @@ pub fn run(args: &DemoArgs) -> Result<DemoReport, CliError> {
     );
 
     let stop = Arc::new(AtomicBool::new(false));
+    let shared = Arc::new(Shared {
+        results: ProfiledMutex::new("demo-results", Results::default()),
+        settings: ProfiledRwLock::new("demo-settings", Settings { scratch_bytes: 256 }),
+    });
     let start = clock.now_nanos();
     let workers: Vec<_> = (0..args.threads)
         .map(|i| {
             let pool = pool.clone();
             let stop = Arc::clone(&stop);
             let clock = clock.clone();
+            let shared = Arc::clone(&shared);
             let seed = args.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(i);
-            std::thread::spawn(move || worker(&pool, &clock, &stop, seed, start))
+            std::thread::spawn(move || worker(&pool, &shared, &clock, &stop, seed, start))
         })
         .collect();
 
@@ -149,6 +171,20 @@ pub fn run(args: &DemoArgs) -> Result<DemoReport, CliError> {
     }
     let elapsed = Duration::from_nanos(clock.now_nanos().saturating_sub(start));
     pool.maintain(); // publish the final values before the summary
+    crate::sync::registry().publish();
+    let recorded = shared.results.lock().recorded;
+    let mut locks: Vec<LockSnapshot> =
+        crate::sync::registry().snapshot().into_iter().filter(|s| s.name.starts_with("demo-")).collect();
+    // The summary's lock (taken just now for `recorded`) is one more than the workers'.
+    if let Some(row) = locks.iter_mut().find(|s| &*s.name == "demo-results") {
+        row.acquisitions = row.acquisitions.saturating_sub(1);
+    }
+    if recorded != tally.ops {
+        return Err(CliError::Run(format!(
+            "demo-results recorded {recorded} results for {} operations",
+            tally.ops
+        )));
+    }
     Ok(DemoReport {
         elapsed,
         threads: args.threads,
@@ -165,7 +201,14 @@ pub fn run(args: &DemoArgs) -> Result<DemoReport, CliError> {
         peak_target,
         prewarm: pool.prewarm_time(),
         metrics_at,
+        locks,
     })
+}
+
+#[derive(Debug)]
+struct Shared {
+    results: ProfiledMutex<Results>,
+    settings: ProfiledRwLock<Settings>,
 }
 
 #[derive(Debug)]
@@ -192,7 +235,14 @@ impl Tally {
     }
 }
 
-fn worker(pool: &Pool<Parser>, clock: &Clock, stop: &AtomicBool, seed: u64, start: u64) -> Tally {
+fn worker(
+    pool: &Pool<Parser>,
+    shared: &Shared,
+    clock: &Clock,
+    stop: &AtomicBool,
+    seed: u64,
+    start: u64,
+) -> Tally {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     // Mean hold 4 ms; think time 0 in busy phases, mean 40 ms in quiet ones.
     let hold = Exp::new(1.0 / 4.0).unwrap_or_else(|_| unreachable!("positive rate"));
@@ -205,8 +255,29 @@ fn worker(pool: &Pool<Parser>, clock: &Clock, stop: &AtomicBool, seed: u64, star
                 let got = clock.now_nanos();
                 tally.ops += 1;
                 tally.wait_us.saturating_record(got.saturating_sub(asked) / 1_000);
-                parser.scratch.extend_from_slice(&[rng.random::<u8>(); 256]);
+                let bytes = shared.settings.read().scratch_bytes;
+                parser.scratch.extend_from_slice(&vec![rng.random::<u8>(); bytes]);
                 sleep_ms(hold.sample(&mut rng));
+                {
+                    // The shared state every worker touches: a short
+                    // critical section, but six threads want it.
+                    let mut results = shared.results.lock();
+                    let doc = rng.random_range(0..4096u64);
+                    *results.by_document.entry(doc).or_default() += parser.scratch.len() as u64;
+                    results.recorded += 1;
+                    // A digest over every result: tens of µs under the lock.
+                    let digest = results.by_document.values().fold(0u64, |a, v| a.rotate_left(5) ^ v);
+                    std::hint::black_box(digest);
+                    if results.by_document.len() > 2048 {
+                        let oldest = results.by_document.keys().next().copied();
+                        if let Some(k) = oldest {
+                            results.by_document.remove(&k);
+                        }
+                    }
+                }
+                if tally.ops % 500 == 0 {
+                    shared.settings.write().scratch_bytes = 128 + rng.random_range(0..256);
+                }
             }
             Err(e) if e.is_timeout() => tally.timeouts += 1,
             Err(e) if e.is_factory() => tally.factory_errors += 1,
@@ -270,6 +341,12 @@ impl fmt::Display for DemoReport {
         )?;
         if let Some(addr) = self.metrics_at {
             writeln!(f, "  metrics     were served on http://{addr}/metrics")?;
+        }
+        if !self.locks.is_empty() {
+            writeln!(f, "\nprofiled locks (sorted by total wait)")?;
+            for line in crate::sync::format_table(&self.locks).lines() {
+                writeln!(f, "  {line}")?;
+            }
         }
         Ok(())
     }

@@ -58,6 +58,9 @@ fn a_known_hold_makes_a_known_wait_and_exact_counts() {
 fn sampled_hold_estimates_are_within_10_percent_of_the_exact_total() {
     const OPS: usize = 1_000_000;
     let exact_lock = ProfiledMutex::with_options("hold-exact", 0u64, exact());
+    // One hold in 8 (Go's rate). The default, 1 in 64, estimates as well on
+    // a quiet machine, but a preemption inside a sampled hold counts 64
+    // times: on a shared 2-core runner that noise, not bias, can reach 10 %.
     let sampled =
         ProfiledMutex::with_options("hold-sampled", 0u64, LockOptions::default().hold_sample_every(8));
     let mut rng = rand::rngs::SmallRng::seed_from_u64(5);
@@ -77,7 +80,7 @@ fn sampled_hold_estimates_are_within_10_percent_of_the_exact_total() {
     }
     let (e, s) = (exact_lock.snapshot(), sampled.snapshot());
     assert_eq!(e.hold_samples, OPS as u64);
-    assert_eq!(s.hold_samples, OPS as u64 / 8, "one in 8 per thread");
+    assert_eq!(s.hold_samples, OPS as u64 / 8, "one in 8");
     let ratio = s.hold_total.as_secs_f64() / e.hold_total.as_secs_f64();
     eprintln!("sampled estimate {:?} vs exact {:?}: ratio {ratio:.4}", s.hold_total, e.hold_total);
     assert!((ratio - 1.0).abs() < 0.10, "estimate {:?} vs exact {:?}", s.hold_total, e.hold_total);

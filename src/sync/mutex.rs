@@ -84,7 +84,7 @@ impl<T: ?Sized> ProfiledMutex<T> {
         let start = self.shared.now();
         let inner = self.inner.lock();
         let end = self.shared.now();
-        self.shared.waited(EXCLUSIVE, start, end);
+        self.shared.waited(EXCLUSIVE, start, end, true);
         self.acquired(inner, Some(end))
     }
 
@@ -103,7 +103,7 @@ impl<T: ?Sized> ProfiledMutex<T> {
         match self.inner.try_lock_for(timeout) {
             Some(inner) => {
                 let end = self.shared.now();
-                self.shared.waited(EXCLUSIVE, start, end);
+                self.shared.waited(EXCLUSIVE, start, end, true);
                 Some(self.acquired(inner, Some(end)))
             }
             None => {
@@ -134,9 +134,8 @@ impl<T: ?Sized> ProfiledMutex<T> {
         inner: parking_lot::MutexGuard<'a, T>,
         now: Option<u64>,
     ) -> ProfiledMutexGuard<'a, T> {
-        self.shared.acquired_exclusive(EXCLUSIVE);
-        let hold_start =
-            if self.shared.sample_hold() { Some(now.unwrap_or_else(|| self.shared.now())) } else { None };
+        let sampled = self.shared.acquired_exclusive(EXCLUSIVE);
+        let hold_start = if sampled { Some(now.unwrap_or_else(|| self.shared.now())) } else { None };
         ProfiledMutexGuard { inner, shared: &self.shared, hold_start }
     }
 }
@@ -145,7 +144,8 @@ impl<T: ?Sized> Drop for ProfiledMutexGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
         if let Some(start) = self.hold_start {
-            self.shared.held(EXCLUSIVE, start);
+            // Still held here: the inner guard drops after this.
+            self.shared.held(EXCLUSIVE, start, true);
         }
     }
 }

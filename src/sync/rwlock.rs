@@ -76,7 +76,7 @@ impl<T: ?Sized> ProfiledRwLock<T> {
         let start = self.shared.now();
         let inner = self.inner.read();
         let end = self.shared.now();
-        self.shared.waited(READ, start, end);
+        self.shared.waited(READ, start, end, false);
         self.read_acquired(inner, Some(end))
     }
 
@@ -95,7 +95,7 @@ impl<T: ?Sized> ProfiledRwLock<T> {
         match self.inner.try_read_for(timeout) {
             Some(inner) => {
                 let end = self.shared.now();
-                self.shared.waited(READ, start, end);
+                self.shared.waited(READ, start, end, false);
                 Some(self.read_acquired(inner, Some(end)))
             }
             None => {
@@ -114,7 +114,7 @@ impl<T: ?Sized> ProfiledRwLock<T> {
         let start = self.shared.now();
         let inner = self.inner.write();
         let end = self.shared.now();
-        self.shared.waited(WRITE, start, end);
+        self.shared.waited(WRITE, start, end, true);
         self.write_acquired(inner, Some(end))
     }
 
@@ -133,7 +133,7 @@ impl<T: ?Sized> ProfiledRwLock<T> {
         match self.inner.try_write_for(timeout) {
             Some(inner) => {
                 let end = self.shared.now();
-                self.shared.waited(WRITE, start, end);
+                self.shared.waited(WRITE, start, end, true);
                 Some(self.write_acquired(inner, Some(end)))
             }
             None => {
@@ -168,9 +168,8 @@ impl<T: ?Sized> ProfiledRwLock<T> {
         inner: parking_lot::RwLockReadGuard<'a, T>,
         now: Option<u64>,
     ) -> ProfiledRwLockReadGuard<'a, T> {
-        self.shared.acquired_shared(READ);
-        let hold_start =
-            if self.shared.sample_hold() { Some(now.unwrap_or_else(|| self.shared.now())) } else { None };
+        let sampled = self.shared.acquired_shared(READ);
+        let hold_start = if sampled { Some(now.unwrap_or_else(|| self.shared.now())) } else { None };
         ProfiledRwLockReadGuard { inner, shared: &self.shared, hold_start }
     }
 
@@ -180,9 +179,8 @@ impl<T: ?Sized> ProfiledRwLock<T> {
         inner: parking_lot::RwLockWriteGuard<'a, T>,
         now: Option<u64>,
     ) -> ProfiledRwLockWriteGuard<'a, T> {
-        self.shared.acquired_exclusive(WRITE);
-        let hold_start =
-            if self.shared.sample_hold() { Some(now.unwrap_or_else(|| self.shared.now())) } else { None };
+        let sampled = self.shared.acquired_exclusive(WRITE);
+        let hold_start = if sampled { Some(now.unwrap_or_else(|| self.shared.now())) } else { None };
         ProfiledRwLockWriteGuard { inner, shared: &self.shared, hold_start }
     }
 }
@@ -191,7 +189,7 @@ impl<T: ?Sized> Drop for ProfiledRwLockReadGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
         if let Some(start) = self.hold_start {
-            self.shared.held(READ, start);
+            self.shared.held(READ, start, false);
         }
     }
 }
@@ -200,7 +198,7 @@ impl<T: ?Sized> Drop for ProfiledRwLockWriteGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
         if let Some(start) = self.hold_start {
-            self.shared.held(WRITE, start);
+            self.shared.held(WRITE, start, true);
         }
     }
 }

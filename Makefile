@@ -33,9 +33,9 @@ loom:
 	RUSTFLAGS="--cfg tidepool_loom" CARGO_TARGET_DIR=target/loom \
 		$(CARGO) test --lib --release loom_tests
 
-## bench: pool acquire+release against the floor and peer pools; simulator speed and memory against a naive peer
+## bench: pool vs floor and peers; simulator speed and memory vs a naive peer; profiled locks vs parking_lot
 bench:
-	$(CARGO) bench --bench pool --bench sim
+	$(CARGO) bench --bench pool --bench sim --bench locks
 
 ## deps: install the Debian packages the tests need, only when missing
 deps:

@@ -28,6 +28,7 @@
 #![warn(missing_debug_implementations)]
 #![forbid(unsafe_code)]
 
+pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod export;

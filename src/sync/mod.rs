@@ -31,7 +31,7 @@
 //! let snap = totals.snapshot();
 //! assert_eq!(snap.acquisitions, 1);
 //! assert_eq!(snap.contentions, 0);
-//! assert!(registry().snapshot().iter().any(|s| s.name == "doc-totals"));
+//! assert!(registry().snapshot().iter().any(|s| &*s.name == "doc-totals"));
 //! ```
 
 pub mod metrics;

@@ -4,6 +4,12 @@
 //!
 //! * [`pool`]: a bounded [`Pool<T>`](pool::Pool) with a lock-free idle queue,
 //!   FIFO waiters, adaptive sizing, leak detection and full metrics.
+//! * [`sync`]: [`ProfiledMutex`](sync::ProfiledMutex) and
+//!   [`ProfiledRwLock`](sync::ProfiledRwLock), locks that measure their
+//!   contention, and the registry of all of them.
+//! * [`cache`]: an instrumented, bounded [`Cache`](cache::Cache) on moka.
+//! * [`sim`] and [`report`]: the virtual-time workload simulator behind
+//!   `tidepool soak`, and its soak reports.
 //! * [`clock`]: the one time source everything reads, real or virtual.
 //! * [`export`]: the Prometheus exporter for everything recorded through the
 //!   `metrics` facade.

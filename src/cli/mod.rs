@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub use demo::{DemoArgs, DemoReport};
-pub use soak::{SoakArgs, SoakEnd, ValidateArgs, DAILY_CYCLE};
+pub use soak::{ReplayArgs, SoakArgs, SoakEnd, UnitArg, ValidateArgs, DAILY_CYCLE};
 
 /// tidepool: instrument resource pools and replay workloads through them.
 #[derive(Debug, Parser)]
@@ -39,6 +39,8 @@ pub struct Cli {
 enum Command {
     /// Replay a workload through a real pool in virtual time and write a soak report with pass/fail gates.
     Soak(SoakArgs),
+    /// Replay a captured `timestamp,value` rate series through a real pool in virtual time (same report and gates as soak).
+    Replay(ReplayArgs),
     /// Check a workload file and print what a run would do, without running it.
     Validate(ValidateArgs),
     /// Run a pool under a small built-in concurrent load while serving /metrics, then print a summary.
@@ -74,27 +76,27 @@ pub fn main() -> ExitCode {
     // would repeat thousands of times a wall second; the soak report counts
     // those events instead. TIDEPOOL_LOG overrides either default.
     init_tracing(match cli.command {
-        Command::Soak(_) => "warn,tidepool::pool=error",
+        Command::Soak(_) | Command::Replay(_) => "warn,tidepool::pool=error",
         _ => "warn",
     });
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args).and_then(|report| print(&report.to_string())),
         Command::Validate(args) => soak::validate(&args).and_then(|text| print(&text)),
-        Command::Soak(args) => match soak::run(&args) {
-            Ok((summary, end)) => {
-                let printed = print(&summary);
-                return match (printed, end) {
-                    (Err(e), _) => fail(&e),
-                    (Ok(()), SoakEnd::Passed) => ExitCode::SUCCESS,
-                    (Ok(()), SoakEnd::Failed) => ExitCode::from(1),
-                    (Ok(()), SoakEnd::Interrupted) => ExitCode::from(130),
-                };
-            }
-            Err(e) => Err(e),
-        },
+        Command::Soak(args) => return finish_run(soak::run(&args)),
+        Command::Replay(args) => return finish_run(soak::replay(&args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// Prints a soak or replay summary and maps its end to the exit code.
+fn finish_run(run: Result<(String, SoakEnd), CliError>) -> ExitCode {
+    match run.and_then(|(summary, end)| print(&summary).map(|()| end)) {
+        Ok(SoakEnd::Passed) => ExitCode::SUCCESS,
+        Ok(SoakEnd::Failed) => ExitCode::from(1),
+        Ok(SoakEnd::Interrupted) => ExitCode::from(130),
         Err(e) => fail(&e),
     }
 }

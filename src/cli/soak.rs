@@ -117,6 +117,9 @@ fn describe_arrival(a: &sim::Arrival) -> String {
         sim::Arrival::Poisson { rate } => format!("poisson {rate}/s"),
         sim::Arrival::Constant { rate } => format!("constant {rate}/s"),
         sim::Arrival::Ramp { from, to } => format!("ramp {from}/s -> {to}/s"),
+        sim::Arrival::Series { file, loaded, .. } => {
+            format!("series {} ({} rows)", file.display(), loaded.as_ref().map_or(0, |s| s.len()))
+        }
         sim::Arrival::Closed { workers, think } => format!(
             "closed loop, {workers} workers, mean think {}",
             report::ms(think.as_ref().map_or(0.0, |d| d.mean_seconds()))
@@ -199,7 +202,125 @@ pub fn run(args: &SoakArgs) -> Result<(String, SoakEnd), CliError> {
     if let Some(d) = args.duration {
         workload.duration = d;
     }
-    let out = &args.out;
+    let replay = replay_command(args, &workload);
+    execute(&workload, &file, &args.out, args.quiet, replay)
+}
+
+/// Arguments of `tidepool replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A `timestamp,value` CSV (Prometheus range export, CloudWatch, NAB):
+    /// arrivals follow it as a non-homogeneous Poisson process.
+    pub series: PathBuf,
+    /// Take the pool, hold time and gates from this workload file (its
+    /// phases are replaced by the series).
+    #[arg(long)]
+    pub workload: Option<PathBuf>,
+    /// What a value means: arrivals in the interval up to the next row, or per second.
+    #[arg(long, value_enum, default_value_t = UnitArg::Count)]
+    pub unit: UnitArg,
+    /// Multiply every value (e.g. 100 to replay a day's traffic at 100×).
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+    /// Mean hold time (exponential) when no --workload gives one.
+    #[arg(long, default_value = "10ms", value_parser = parse_duration)]
+    pub hold: Duration,
+    /// Seed of the arrival and hold draws.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Directory for report.json, report.md and samples.jsonl.
+    #[arg(long, default_value = "tidepool-out")]
+    pub out: PathBuf,
+    /// No progress bar or progress lines.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `--unit` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UnitArg {
+    /// Arrivals in the interval up to the next row.
+    Count,
+    /// Arrivals per second.
+    PerSecond,
+}
+
+/// `tidepool replay`: a captured rate series through the real pool, in
+/// virtual time, with the same report, gates and exit codes as `soak`.
+pub fn replay(args: &ReplayArgs) -> Result<(String, SoakEnd), CliError> {
+    let unit = match args.unit {
+        UnitArg::Count => sim::series::SeriesUnit::Count,
+        UnitArg::PerSecond => sim::series::SeriesUnit::PerSecond,
+    };
+    let series = sim::series::RateSeries::load(&args.series, unit, args.scale)
+        .map_err(|e| CliError::Input(e.to_string()))?;
+    let (mut workload, file) = match &args.workload {
+        Some(path) => {
+            let w = Workload::load(path).map_err(|e| CliError::Input(e.to_string()))?;
+            (w, format!("{} following {}", path.display(), args.series.display()))
+        }
+        None => {
+            let text = format!(
+                "name = \"replay\"\nhold = {{ dist = \"exponential\", mean = \"{}\" }}\n[pool]\n\
+                 [[phase]]\nname = \"x\"\nduration = \"1s\"\narrival = {{ process = \"poisson\", rate = 1 }}\n",
+                sim::workload::fmt_duration(args.hold)
+            );
+            let w = Workload::parse(&text, "replay defaults").map_err(|e| CliError::Input(e.to_string()))?;
+            (w, args.series.display().to_string())
+        }
+    };
+    if workload.hold.is_none() {
+        return Err(CliError::Input(format!(
+            "{}: a replay needs the workload's top-level `hold`",
+            args.workload.as_ref().map_or(String::new(), |p| p.display().to_string())
+        )));
+    }
+    let name = args.series.file_stem().map_or_else(|| "series".into(), |s| s.to_string_lossy().into_owned());
+    workload.name = name.clone();
+    workload.seed = args.seed;
+    workload.duration = series.duration();
+    workload.phases = vec![sim::Phase {
+        name,
+        duration: series.duration(),
+        arrival: sim::Arrival::Series {
+            file: args.series.clone(),
+            unit: match args.unit {
+                UnitArg::Count => sim::workload::RawUnit::Count,
+                UnitArg::PerSecond => sim::workload::RawUnit::PerSecond,
+            },
+            scale: args.scale,
+            loaded: Some(Arc::new(series)),
+        },
+        hold: None,
+    }];
+    // Faults and drift windows keep their meaning on the series' own time.
+    let mut cmd =
+        format!("tidepool replay {} --seed {}", shell_word(&args.series.display().to_string()), args.seed);
+    if let Some(w) = &args.workload {
+        cmd += &format!(" --workload {}", shell_word(&w.display().to_string()));
+    }
+    if args.unit == UnitArg::PerSecond {
+        cmd += " --unit per-second";
+    }
+    if args.scale != 1.0 {
+        cmd += &format!(" --scale {}", args.scale);
+    }
+    if args.workload.is_none() {
+        cmd += &format!(" --hold {}", sim::workload::fmt_duration(args.hold));
+    }
+    cmd += &format!(" --out {}", shell_word(&args.out.display().to_string()));
+    execute(&workload, &file, &args.out, args.quiet, cmd)
+}
+
+/// Runs a prepared workload and writes the reports into `out`.
+fn execute(
+    workload: &Workload,
+    file: &str,
+    out: &Path,
+    quiet: bool,
+    replay: String,
+) -> Result<(String, SoakEnd), CliError> {
+    let workload = workload.clone();
     std::fs::create_dir_all(out)
         .map_err(|e| CliError::Input(format!("--out {}: cannot create the directory: {e}", out.display())))?;
     // A report left by an earlier run must not sit beside this run's samples.
@@ -221,7 +342,7 @@ pub fn run(args: &SoakArgs) -> Result<(String, SoakEnd), CliError> {
     let wall = Clock::system();
     let started = wall.now_nanos();
     let total_seconds = workload.duration.as_secs_f64();
-    let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
+    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(total_seconds as u64);
         let style = indicatif::ProgressStyle::with_template(
             "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} virtual s  {msg}  ETA {eta}",
@@ -239,7 +360,7 @@ pub fn run(args: &SoakArgs) -> Result<(String, SoakEnd), CliError> {
         last_flush: started,
         total_seconds,
         bar,
-        quiet: args.quiet,
+        quiet,
         arrived: 0,
     };
     eprintln!(
@@ -263,8 +384,7 @@ pub fn run(args: &SoakArgs) -> Result<(String, SoakEnd), CliError> {
         ops_per_second: if seconds > 0.0 { outcome.total.arrived as f64 / seconds } else { 0.0 },
         peak_rss_bytes: report::peak_rss_bytes(),
     };
-    let replay = replay_command(args, &workload);
-    let report = Report::new(&workload, &file, &outcome, replay, wall);
+    let report = Report::new(&workload, file, &outcome, replay, wall);
     let json = report::write_atomic(out, "report.json", &report.to_json())
         .map_err(|e| CliError::Run(format!("writing the report: {e}")))?;
     let md = report::write_atomic(out, "report.md", &report.to_markdown())

@@ -353,6 +353,8 @@ struct Engine<'w, 'o> {
     held: Vec<Option<Held>>,
     free_slots: Vec<u32>,
     line: VecDeque<Waiting>,
+    /// The segment a `series` phase's arrivals have reached.
+    series_cursor: usize,
     /// Whether a `Deadline` event is pending. Waiters share one timeout and
     /// queue FIFO, so the front's deadline is always the earliest: one
     /// event at a time suffices, and the heap never fills with stale ones.
@@ -525,6 +527,7 @@ impl<'w, 'o> Engine<'w, 'o> {
             free_slots: Vec::new(),
             line: VecDeque::new(),
             deadline_armed: false,
+            series_cursor: 0,
             faults,
             total: Tally::default(),
             phases: (0..workload.phases.len()).map(|_| Tally::default()).collect(),
@@ -674,7 +677,11 @@ impl<'w, 'o> Engine<'w, 'o> {
         let phase = &self.workload.phases[instance.phase];
         let start = instance.start;
         match &phase.arrival {
-            Arrival::Poisson { .. } | Arrival::Constant { .. } | Arrival::Ramp { .. } => {
+            Arrival::Poisson { .. }
+            | Arrival::Constant { .. }
+            | Arrival::Ramp { .. }
+            | Arrival::Series { .. } => {
+                self.series_cursor = 0;
                 if let Some(first) = self.next_open_arrival(i, start) {
                     self.schedule(first, Kind::Arrival(i as u32, OPEN_LOOP));
                 }
@@ -723,6 +730,12 @@ impl<'w, 'o> Engine<'w, 'o> {
                         break t;
                     }
                 }
+            }
+            Arrival::Series { ref loaded, .. } => {
+                let series = loaded.as_ref()?;
+                let e: f64 = self.rng.sample(rand_distr::Exp1);
+                let offset = series.next_after(from - start, e, &mut self.series_cursor)?;
+                return Some(start + offset).filter(|&t| t < end);
             }
             Arrival::Closed { .. } => return None,
         };

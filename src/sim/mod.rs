@@ -8,6 +8,7 @@
 //! the gate verdicts.
 
 pub mod engine;
+pub mod series;
 pub mod workload;
 
 pub use engine::{run, NoObserver, Observer, Outcome, Sample, SimError, Tally};

@@ -190,8 +190,9 @@ pub enum Sizing {
 pub struct Phase {
     /// Its name in reports (`high`, `medium`, `low`, ...).
     pub name: String,
-    /// How long it lasts.
-    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    /// How long it lasts. Optional for a `series` phase (default: the
+    /// series' length); required otherwise.
+    #[serde(default, deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub duration: Duration,
     /// How operations arrive.
     pub arrival: Arrival,
@@ -225,6 +226,21 @@ pub enum Arrival {
         #[serde(deserialize_with = "de_rate_or_zero")]
         to: f64,
     },
+    /// Open loop, a non-homogeneous Poisson process following a captured
+    /// `timestamp,value` series (see [`super::series`]).
+    Series {
+        /// The CSV file, relative to the workload file.
+        file: std::path::PathBuf,
+        /// `count` (arrivals per row interval, the default) or `per_second`.
+        #[serde(default)]
+        unit: RawUnit,
+        /// Multiplies every value (default 1).
+        #[serde(default = "default_scale", deserialize_with = "de_positive")]
+        scale: f64,
+        /// The loaded series (filled in when the workload is parsed).
+        #[serde(skip)]
+        loaded: Option<std::sync::Arc<super::series::RateSeries>>,
+    },
     /// Closed loop: `workers` each acquire, hold, release, think, repeat.
     Closed {
         /// Concurrent workers.
@@ -234,6 +250,30 @@ pub enum Arrival {
         #[serde(default)]
         think: Option<Dist>,
     },
+}
+
+/// A series' unit as written: `count` or `per_second`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawUnit {
+    /// Arrivals per row interval.
+    #[default]
+    Count,
+    /// Arrivals per second.
+    PerSecond,
+}
+
+impl From<RawUnit> for super::series::SeriesUnit {
+    fn from(u: RawUnit) -> Self {
+        match u {
+            RawUnit::Count => super::series::SeriesUnit::Count,
+            RawUnit::PerSecond => super::series::SeriesUnit::PerSecond,
+        }
+    }
+}
+
+fn default_scale() -> f64 {
+    1.0
 }
 
 /// A time distribution (holds, creation, think time). Times are durations
@@ -744,6 +784,20 @@ impl Workload {
             };
             return Err(at(key, e.to_string()));
         }
+        let mut raw = raw;
+        let base = Path::new(file).parent().map(Path::to_path_buf).unwrap_or_default();
+        for (i, phase) in raw.phase.iter_mut().enumerate() {
+            if let Arrival::Series { file: series_file, unit, scale, loaded } = &mut phase.arrival {
+                let path = base.join(&*series_file);
+                let series = super::series::RateSeries::load(&path, (*unit).into(), *scale)?;
+                if phase.duration.is_zero() {
+                    phase.duration = series.duration();
+                }
+                *loaded = Some(std::sync::Arc::new(series));
+            } else if phase.duration.is_zero() {
+                return Err(in_table("[[phase]]", i, "duration", "missing: how long the phase lasts".into()));
+            }
+        }
         let cycle: Duration = raw.phase.iter().map(|p| p.duration).sum();
         let duration = raw.duration.unwrap_or(cycle);
         if duration > MAX_DURATION {
@@ -843,6 +897,11 @@ impl Workload {
                 let full = self.phases[i].duration.as_secs_f64();
                 match &self.phases[i].arrival {
                     Arrival::Poisson { rate } | Arrival::Constant { rate } => rate * secs,
+                    Arrival::Series { loaded, .. } => {
+                        let series = loaded.as_ref();
+                        // Exact for a whole series; prorated when cut.
+                        series.map_or(0.0, |s| s.expected_arrivals() * (secs / full).min(1.0))
+                    }
                     Arrival::Ramp { from, to } => {
                         // Integral of the linear rate over the (possibly cut) phase.
                         let end_rate = from + (to - from) * (secs / full);

@@ -1,0 +1,134 @@
+//! `tidepool replay` of a captured rate series, and `series` phases in
+//! workload files.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use statrs::distribution::{ChiSquared, ContinuousCDF};
+
+fn tidepool(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tidepool")).args(args).output().expect("tidepool runs")
+}
+
+/// 60 one-minute rows whose counts swing between 1 500 and 4 500, with a
+/// spike: a day's shape in an hour.
+fn series_csv() -> (String, Vec<f64>) {
+    let mut text = String::from("timestamp,value\n");
+    let mut counts = Vec::new();
+    for k in 0..60u32 {
+        let base = 3000.0 + 1500.0 * (f64::from(k) / 60.0 * std::f64::consts::TAU).sin();
+        let count = if k == 40 { 9000.0 } else { base.round() };
+        // Unix seconds on the first half, calendar times on the second.
+        let t = 1_700_000_000 + u64::from(k) * 60;
+        if k < 30 {
+            text += &format!("{t},{count}\n");
+        } else {
+            // 1 700 000 000 is 2023-11-14 22:13:20 UTC.
+            let (h, m) = (22 + (13 + k) / 60, (13 + k) % 60);
+            text += &format!("2023-11-14 {h:02}:{m:02}:20,{count}\n");
+        }
+        counts.push(count);
+    }
+    (text, counts)
+}
+
+#[test]
+fn arrivals_follow_the_series_bin_by_bin() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (csv, counts) = series_csv();
+    let file = dir.path().join("requests.csv");
+    std::fs::write(&file, csv).expect("write");
+    let out = dir.path().join("out");
+    let run = tidepool(&[
+        "replay",
+        file.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+        "-q",
+        "--hold",
+        "5ms",
+        "--seed",
+        "3",
+    ]);
+    assert_eq!(run.status.code(), Some(0), "{run:?}");
+    // samples.jsonl: one line per 2 s; 30 lines per one-minute row.
+    let text = std::fs::read_to_string(out.join("samples.jsonl")).expect("samples");
+    let mut observed = vec![0.0f64; counts.len()];
+    for line in text.lines() {
+        let s: serde_json::Value = serde_json::from_str(line).expect("json line");
+        let t = s["t"].as_f64().expect("t");
+        let bin = ((t - 1e-9) / 60.0).floor() as usize;
+        observed[bin.min(counts.len() - 1)] += s["arrived"].as_f64().expect("arrived");
+    }
+    // Each bin's count is Poisson with the row's value as its mean: a
+    // chi-square test of all 60 bins at once.
+    let chi2: f64 = observed.iter().zip(&counts).map(|(o, e)| (o - e).powi(2) / e).sum();
+    let p = 1.0 - ChiSquared::new(counts.len() as f64).expect("df").cdf(chi2);
+    eprintln!("chi2 = {chi2:.1} on {} bins, p = {p:.3}", counts.len());
+    assert!(p > 0.001, "arrivals do not follow the series: chi2 {chi2:.1}, p {p:.5}\n{observed:?}");
+    // The spike row is there, and a flat replay would fail the test.
+    assert!(observed[40] > 8000.0, "{}", observed[40]);
+    let flat = counts.iter().sum::<f64>() / counts.len() as f64;
+    let chi2_flat: f64 = observed.iter().map(|o| (o - flat).powi(2) / flat).sum();
+    assert!(
+        1.0 - ChiSquared::new(60.0).expect("df").cdf(chi2_flat) < 1e-6,
+        "the test can tell a flat replay"
+    );
+    let total: f64 = counts.iter().sum();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).expect("report"))
+            .expect("json");
+    let arrived = report["ops"]["arrived"].as_f64().expect("arrived");
+    assert!((arrived - total).abs() < 4.0 * total.sqrt(), "{arrived} arrivals for a series of {total}");
+    assert_eq!(report["virtual_seconds"].as_f64(), Some(3600.0));
+}
+
+#[test]
+fn a_workload_file_can_follow_a_series_and_validate_counts_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (csv, counts) = series_csv();
+    std::fs::write(dir.path().join("captured.csv"), csv).expect("write");
+    let workload = r#"
+hold = { dist = "exponential", mean = "5ms" }
+[pool]
+[[phase]]
+name = "captured"
+arrival = { process = "series", file = "captured.csv", scale = 2.0 }
+"#;
+    let file = dir.path().join("w.toml");
+    std::fs::write(&file, workload).expect("write");
+    let out = tidepool(&["validate", file.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let total: f64 = counts.iter().sum::<f64>() * 2.0;
+    assert!(stdout.contains(&format!("expected operations: {total:.0}")), "{stdout}");
+    assert!(stdout.contains("1h of virtual time"), "the phase lasts as long as the series: {stdout}");
+}
+
+fn expect_bad(dir: &Path, name: &str, text: &[u8], needle: &str) {
+    let file = dir.join(name);
+    std::fs::write(&file, text).expect("write");
+    let out_dir = dir.join(format!("out-{name}"));
+    let out = tidepool(&["replay", file.to_str().expect("utf-8"), "--out", out_dir.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2), "{name}: {out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(needle), "{name}: {stderr}");
+    assert!(!out_dir.exists(), "{name}: nothing written");
+}
+
+#[test]
+fn bad_series_exit_2_naming_file_line_and_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    expect_bad(d, "order.csv", b"timestamp,value\n100,5\n90,5\n", "order.csv:3:1: timestamp");
+    expect_bad(d, "neg.csv", b"timestamp,value\n100,5\n160,-1\n", "neg.csv:3:5: value");
+    expect_bad(d, "word.csv", b"timestamp,value\n100,five\n", "word.csv:2:5: value");
+    expect_bad(d, "date.csv", b"timestamp,value\n2024-02-31x,1\n", "date.csv:2:1: timestamp");
+    expect_bad(d, "empty.csv", b"", "empty");
+    expect_bad(d, "junk.csv", &[0xff, 0xfe, 0x00, 0x12], "not a text file");
+    let out = tidepool(&["replay", "/no/such/series.csv"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/series.csv"));
+    let out = tidepool(&["replay", "x.csv", "--scale", "-2"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -322,10 +322,11 @@ impl Report {
             .phases
             .iter()
             .zip(&outcome.phases)
-            .map(|(phase, tally)| PhaseReport {
+            .zip(&outcome.phase_open)
+            .map(|((phase, tally), &(in_flight, waiting))| PhaseReport {
                 name: phase.name.clone(),
                 virtual_seconds: tally.span_ns as f64 / 1e9,
-                ops: ops_of(tally, 0, 0),
+                ops: ops_of(tally, in_flight, waiting),
                 wait_seconds: waits_of(tally),
                 hold_seconds: Quantiles::of(&tally.hold),
                 pool: PoolFigures {

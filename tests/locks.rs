@@ -40,7 +40,8 @@ fn a_known_hold_makes_a_known_wait_and_exact_counts() {
     assert_eq!(s.acquisitions, 2 * ROUNDS, "{s:?}");
     assert_eq!(s.contentions, ROUNDS, "every second taker waited: {s:?}");
     assert_eq!(s.hold_samples, 2 * ROUNDS, "N = 1 measures every hold");
-    assert_eq!(s.owner_changes, 2 * ROUNDS, "the holder alternates between threads");
+    // Main thread, helper, main, ...: every acquisition after the first changes hands.
+    assert_eq!(s.owner_changes, 2 * ROUNDS - 1, "the holder alternates between threads");
     assert_eq!(s_after.acquisitions, 2 * ROUNDS + 1);
     assert!(s.wait_mean() >= HOLD - TOLERANCE, "mean wait {:?} for a {HOLD:?} hold", s.wait_mean());
     assert!(s.wait_max <= HOLD * 4, "wait {:?} is not absurd", s.wait_max);

@@ -218,3 +218,45 @@ fn an_interrupted_soak_exits_130_with_a_complete_report() {
     }
     assert!(std::fs::read_to_string(out.join("report.md")).expect("md").contains("INTERRUPTED"));
 }
+
+/// Regressions found in review: a constant phase (it once never advanced
+/// time), a final partial sample interval, per-phase open operations, and a
+/// run ending with a million callers in line (once quadratic to tear down).
+#[test]
+fn constant_phases_partial_samples_and_long_lines_end_cleanly() {
+    use std::sync::atomic::AtomicBool;
+    use tidepool::sim::{run, Observer, Sample, Workload};
+
+    #[derive(Default)]
+    struct Arrivals(u64, usize);
+    impl Observer for Arrivals {
+        fn on_sample(&mut self, s: &Sample) {
+            self.0 += s.arrived;
+            self.1 += 1;
+        }
+    }
+
+    let w = Workload::parse(
+        "duration = \"9s\"\n[pool]\nmin = 1\nmax = 1\nacquire_timeout = \"1h\"\n[[phase]]\nname = \"c\"\nduration = \"9s\"\n\
+         arrival = { process = \"constant\", rate = 10 }\nhold = { dist = \"constant\", value = \"50ms\" }\n",
+        "c.toml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut seen = Arrivals::default();
+    let o = run(&w, &mut seen, &AtomicBool::new(false)).expect("runs");
+    assert_eq!(o.total.arrived, 90, "one every 100 ms for 9 s");
+    assert_eq!(seen.1, 5, "samples at 2, 4, 6, 8 s and the partial one at 9 s");
+    assert_eq!(seen.0, 90, "the samples cover every arrival");
+
+    let w = Workload::parse(
+        "duration = \"2s\"\n[pool]\nmin = 4\nmax = 4\nacquire_timeout = \"1h\"\n[[phase]]\nname = \"q\"\nduration = \"2s\"\n\
+         arrival = { process = \"closed\", workers = 200000 }\nhold = { dist = \"constant\", value = \"1s\" }\n",
+        "q.toml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let o = run(&w, &mut tidepool::sim::NoObserver, &AtomicBool::new(false)).expect("runs");
+    let t = &o.total;
+    assert_eq!(t.arrived, t.completed + t.timed_out + t.failed + o.in_flight + o.waiting);
+    assert!(o.waiting > 199_000, "{}", o.waiting);
+    assert_eq!(o.phase_open, vec![(o.in_flight, o.waiting)], "per phase, the same open operations");
+}

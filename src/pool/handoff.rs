@@ -294,9 +294,15 @@ impl<E> Handoff<E> {
     /// `Pending` if it simply left the line.
     pub(crate) fn cancel(&self, waiter: &Arc<Waiter<E>>) -> Poll<E> {
         let mut line = self.waiters.lock();
-        if let Some(position) = line.iter().position(|w| Arc::ptr_eq(w, waiter)) {
-            line.remove(position);
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
+        // Grants and closing happen under the line's lock, so a waiter still
+        // `Waiting` here is in the line, and one that is not has left it:
+        // only the former needs the (linear) search.
+        let still_waiting = matches!(*waiter.state.lock(), WaitState::Waiting);
+        if still_waiting {
+            if let Some(position) = line.iter().position(|w| Arc::ptr_eq(w, waiter)) {
+                line.remove(position);
+                self.waiting.fetch_sub(1, Ordering::SeqCst);
+            }
         }
         drop(line);
         waiter.poll()

@@ -611,7 +611,7 @@ impl<T: Send + 'static> Ticket<T> {
     /// pool closed, or a factory error for a creation grant). After it
     /// returns `Some`, the ticket is spent and further polls say `Closed`.
     pub fn poll(&mut self) -> Option<Result<PoolGuard<T>, AcquireError>> {
-        let waiter = self.waiter.as_ref()?;
+        let Some(waiter) = self.waiter.as_ref() else { return Some(Err(self.inner.closed())) };
         match waiter.poll() {
             handoff::Poll::Pending => None,
             handoff::Poll::Ready(grant) => {

@@ -225,6 +225,8 @@ pub struct Outcome {
     pub drift_windows: [(u64, u64); 2],
     /// Operations still holding an object at the end.
     pub in_flight: u64,
+    /// Per phase: (holding an object, waiting in line) at the end.
+    pub phase_open: Vec<(u64, u64)>,
     /// Operations still in line at the end.
     pub waiting: u64,
     /// Smallest and largest pool size seen.
@@ -335,7 +337,6 @@ struct Engine<'w, 'o> {
     workload: &'w Workload,
     pool: Pool<u64>,
     time: ManualClock,
-    factory: Arc<FactoryModel>,
     heap: BinaryHeap<Reverse<Event>>,
     /// The next open-loop arrival, kept beside the heap: at most one is
     /// pending per phase instance, and arrivals are half of all events.
@@ -355,6 +356,10 @@ struct Engine<'w, 'o> {
     line: VecDeque<Waiting>,
     /// The segment a `series` phase's arrivals have reached.
     series_cursor: usize,
+    /// Arrivals drawn so far in a `constant` phase instance.
+    constant_k: u64,
+    /// When the last sample was taken.
+    last_sample_at: u64,
     /// Whether a `Deadline` event is pending. Waiters share one timeout and
     /// queue FIFO, so the front's deadline is always the earliest: one
     /// event at a time suffices, and the heap never fills with stale ones.
@@ -507,11 +512,10 @@ impl<'w, 'o> Engine<'w, 'o> {
             [(0, w), (end.saturating_sub(w), end)]
         };
         let status = pool.status();
-        let memory_start = status.size as u64 * spec.object_bytes;
+        let memory_start = (status.size as u64).saturating_mul(spec.object_bytes);
         Ok(Engine {
             workload,
             time,
-            factory,
             heap: BinaryHeap::with_capacity(1024),
             next_arrival: None,
             seq: 0,
@@ -528,6 +532,8 @@ impl<'w, 'o> Engine<'w, 'o> {
             line: VecDeque::new(),
             deadline_armed: false,
             series_cursor: 0,
+            constant_k: 0,
+            last_sample_at: 0,
             faults,
             total: Tally::default(),
             phases: (0..workload.phases.len()).map(|_| Tally::default()).collect(),
@@ -610,6 +616,11 @@ impl<'w, 'o> Engine<'w, 'o> {
         }
         if !self.stop.load(Ordering::Relaxed) {
             self.advance(self.end);
+            // The last, partial interval (or the only one, when the sample
+            // interval outlasts the run) still gets its line.
+            if self.last_sample_at < self.end {
+                self.sample();
+            }
         }
     }
 
@@ -665,6 +676,11 @@ impl<'w, 'o> Engine<'w, 'o> {
                 self.memory_floor[k] = self.memory_floor[k].min(memory);
             }
         }
+        // A start window that ended inside the warm-up: its floor is the
+        // first level after the warm-up, never the end's.
+        if self.memory_floor[0] == u64::MAX && self.now >= warmup && self.now >= self.drift_windows[0].1 {
+            self.memory_floor[0] = memory;
+        }
     }
 
     fn memory(&self) -> u64 {
@@ -682,6 +698,7 @@ impl<'w, 'o> Engine<'w, 'o> {
             | Arrival::Ramp { .. }
             | Arrival::Series { .. } => {
                 self.series_cursor = 0;
+                self.constant_k = 0;
                 if let Some(first) = self.next_open_arrival(i, start) {
                     self.schedule(first, Kind::Arrival(i as u32, OPEN_LOOP));
                 }
@@ -707,11 +724,12 @@ impl<'w, 'o> Engine<'w, 'o> {
         let next = match phase.arrival {
             Arrival::Poisson { rate } => from as f64 + exp(&mut self.rng, rate),
             Arrival::Constant { rate } => {
-                if from == start {
-                    start as f64
-                } else {
-                    from as f64 + 1e9 / rate
-                }
+                // The k-th arrival at start + k/rate, from a per-instance
+                // count: no drift from rounding each gap, and the first
+                // (k = 0) at the phase's start.
+                let k = self.constant_k;
+                self.constant_k += 1;
+                start as f64 + k as f64 * 1e9 / rate
             }
             Arrival::Ramp { from: r0, to: r1 } => {
                 let peak = r0.max(r1);
@@ -957,10 +975,16 @@ impl<'w, 'o> Engine<'w, 'o> {
     }
 
     fn sample(&mut self) {
+        self.last_sample_at = self.now;
         self.note_memory();
         let status = self.pool.status();
-        let phase =
-            self.instances.get(self.current).map_or("", |i| self.workload.phases[i.phase].name.as_str());
+        // The interval just ended belongs to the phase running before `now`
+        // (a phase starting exactly now has not contributed to it).
+        let mut current = self.current;
+        while current > 0 && self.instances.get(current).is_some_and(|i| i.start >= self.now) {
+            current -= 1;
+        }
+        let phase = self.instances.get(current).map_or("", |i| self.workload.phases[i.phase].name.as_str());
         let sample = Sample {
             t: self.now as f64 / 1e9,
             phase: phase.to_string(),
@@ -989,11 +1013,24 @@ impl<'w, 'o> Engine<'w, 'o> {
             t.settle();
         }
         let interrupted = self.stop.load(Ordering::Relaxed);
-        let in_flight = self.held.iter().filter(|h| h.is_some()).count() as u64;
-        let waiting = self.line.iter().filter(|w| w.ticket.is_some()).count() as u64;
+        let mut phase_open = vec![(0u64, 0u64); self.phases.len()];
+        for held in self.held.iter().flatten() {
+            phase_open[held.op.phase as usize].0 += 1;
+        }
+        for w in self.line.iter().filter(|w| w.ticket.is_some()) {
+            phase_open[w.op.phase as usize].1 += 1;
+        }
+        let in_flight = phase_open.iter().map(|p| p.0).sum();
+        let waiting = phase_open.iter().map(|p| p.1).sum();
         let memory_end = self.memory();
-        let _ = &self.factory;
+        let pool_stats = self.pool.stats();
+        // The line first, front first: each ticket leaves from the front of
+        // the pool's line in O(1). Returning the held objects first would
+        // grant them down a long line, one cancelled grant at a time.
+        drop(std::mem::take(&mut self.line));
+        self.held.clear();
         Outcome {
+            phase_open,
             virtual_ns: self.now,
             interrupted,
             total: self.total,
@@ -1004,7 +1041,7 @@ impl<'w, 'o> Engine<'w, 'o> {
             waiting,
             size_seen: self.size_seen,
             resizes: self.resizes,
-            pool_stats: self.pool.stats(),
+            pool_stats,
             memory: (self.memory_start, memory_end, self.memory_peak.max(memory_end)),
             memory_floor: self.memory_floor.map(|f| if f == u64::MAX { memory_end } else { f }),
         }

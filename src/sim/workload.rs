@@ -627,6 +627,16 @@ fn default_sample() -> Duration {
 /// The longest virtual run accepted: 30 days.
 pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
 
+/// Phases per cycle: each keeps its own histograms (about 0.7 MB).
+pub const MAX_PHASES: usize = 100;
+
+/// Phase instances in a run (the cycle repeated): the schedule is a list.
+pub const MAX_PHASE_INSTANCES: usize = 1_000_000;
+
+/// Expected operations in a run: beyond this a replay takes hours (at about
+/// 5 M operations per wall second) and is almost surely a typo.
+pub const MAX_EXPECTED_OPS: f64 = 2e10;
+
 impl Workload {
     /// Reads and validates a workload file.
     ///
@@ -798,6 +808,20 @@ impl Workload {
                 return Err(in_table("[[phase]]", i, "duration", "missing: how long the phase lasts".into()));
             }
         }
+        if raw.phase.len() > MAX_PHASES {
+            return Err(in_table(
+                "[[phase]]",
+                MAX_PHASES,
+                "name",
+                format!("at most {MAX_PHASES} phases per cycle, got {}", raw.phase.len()),
+            ));
+        }
+        for (i, phase) in raw.phase.iter().enumerate() {
+            if phase.duration > MAX_DURATION {
+                return Err(in_table("[[phase]]", i, "duration", "at most 30 days".into()));
+            }
+        }
+        // At most MAX_PHASES × 30 days: no overflow.
         let cycle: Duration = raw.phase.iter().map(|p| p.duration).sum();
         let duration = raw.duration.unwrap_or(cycle);
         if duration > MAX_DURATION {
@@ -808,6 +832,16 @@ impl Workload {
         }
         if cycle.is_zero() {
             return Err(at("duration", "the phases of the cycle last 0s in all".into()));
+        }
+        let instances = duration.as_nanos() / cycle.as_nanos().max(1) * raw.phase.len() as u128;
+        if instances > MAX_PHASE_INSTANCES as u128 {
+            return Err(at(
+                "duration",
+                format!(
+                    "the cycle of {} would repeat into {instances} phase instances (at most {MAX_PHASE_INSTANCES}): lengthen the phases or shorten the run",
+                    fmt_duration(cycle)
+                ),
+            ));
         }
         let mut faults = Vec::with_capacity(raw.fault.len());
         for (i, f) in raw.fault.into_iter().enumerate() {
@@ -837,6 +871,10 @@ impl Workload {
                     ));
                 }
             };
+            if f.at > MAX_DURATION || f.duration.is_some_and(|d| d > MAX_DURATION) {
+                let field = if f.at > MAX_DURATION { "at" } else { "duration" };
+                return Err(in_table("[[fault]]", i, field, "at most 30 days".into()));
+            }
             faults.push(Fault { kind, at: f.at, duration: f.duration });
         }
         let name = raw.name.unwrap_or_else(|| {
@@ -844,7 +882,7 @@ impl Workload {
                 .file_stem()
                 .map_or_else(|| "workload".into(), |s| s.to_string_lossy().into_owned())
         });
-        Ok(Workload {
+        let workload = Workload {
             name,
             seed: raw.seed,
             duration,
@@ -854,7 +892,23 @@ impl Workload {
             phases: raw.phase,
             faults,
             slo: raw.slo,
-        })
+        };
+        let ops = workload.expected_ops();
+        if ops.is_nan() || ops > MAX_EXPECTED_OPS {
+            return Err(at(
+                "duration",
+                format!("about {ops:.3e} operations expected (at most {MAX_EXPECTED_OPS:e}): lower the rates or shorten the run"),
+            ));
+        }
+        for i in 0..workload.phases.len() {
+            // A Pareto with shape <= 1 has an infinite mean by design; any
+            // other distribution without a finite mean has absurd parameters.
+            let absurd = |d: &Dist| !d.mean_seconds().is_finite() && !matches!(d, Dist::Pareto { .. });
+            if workload.hold_of(i).is_some_and(absurd) {
+                return Err(in_table("[[phase]]", i, "hold", "this distribution has no finite mean".into()));
+            }
+        }
+        Ok(workload)
     }
 
     /// The length of one cycle (the phases once).

@@ -44,7 +44,7 @@ pub fn describe() {
     metrics::describe_histogram!(
         HOLD_SECONDS,
         Unit::Seconds,
-        "Lock hold times, sampled one acquisition in N per thread (N is per lock; 1 = all)."
+        "Lock hold times, sampled one acquisition in N of the lock (N = 64 unless set; 1 = every hold)."
     );
     metrics::describe_gauge!(
         HOLD_ESTIMATED_SECONDS,

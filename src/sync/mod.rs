@@ -386,9 +386,13 @@ impl LockShared {
         let n = s.acquisitions.load(Ordering::Relaxed) + 1;
         s.acquisitions.store(n, Ordering::Relaxed);
         let me = thread_id();
-        if s.last_owner.load(Ordering::Relaxed) != me {
+        let last = s.last_owner.load(Ordering::Relaxed);
+        if last != me {
             s.last_owner.store(me, Ordering::Relaxed);
-            s.owner_changes.store(s.owner_changes.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            // The very first holder changes nothing.
+            if last != 0 {
+                s.owner_changes.store(s.owner_changes.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            }
         }
         n & self.sample_mask == 0
     }

@@ -55,7 +55,7 @@ pub struct ProfiledMutexGuard<'a, T: ?Sized> {
 
 impl<T> ProfiledMutex<T> {
     /// A mutex called `name` (the `lock` label) with default options:
-    /// one hold in 8 sampled, 10 ms slow threshold, the system clock.
+    /// one hold in 64 sampled, 10 ms slow threshold, the system clock.
     pub fn new(name: impl Into<String>, value: T) -> Self {
         Self::with_options(name, value, LockOptions::default())
     }

@@ -126,9 +126,82 @@ fn bad_series_exit_2_naming_file_line_and_field() {
     expect_bad(d, "date.csv", b"timestamp,value\n2024-02-31x,1\n", "date.csv:2:1: timestamp");
     expect_bad(d, "empty.csv", b"", "empty");
     expect_bad(d, "junk.csv", &[0xff, 0xfe, 0x00, 0x12], "not a text file");
+    expect_bad(d, "order.jsonl", b"{\"t\":1,\"hold\":0.1}\n{\"t\":0.5,\"hold\":0.1}\n", "order.jsonl:2:1: t");
+    expect_bad(d, "neg.jsonl", b"{\"t\":1,\"hold\":-0.1}\n", "neg.jsonl:1:1: hold");
+    expect_bad(d, "shape.jsonl", b"{\"t\":1,\"hodl\":0.1}\n", "shape.jsonl:1:1");
+    expect_bad(d, "empty.jsonl", b"\n", "empty");
     let out = tidepool(&["replay", "/no/such/series.csv"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/series.csv"));
     let out = tidepool(&["replay", "x.csv", "--scale", "-2"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// Two-sample Kolmogorov–Smirnov: (D, asymptotic p-value).
+fn ks(a: &mut [f64], b: &mut [f64]) -> (f64, f64) {
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
+    let (n, m) = (a.len() as f64, b.len() as f64);
+    let (mut i, mut j, mut d) = (0, 0, 0.0f64);
+    while i < a.len() && j < b.len() {
+        let x = a[i].min(b[j]);
+        while i < a.len() && a[i] <= x {
+            i += 1;
+        }
+        while j < b.len() && b[j] <= x {
+            j += 1;
+        }
+        d = d.max((i as f64 / n - j as f64 / m).abs());
+    }
+    let en = (n * m / (n + m)).sqrt();
+    let lambda = (en + 0.12 + 0.11 / en) * d;
+    let p = (1..100)
+        .map(|k| 2.0 * (-1f64).powi(k - 1) * (-2.0 * f64::from(k * k) * lambda * lambda).exp())
+        .sum::<f64>();
+    (d, p.clamp(0.0, 1.0))
+}
+
+#[test]
+fn a_recorded_run_replays_with_its_arrivals_and_holds() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    use tidepool::pool::trace::TraceRecorder;
+    use tidepool::sim::{engine::run_traced, trace::Trace, Arrival, NoObserver, Workload};
+
+    let w = Workload::parse(
+        "seed = 4\n[pool]\nmin = 8\nmax = 8\n[[phase]]\nname = \"p\"\nduration = \"20m\"\n\
+         arrival = { process = \"poisson\", rate = 300 }\nhold = { dist = \"lognormal\", median = \"6ms\", sigma = 0.5 }\n",
+        "rec.toml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let recorded = Arc::new(TraceRecorder::new(1, 1_000_000));
+    let first =
+        run_traced(&w, &mut NoObserver, &AtomicBool::new(false), Some(Arc::clone(&recorded))).expect("runs");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("run.jsonl");
+    let mut file = std::fs::File::create(&path).expect("create");
+    recorded.write_jsonl(&mut file).expect("write");
+    drop(file);
+
+    let trace = Arc::new(Trace::load(&path).unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(trace.len() as u64, first.total.arrived, "every operation recorded at N = 1");
+    let mut replay = w.clone();
+    replay.duration = trace.span() + std::time::Duration::from_millis(1);
+    replay.phases[0].duration = replay.duration;
+    replay.phases[0].arrival = Arrival::Trace { trace: Arc::clone(&trace), speed: 1.0 };
+    replay.seed = 99; // nothing random is left to draw
+    let replayed = Arc::new(TraceRecorder::new(1, 1_000_000));
+    let second = run_traced(&replay, &mut NoObserver, &AtomicBool::new(false), Some(Arc::clone(&replayed)))
+        .expect("runs");
+    assert_eq!(second.total.arrived, first.total.arrived, "arrival count equal");
+    let (a, b) = (recorded.take(), replayed.take());
+    assert!(a.is_empty(), "written out");
+    let mut original: Vec<f64> = trace.holds().map(|h| h as f64).collect();
+    let mut again: Vec<f64> = b.iter().map(|e| e.hold_ns as f64).collect();
+    let (d, p) = ks(&mut original, &mut again);
+    eprintln!("holds: KS D = {d:.5}, p = {p:.3} over {} operations", again.len());
+    assert!(p > 0.01, "hold distributions differ: D {d}, p {p}");
+    // And the test can tell: holds of twice the length are rejected.
+    let mut doubled: Vec<f64> = original.iter().map(|h| h * 2.0).collect();
+    assert!(ks(&mut original, &mut doubled).1 < 1e-6);
 }

@@ -36,6 +36,13 @@ pub struct SoakArgs {
     /// No progress bar or progress lines.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Record every Nth operation (see --record-every) through the pool into
+    /// this trace file, for `tidepool replay`.
+    #[arg(long)]
+    pub record_trace: Option<PathBuf>,
+    /// With --record-trace: keep one operation in N.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub record_every: u64,
 }
 
 /// Arguments of `tidepool validate`.
@@ -120,6 +127,9 @@ fn describe_arrival(a: &sim::Arrival) -> String {
         sim::Arrival::Series { file, loaded, .. } => {
             format!("series {} ({} rows)", file.display(), loaded.as_ref().map_or(0, |s| s.len()))
         }
+        sim::Arrival::Trace { trace, speed } => {
+            format!("recorded trace, {} operations at {speed}x", trace.len())
+        }
         sim::Arrival::Closed { workers, think } => format!(
             "closed loop, {workers} workers, mean think {}",
             report::ms(think.as_ref().map_or(0.0, |d| d.mean_seconds()))
@@ -203,14 +213,29 @@ pub fn run(args: &SoakArgs) -> Result<(String, SoakEnd), CliError> {
         workload.duration = d;
     }
     let replay = replay_command(args, &workload);
-    execute(&workload, &file, &args.out, args.quiet, replay)
+    let Some(path) = &args.record_trace else {
+        return execute(&workload, &file, &args.out, args.quiet, replay, None);
+    };
+    // Bounded: at most 50 M events (about 1.2 GB) are kept for the file.
+    let recorder = Arc::new(crate::pool::trace::TraceRecorder::new(args.record_every, 50_000_000));
+    let result = execute(&workload, &file, &args.out, args.quiet, replay, Some(Arc::clone(&recorder)))?;
+    let mut out = std::fs::File::create(path)
+        .map(std::io::BufWriter::new)
+        .map_err(|e| CliError::Input(format!("--record-trace {}: {e}", path.display())))?;
+    recorder.write_jsonl(&mut out).map_err(|e| CliError::Run(format!("{}: {e}", path.display())))?;
+    if recorder.dropped() > 0 {
+        eprintln!("tidepool: the trace buffer filled: {} operations not recorded", recorder.dropped());
+    }
+    Ok(result)
 }
 
 /// Arguments of `tidepool replay`.
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
     /// A `timestamp,value` CSV (Prometheus range export, CloudWatch, NAB):
-    /// arrivals follow it as a non-homogeneous Poisson process.
+    /// arrivals follow it as a non-homogeneous Poisson process. Or a trace
+    /// recorded by `soak --record-trace` (`.jsonl`): its operations at
+    /// their recorded times, with their recorded holds.
     pub series: PathBuf,
     /// Take the pool, hold time and gates from this workload file (its
     /// phases are replaced by the series).
@@ -225,6 +250,9 @@ pub struct ReplayArgs {
     /// Mean hold time (exponential) when no --workload gives one.
     #[arg(long, default_value = "10ms", value_parser = parse_duration)]
     pub hold: Duration,
+    /// Play a recorded trace's gaps this many times faster (holds unchanged).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
     /// Seed of the arrival and hold draws.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -252,8 +280,32 @@ pub fn replay(args: &ReplayArgs) -> Result<(String, SoakEnd), CliError> {
         UnitArg::Count => sim::series::SeriesUnit::Count,
         UnitArg::PerSecond => sim::series::SeriesUnit::PerSecond,
     };
-    let series = sim::series::RateSeries::load(&args.series, unit, args.scale)
-        .map_err(|e| CliError::Input(e.to_string()))?;
+    if !args.speed.is_finite() || args.speed <= 0.0 {
+        return Err(CliError::Input(format!("--speed {}: must be a finite number > 0", args.speed)));
+    }
+    let is_trace = args.series.extension().is_some_and(|e| e == "jsonl");
+    let (arrival, duration) = if is_trace {
+        let trace = sim::trace::Trace::load(&args.series).map_err(|e| CliError::Input(e.to_string()))?;
+        // The last operation starts at the span's end: a millisecond more.
+        let duration =
+            Duration::from_secs_f64(trace.span().as_secs_f64() / args.speed) + Duration::from_millis(1);
+        (sim::Arrival::Trace { trace: Arc::new(trace), speed: args.speed }, duration)
+    } else {
+        let series = sim::series::RateSeries::load(&args.series, unit, args.scale)
+            .map_err(|e| CliError::Input(e.to_string()))?;
+        let duration = series.duration();
+        let unit = match args.unit {
+            UnitArg::Count => sim::workload::RawUnit::Count,
+            UnitArg::PerSecond => sim::workload::RawUnit::PerSecond,
+        };
+        let arrival = sim::Arrival::Series {
+            file: args.series.clone(),
+            unit,
+            scale: args.scale,
+            loaded: Some(Arc::new(series)),
+        };
+        (arrival, duration)
+    };
     let (mut workload, file) = match &args.workload {
         Some(path) => {
             let w = Workload::load(path).map_err(|e| CliError::Input(e.to_string()))?;
@@ -278,21 +330,8 @@ pub fn replay(args: &ReplayArgs) -> Result<(String, SoakEnd), CliError> {
     let name = args.series.file_stem().map_or_else(|| "series".into(), |s| s.to_string_lossy().into_owned());
     workload.name = name.clone();
     workload.seed = args.seed;
-    workload.duration = series.duration();
-    workload.phases = vec![sim::Phase {
-        name,
-        duration: series.duration(),
-        arrival: sim::Arrival::Series {
-            file: args.series.clone(),
-            unit: match args.unit {
-                UnitArg::Count => sim::workload::RawUnit::Count,
-                UnitArg::PerSecond => sim::workload::RawUnit::PerSecond,
-            },
-            scale: args.scale,
-            loaded: Some(Arc::new(series)),
-        },
-        hold: None,
-    }];
+    workload.duration = duration;
+    workload.phases = vec![sim::Phase { name, duration, arrival, hold: None }];
     // Faults and drift windows keep their meaning on the series' own time.
     let mut cmd =
         format!("tidepool replay {} --seed {}", shell_word(&args.series.display().to_string()), args.seed);
@@ -305,11 +344,14 @@ pub fn replay(args: &ReplayArgs) -> Result<(String, SoakEnd), CliError> {
     if args.scale != 1.0 {
         cmd += &format!(" --scale {}", args.scale);
     }
+    if args.speed != 1.0 {
+        cmd += &format!(" --speed {}", args.speed);
+    }
     if args.workload.is_none() {
         cmd += &format!(" --hold {}", sim::workload::fmt_duration(args.hold));
     }
     cmd += &format!(" --out {}", shell_word(&args.out.display().to_string()));
-    execute(&workload, &file, &args.out, args.quiet, cmd)
+    execute(&workload, &file, &args.out, args.quiet, cmd, None)
 }
 
 /// Runs a prepared workload and writes the reports into `out`.
@@ -319,6 +361,7 @@ fn execute(
     out: &Path,
     quiet: bool,
     replay: String,
+    trace: Option<Arc<crate::pool::trace::TraceRecorder>>,
 ) -> Result<(String, SoakEnd), CliError> {
     let workload = workload.clone();
     std::fs::create_dir_all(out)
@@ -369,8 +412,8 @@ fn execute(
         workload.seed,
         sim::workload::fmt_duration(workload.duration)
     );
-    let outcome =
-        sim::run(&workload, &mut progress, &stop).map_err(|e| CliError::Input(format!("{file}: {e}")))?;
+    let outcome = sim::engine::run_traced(&workload, &mut progress, &stop, trace)
+        .map_err(|e| CliError::Input(format!("{file}: {e}")))?;
     if let Some(bar) = &progress.bar {
         bar.finish_and_clear();
     }

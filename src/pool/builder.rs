@@ -69,6 +69,7 @@ pub struct PoolBuilder<T> {
     pub(crate) factory: Option<Factory<T>>,
     pub(crate) recycle: Option<RecycleFn<T>>,
     pub(crate) on_leak: Option<LeakHook>,
+    pub(crate) trace: Option<std::sync::Arc<super::trace::TraceRecorder>>,
     pub(crate) clock: Clock,
 }
 
@@ -110,6 +111,7 @@ impl<T: Send + 'static> PoolBuilder<T> {
             factory: None,
             recycle: None,
             on_leak: None,
+            trace: None,
             clock: Clock::system(),
         }
     }
@@ -211,6 +213,13 @@ impl<T: Send + 'static> PoolBuilder<T> {
         F: Fn(&mut T) -> Result<(), BoxError> + Send + Sync + 'static,
     {
         self.recycle = Some(Box::new(recycle));
+        self
+    }
+
+    /// Records one returned object in N into `recorder`, for replay (see
+    /// [`super::trace`]).
+    pub fn trace(mut self, recorder: std::sync::Arc<super::trace::TraceRecorder>) -> Self {
+        self.trace = Some(recorder);
         self
     }
 

@@ -28,12 +28,20 @@ pub struct PoolGuard<T: Send + 'static> {
     entry: Option<Entry<T>>,
     pool: Arc<Inner<T>>,
     checkout_ns: u64,
+    /// When the acquire started (for the trace recorder).
+    start_ns: u64,
     fresh: bool,
 }
 
 impl<T: Send + 'static> PoolGuard<T> {
-    pub(crate) fn new(pool: Arc<Inner<T>>, entry: Entry<T>, checkout_ns: u64, fresh: bool) -> Self {
-        PoolGuard { entry: Some(entry), pool, checkout_ns, fresh }
+    pub(crate) fn new(
+        pool: Arc<Inner<T>>,
+        entry: Entry<T>,
+        start_ns: u64,
+        checkout_ns: u64,
+        fresh: bool,
+    ) -> Self {
+        PoolGuard { entry: Some(entry), pool, checkout_ns, start_ns, fresh }
     }
 
     /// Whether this acquire created the object (rather than reusing an idle
@@ -90,7 +98,7 @@ impl<T: Send + 'static> DerefMut for PoolGuard<T> {
 impl<T: Send + 'static> Drop for PoolGuard<T> {
     fn drop(&mut self) {
         if let Some(entry) = self.entry.take() {
-            self.pool.check_in(entry, self.checkout_ns);
+            self.pool.check_in(entry, self.start_ns, self.checkout_ns);
         }
     }
 }

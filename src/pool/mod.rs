@@ -35,6 +35,7 @@ mod handoff;
 pub mod metrics;
 mod sizing;
 mod status;
+pub mod trace;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -191,6 +192,7 @@ pub(crate) struct Inner<T> {
     factory: Factory<T>,
     recycle: Option<RecycleFn<T>>,
     on_leak: Option<LeakHook>,
+    trace: Option<Arc<trace::TraceRecorder>>,
     clock: Clock,
     slots: Slots,
     counters: Counters,
@@ -264,6 +266,7 @@ impl<T: Send + 'static> Pool<T> {
             factory: b.factory.unwrap_or_else(|| Factory::Sync(Arc::new(|| Err("no factory".into())))),
             recycle: b.recycle,
             on_leak: b.on_leak,
+            trace: b.trace,
             slots: Slots {
                 free,
                 checkout_ns: (0..b.max_size).map(|_| AtomicU64::new(0)).collect(),
@@ -960,12 +963,15 @@ impl<T: Send + 'static> Inner<T> {
             Path::Direct => self.counters.acquires_direct.fetch_add(1, Ordering::Relaxed),
             Path::Waited => self.counters.acquires_waited.fetch_add(1, Ordering::Relaxed),
         };
-        PoolGuard::new(Arc::clone(self), entry, now, fresh)
+        PoolGuard::new(Arc::clone(self), entry, start, now, fresh)
     }
 
     /// The return path, run by the guard's drop.
-    pub(crate) fn check_in(&self, mut entry: Entry<T>, checkout_ns: u64) {
+    pub(crate) fn check_in(&self, mut entry: Entry<T>, start_ns: u64, checkout_ns: u64) {
         let now = self.clock.now_nanos();
+        if let Some(trace) = &self.trace {
+            trace.record(start_ns, checkout_ns, now);
+        }
         let held = now.saturating_sub(checkout_ns);
         let slot = entry.slot as usize;
         self.slots.checkout_ns[slot].store(0, Ordering::Relaxed);

@@ -298,12 +298,17 @@ struct Event {
 #[derive(Debug, Clone, Copy)]
 struct Op {
     intended: u64,
+    /// A recorded hold to replay, or `NO_HOLD`.
+    hold: u64,
     phase: u16,
     instance: u32,
     worker: u32,
 }
 
 const OPEN_LOOP: u32 = u32::MAX;
+
+/// `Op::hold` when the phase's distribution draws the hold.
+const NO_HOLD: u64 = u64::MAX;
 
 /// Memory floors ignore the first `min(5 min, run / 20)`: the warm-up.
 const WARMUP_MAX_NS: u64 = 5 * 60 * 1_000_000_000;
@@ -360,6 +365,8 @@ struct Engine<'w, 'o> {
     constant_k: u64,
     /// When the last sample was taken.
     last_sample_at: u64,
+    /// The recorded hold of the pending trace arrival (`NO_HOLD`: draw one).
+    pending_hold: u64,
     /// Whether a `Deadline` event is pending. Waiters share one timeout and
     /// queue FIFO, so the front's deadline is always the earliest: one
     /// event at a time suffices, and the heap never fills with stale ones.
@@ -415,7 +422,22 @@ struct Engine<'w, 'o> {
 /// assert_eq!(t.arrived, t.completed + t.timed_out + t.failed + outcome.in_flight + outcome.waiting);
 /// ```
 pub fn run(workload: &Workload, observer: &mut dyn Observer, stop: &AtomicBool) -> Result<Outcome, SimError> {
-    let mut engine = Engine::new(workload, observer, stop)?;
+    run_traced(workload, observer, stop, None)
+}
+
+/// As [`run`], recording the pool's operations into `trace` (see
+/// [`crate::pool::trace`]) for a later `tidepool replay`.
+///
+/// # Errors
+///
+/// [`SimError::Pool`] if the pool refuses the workload's settings.
+pub fn run_traced(
+    workload: &Workload,
+    observer: &mut dyn Observer,
+    stop: &AtomicBool,
+    trace: Option<Arc<crate::pool::trace::TraceRecorder>>,
+) -> Result<Outcome, SimError> {
+    let mut engine = Engine::new(workload, observer, stop, trace)?;
     engine.run();
     Ok(engine.finish())
 }
@@ -429,6 +451,7 @@ impl<'w, 'o> Engine<'w, 'o> {
         workload: &'w Workload,
         observer: &'o mut dyn Observer,
         stop: &'o AtomicBool,
+        trace: Option<Arc<crate::pool::trace::TraceRecorder>>,
     ) -> Result<Self, SimError> {
         let (clock, time) = Clock::manual();
         let spec = &workload.pool;
@@ -472,6 +495,9 @@ impl<'w, 'o> Engine<'w, 'o> {
         }
         if let Some(d) = spec.leak_threshold {
             builder = builder.leak_threshold(d);
+        }
+        if let Some(recorder) = trace {
+            builder = builder.trace(recorder);
         }
         let pool = builder.build()?;
         factory.armed.store(true, Ordering::Relaxed);
@@ -534,6 +560,7 @@ impl<'w, 'o> Engine<'w, 'o> {
             series_cursor: 0,
             constant_k: 0,
             last_sample_at: 0,
+            pending_hold: NO_HOLD,
             faults,
             total: Tally::default(),
             phases: (0..workload.phases.len()).map(|_| Tally::default()).collect(),
@@ -696,7 +723,8 @@ impl<'w, 'o> Engine<'w, 'o> {
             Arrival::Poisson { .. }
             | Arrival::Constant { .. }
             | Arrival::Ramp { .. }
-            | Arrival::Series { .. } => {
+            | Arrival::Series { .. }
+            | Arrival::Trace { .. } => {
                 self.series_cursor = 0;
                 self.constant_k = 0;
                 if let Some(first) = self.next_open_arrival(i, start) {
@@ -755,6 +783,17 @@ impl<'w, 'o> Engine<'w, 'o> {
                 let offset = series.next_after(from - start, e, &mut self.series_cursor)?;
                 return Some(start + offset).filter(|&t| t < end);
             }
+            Arrival::Trace { ref trace, speed } => {
+                // `constant_k` counts this instance's operations here too.
+                let (t, hold) = trace.get(self.constant_k as usize)?;
+                let at = start + (t as f64 / speed + 0.5) as u64;
+                if at >= end {
+                    return None;
+                }
+                self.constant_k += 1;
+                self.pending_hold = hold;
+                return Some(at);
+            }
             Arrival::Closed { .. } => return None,
         };
         // Round half up without libm's `round` (0 <= next < 2^53 here, where
@@ -782,6 +821,8 @@ impl<'w, 'o> Engine<'w, 'o> {
         let i = instance as usize;
         let now = self.now;
         let phase = self.instances[i].phase as u16;
+        // Taken before the next arrival is scheduled (which sets the next one's).
+        let hold = std::mem::replace(&mut self.pending_hold, NO_HOLD);
         if worker == OPEN_LOOP {
             if let Some(next) = self.next_open_arrival(i, now) {
                 self.schedule(next, Kind::Arrival(instance, OPEN_LOOP));
@@ -789,7 +830,7 @@ impl<'w, 'o> Engine<'w, 'o> {
         } else if now >= self.instances[i].end {
             return;
         }
-        let op = Op { intended: now, phase, instance, worker };
+        let op = Op { intended: now, hold, phase, instance, worker };
         self.count(&op, |t| t.arrived += 1);
         self.interval.arrived += 1;
         for &(a, b, bytes) in &self.faults.leak {
@@ -819,7 +860,8 @@ impl<'w, 'o> Engine<'w, 'o> {
                 ready = ready.saturating_add(create.sample_ns(&mut self.rng));
             }
         }
-        let mut hold = self.holds[op.phase as usize].sample_ns(&mut self.rng);
+        let mut hold =
+            if op.hold == NO_HOLD { self.holds[op.phase as usize].sample_ns(&mut self.rng) } else { op.hold };
         for &(a, b, factor) in &self.faults.slow {
             if ready >= a && ready < b {
                 hold = (hold as f64 * factor).min(u64::MAX as f64 / 2.0) as u64;

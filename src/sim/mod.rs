@@ -9,6 +9,7 @@
 
 pub mod engine;
 pub mod series;
+pub mod trace;
 pub mod workload;
 
 pub use engine::{run, NoObserver, Observer, Outcome, Sample, SimError, Tally};

@@ -241,6 +241,17 @@ pub enum Arrival {
         #[serde(skip)]
         loaded: Option<std::sync::Arc<super::series::RateSeries>>,
     },
+    /// Open loop: a recorded trace's operations at their recorded times
+    /// (divided by `speed`), each with its recorded hold
+    /// (`tidepool replay TRACE.jsonl`; not written in workload files).
+    #[serde(skip_deserializing)]
+    Trace {
+        /// The trace.
+        #[serde(skip)]
+        trace: std::sync::Arc<super::trace::Trace>,
+        /// Playback speed: 2 plays the gaps twice as fast (holds unchanged).
+        speed: f64,
+    },
     /// Closed loop: `workers` each acquire, hold, release, think, repeat.
     Closed {
         /// Concurrent workers.
@@ -951,6 +962,14 @@ impl Workload {
                 let full = self.phases[i].duration.as_secs_f64();
                 match &self.phases[i].arrival {
                     Arrival::Poisson { rate } | Arrival::Constant { rate } => rate * secs,
+                    Arrival::Trace { trace, speed } => {
+                        let whole = trace.span().as_secs_f64() / speed;
+                        if whole <= 0.0 {
+                            trace.len() as f64
+                        } else {
+                            trace.len() as f64 * (secs / whole).min(1.0)
+                        }
+                    }
                     Arrival::Series { loaded, .. } => {
                         let series = loaded.as_ref();
                         // Exact for a whole series; prorated when cut.

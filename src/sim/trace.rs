@@ -1,0 +1,141 @@
+//! Recorded traces (`TraceRecorder` output): each line one operation with
+//! its start time and hold, replayed with the original gaps and holds.
+//!
+//! ```text
+//! {"t":0.000000000,"wait":0.000000000,"hold":0.006812345}
+//! {"t":0.001204000,"wait":0.000000000,"hold":0.004100000}
+//! ```
+//!
+//! `t` is seconds from the trace's start (non-decreasing), `hold` the
+//! seconds the object was held; `wait` is informational (the replay
+//! measures its own).
+//!
+//! # Examples
+//!
+//! ```
+//! use tidepool::sim::trace::Trace;
+//! let t = Trace::parse("{\"t\":0,\"hold\":0.01}\n{\"t\":0.5,\"hold\":0.02}\n", "t.jsonl").unwrap();
+//! assert_eq!(t.len(), 2);
+//! ```
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::workload::WorkloadError;
+
+/// A recorded trace: (start, hold) per operation, ns, in start order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trace {
+    events: Vec<(u64, u64)>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Line {
+    t: f64,
+    #[serde(default)]
+    #[allow(dead_code)]
+    wait: f64,
+    hold: f64,
+}
+
+fn invalid(file: &str, line: usize, field: &str, message: String) -> WorkloadError {
+    WorkloadError::Invalid { file: file.into(), line, column: 1, field: field.into(), message }
+}
+
+impl Trace {
+    /// Reads a trace file.
+    ///
+    /// # Errors
+    ///
+    /// [`WorkloadError`] naming the file, line and field.
+    pub fn load(path: &Path) -> Result<Trace, WorkloadError> {
+        let file = path.display().to_string();
+        let bytes =
+            std::fs::read(path).map_err(|source| WorkloadError::Read { file: file.clone(), source })?;
+        let text = String::from_utf8(bytes).map_err(|e| WorkloadError::NotText {
+            file: file.clone(),
+            offset: e.utf8_error().valid_up_to(),
+        })?;
+        if let Some(offset) = text.find('\0') {
+            return Err(WorkloadError::NotText { file, offset });
+        }
+        Trace::parse(&text, &file)
+    }
+
+    /// Parses trace text; `file` names it in errors.
+    ///
+    /// # Errors
+    ///
+    /// [`WorkloadError`]: a line that is not the format, a time or hold that
+    /// is negative or not finite, times out of order, no lines.
+    pub fn parse(text: &str, file: &str) -> Result<Trace, WorkloadError> {
+        let mut events = Vec::new();
+        let mut last = 0.0f64;
+        for (i, line) in text.lines().enumerate() {
+            let n = i + 1;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let row: Line = serde_json::from_str(line).map_err(|e| {
+                let field = ["\"t\"", "\"hold\"", "\"wait\""]
+                    .iter()
+                    .find(|f| e.to_string().contains(&f[1..f.len() - 1]))
+                    .map_or("line", |f| &f[1..f.len() - 1]);
+                invalid(file, n, field, format!("not a trace line ({e})"))
+            })?;
+            for (field, v) in [("t", row.t), ("hold", row.hold)] {
+                if !v.is_finite() || v < 0.0 || v > super::workload::MAX_DURATION.as_secs_f64() {
+                    return Err(invalid(
+                        file,
+                        n,
+                        field,
+                        format!("{v} is not a time in seconds (0 to 30 days)"),
+                    ));
+                }
+            }
+            if row.t < last {
+                return Err(invalid(
+                    file,
+                    n,
+                    "t",
+                    format!("{} is before the previous line's {last} (lines must be in time order)", row.t),
+                ));
+            }
+            last = row.t;
+            events.push(((row.t * 1e9).round() as u64, (row.hold * 1e9).round() as u64));
+        }
+        if events.is_empty() {
+            return Err(WorkloadError::Empty { file: file.into() });
+        }
+        Ok(Trace { events })
+    }
+
+    /// Operations in the trace.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Whether the trace has no operations (never for a parsed one).
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// From the first start to the last start.
+    pub fn span(&self) -> Duration {
+        Duration::from_nanos(self.events.last().map_or(0, |e| e.0) - self.events.first().map_or(0, |e| e.0))
+    }
+
+    /// The `k`-th operation: (start from the first, hold), ns.
+    pub(crate) fn get(&self, k: usize) -> Option<(u64, u64)> {
+        let origin = self.events.first()?.0;
+        self.events.get(k).map(|&(t, h)| (t - origin, h))
+    }
+
+    /// The holds, ns.
+    pub fn holds(&self) -> impl Iterator<Item = u64> + '_ {
+        self.events.iter().map(|e| e.1)
+    }
+}

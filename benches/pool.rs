@@ -76,10 +76,11 @@ impl Api {
 }
 
 /// One implementation, as measured.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Impl {
     Tidepool,
     TidepoolNoMetrics,
+    TidepoolTraced,
     ArrayQueue,
     LockfreeLinear,
     LockfreeSpinLock,
@@ -92,9 +93,10 @@ enum Impl {
 }
 
 impl Impl {
-    const ALL: [Impl; 11] = [
+    const ALL: [Impl; 12] = [
         Impl::Tidepool,
         Impl::TidepoolNoMetrics,
+        Impl::TidepoolTraced,
         Impl::ArrayQueue,
         Impl::LockfreeLinear,
         Impl::LockfreeSpinLock,
@@ -110,6 +112,7 @@ impl Impl {
         match self {
             Impl::Tidepool => "tidepool `Pool::acquire_blocking` (metrics on)",
             Impl::TidepoolNoMetrics => "tidepool `Pool::acquire_blocking` (no recorder, diagnostic)",
+            Impl::TidepoolTraced => "tidepool `Pool::acquire_blocking` (metrics on, trace capture at N = 1)",
             Impl::ArrayQueue => "crossbeam `ArrayQueue` pop + push (floor)",
             Impl::LockfreeLinear => "lockfree-object-pool 0.1 `LinearObjectPool::pull`",
             Impl::LockfreeSpinLock => "lockfree-object-pool 0.1 `SpinLockObjectPool::pull`",
@@ -126,6 +129,7 @@ impl Impl {
         match self {
             Impl::Tidepool | Impl::TidepoolAsync => "tidepool",
             Impl::TidepoolNoMetrics | Impl::TidepoolAsyncNoMetrics => "tidepool (no recorder)",
+            Impl::TidepoolTraced => "tidepool (trace N = 1)",
             Impl::ArrayQueue => "ArrayQueue",
             Impl::LockfreeLinear => "lockfree-object-pool Linear",
             Impl::LockfreeSpinLock => "lockfree-object-pool SpinLock",
@@ -342,14 +346,24 @@ fn runtime(threads: usize) -> Runtime {
 type RoundFn = Box<dyn FnMut(u64) -> Round>;
 
 fn tidepool_pool(name: String, size: usize, metrics: bool) -> Pool<u64> {
+    tidepool_pool_traced(name, size, metrics, None)
+}
+
+fn tidepool_pool_traced(
+    name: String,
+    size: usize,
+    metrics: bool,
+    trace: Option<Arc<tidepool::pool::trace::TraceRecorder>>,
+) -> Pool<u64> {
     let build = || {
-        Pool::builder(name)
-            .min_size(size)
-            .max_size(size)
-            .maintenance_interval(None)
-            .factory(|| Ok(0u64))
-            .build()
-            .expect("tidepool pool")
+        let b =
+            Pool::builder(name).min_size(size).max_size(size).maintenance_interval(None).factory(|| Ok(0u64));
+        match trace {
+            Some(t) => b.trace(t),
+            None => b,
+        }
+        .build()
+        .expect("tidepool pool")
     };
     if metrics {
         build()
@@ -365,8 +379,16 @@ fn tidepool_pool(name: String, size: usize, metrics: bool) -> Pool<u64> {
 fn setup(which: Impl, threads: usize) -> RoundFn {
     let n = threads;
     match which {
-        Impl::Tidepool | Impl::TidepoolNoMetrics => {
-            let pool = tidepool_pool(format!("bench_sync_{n}t"), n, which == Impl::Tidepool);
+        Impl::Tidepool | Impl::TidepoolNoMetrics | Impl::TidepoolTraced => {
+            // Room for every event of the run (1.5 M per thread per round).
+            let trace = (which == Impl::TidepoolTraced)
+                .then(|| Arc::new(tidepool::pool::trace::TraceRecorder::new(1, 40_000_000)));
+            let pool = tidepool_pool_traced(
+                format!("bench_sync_{which:?}_{n}t"),
+                n,
+                which != Impl::TidepoolNoMetrics,
+                trace,
+            );
             Box::new(move |ops| {
                 sync_round(threads, ops, &|ops| {
                     for _ in 0..ops {
@@ -695,6 +717,7 @@ fn main() {
         println!("{}", ratio_line(&results, Impl::TidepoolAsync, peer));
     }
     println!("- diagnostic: {}", &ratio_line(&results, Impl::Tidepool, Impl::TidepoolNoMetrics)[2..]);
+    println!("- trace capture: {}", &ratio_line(&results, Impl::TidepoolTraced, Impl::Tidepool)[2..]);
     println!(
         "- diagnostic: {}",
         &ratio_line(&results, Impl::TidepoolAsync, Impl::TidepoolAsyncNoMetrics)[2..]

@@ -188,7 +188,7 @@ fn a_recorded_run_replays_with_its_arrivals_and_holds() {
     let mut replay = w.clone();
     replay.duration = trace.span() + std::time::Duration::from_millis(1);
     replay.phases[0].duration = replay.duration;
-    replay.phases[0].arrival = Arrival::Trace { trace: Arc::clone(&trace), speed: 1.0 };
+    replay.phases[0].arrival = Arrival::Trace { trace: Arc::clone(&trace), speed: 1.0, loops: 1 };
     replay.seed = 99; // nothing random is left to draw
     let replayed = Arc::new(TraceRecorder::new(1, 1_000_000));
     let second = run_traced(&replay, &mut NoObserver, &AtomicBool::new(false), Some(Arc::clone(&replayed)))
@@ -204,4 +204,35 @@ fn a_recorded_run_replays_with_its_arrivals_and_holds() {
     // And the test can tell: holds of twice the length are rejected.
     let mut doubled: Vec<f64> = original.iter().map(|h| h * 2.0).collect();
     assert!(ks(&mut original, &mut doubled).1 < 1e-6);
+}
+
+#[test]
+fn a_trace_loops_and_its_idle_gaps_can_be_capped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Five operations, then an hour of silence, then five more.
+    let mut text = String::new();
+    for k in 0..10u32 {
+        let t = if k < 5 { f64::from(k) } else { 3600.0 + f64::from(k) };
+        text += &format!("{{\"t\":{t},\"wait\":0,\"hold\":0.01}}\n");
+    }
+    let file = dir.path().join("gappy.jsonl");
+    std::fs::write(&file, text).expect("write");
+    let report = |args: &[&str], out: &str| -> serde_json::Value {
+        let out_dir = dir.path().join(out);
+        let mut all =
+            vec!["replay", file.to_str().expect("utf-8"), "--out", out_dir.to_str().expect("utf-8"), "-q"];
+        all.extend_from_slice(args);
+        let run = tidepool(&all);
+        assert_eq!(run.status.code(), Some(0), "{run:?}");
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).expect("report"))
+            .expect("json")
+    };
+    let once = report(&[], "once");
+    assert_eq!(once["ops"]["arrived"], 10);
+    assert!(once["virtual_seconds"].as_f64().expect("s") > 3600.0);
+    let looped = report(&["--loop", "3", "--max-idle-gap", "2s"], "looped");
+    assert_eq!(looped["ops"]["arrived"], 30, "three loops of ten");
+    // Each loop: 4 s, a 2 s gap (capped from an hour), 4 s, plus 1 ms.
+    let secs = looped["virtual_seconds"].as_f64().expect("s");
+    assert!((secs - 3.0 * 10.001).abs() < 1e-6, "{secs}");
 }

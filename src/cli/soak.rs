@@ -127,8 +127,8 @@ fn describe_arrival(a: &sim::Arrival) -> String {
         sim::Arrival::Series { file, loaded, .. } => {
             format!("series {} ({} rows)", file.display(), loaded.as_ref().map_or(0, |s| s.len()))
         }
-        sim::Arrival::Trace { trace, speed } => {
-            format!("recorded trace, {} operations at {speed}x", trace.len())
+        sim::Arrival::Trace { trace, speed, loops } => {
+            format!("recorded trace, {} operations at {speed}x, {loops} loop(s)", trace.len())
         }
         sim::Arrival::Closed { workers, think } => format!(
             "closed loop, {workers} workers, mean think {}",
@@ -253,6 +253,12 @@ pub struct ReplayArgs {
     /// Play a recorded trace's gaps this many times faster (holds unchanged).
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
+    /// Cap every idle gap of a recorded trace at this (e.g. 5s).
+    #[arg(long, value_parser = parse_duration)]
+    pub max_idle_gap: Option<Duration>,
+    /// Play a recorded trace this many times back to back.
+    #[arg(long = "loop", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub loops: u32,
     /// Seed of the arrival and hold draws.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -285,11 +291,22 @@ pub fn replay(args: &ReplayArgs) -> Result<(String, SoakEnd), CliError> {
     }
     let is_trace = args.series.extension().is_some_and(|e| e == "jsonl");
     let (arrival, duration) = if is_trace {
-        let trace = sim::trace::Trace::load(&args.series).map_err(|e| CliError::Input(e.to_string()))?;
-        // The last operation starts at the span's end: a millisecond more.
-        let duration =
-            Duration::from_secs_f64(trace.span().as_secs_f64() / args.speed) + Duration::from_millis(1);
-        (sim::Arrival::Trace { trace: Arc::new(trace), speed: args.speed }, duration)
+        let mut trace = sim::trace::Trace::load(&args.series).map_err(|e| CliError::Input(e.to_string()))?;
+        if let Some(gap) = args.max_idle_gap {
+            trace = trace.with_max_gap(gap);
+        }
+        // One loop lasts the span (÷ speed) plus a millisecond, so the last
+        // operation of each loop starts inside it.
+        let period = trace.span().as_secs_f64() / args.speed + 1e-3;
+        let total = period * f64::from(args.loops);
+        if total > sim::workload::MAX_DURATION.as_secs_f64() {
+            return Err(CliError::Input(format!(
+                "--loop {}: {total:.0} s of replay is more than 30 days",
+                args.loops
+            )));
+        }
+        let duration = Duration::from_secs_f64(total);
+        (sim::Arrival::Trace { trace: Arc::new(trace), speed: args.speed, loops: args.loops }, duration)
     } else {
         let series = sim::series::RateSeries::load(&args.series, unit, args.scale)
             .map_err(|e| CliError::Input(e.to_string()))?;
@@ -346,6 +363,12 @@ pub fn replay(args: &ReplayArgs) -> Result<(String, SoakEnd), CliError> {
     }
     if args.speed != 1.0 {
         cmd += &format!(" --speed {}", args.speed);
+    }
+    if let Some(gap) = args.max_idle_gap {
+        cmd += &format!(" --max-idle-gap {}", sim::workload::fmt_duration(gap));
+    }
+    if args.loops != 1 {
+        cmd += &format!(" --loop {}", args.loops);
     }
     if args.workload.is_none() {
         cmd += &format!(" --hold {}", sim::workload::fmt_duration(args.hold));

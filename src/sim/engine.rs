@@ -783,10 +783,17 @@ impl<'w, 'o> Engine<'w, 'o> {
                 let offset = series.next_after(from - start, e, &mut self.series_cursor)?;
                 return Some(start + offset).filter(|&t| t < end);
             }
-            Arrival::Trace { ref trace, speed } => {
-                // `constant_k` counts this instance's operations here too.
-                let (t, hold) = trace.get(self.constant_k as usize)?;
-                let at = start + (t as f64 / speed + 0.5) as u64;
+            Arrival::Trace { ref trace, speed, loops } => {
+                // `constant_k` counts this instance's operations here too;
+                // loop `l` starts one trace period (span + 1 ms) after loop l - 1.
+                let len = trace.len() as u64;
+                let k = self.constant_k;
+                if len == 0 || k >= len * u64::from(loops) {
+                    return None;
+                }
+                let (t, hold) = trace.get((k % len) as usize)?;
+                let period = trace.span().as_nanos() as f64 / speed + 1e6;
+                let at = start + ((k / len) as f64 * period + t as f64 / speed + 0.5) as u64;
                 if at >= end {
                     return None;
                 }

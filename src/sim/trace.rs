@@ -113,6 +113,30 @@ impl Trace {
         Ok(Trace { events })
     }
 
+    /// The same trace with every idle gap between consecutive operations
+    /// capped at `max_gap` (GoReplay's and pgreplay's idle-gap limit).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tidepool::sim::trace::Trace;
+    /// let t = Trace::parse("{\"t\":0,\"hold\":0}\n{\"t\":3600,\"hold\":0}\n", "t").unwrap();
+    /// assert_eq!(t.with_max_gap(Duration::from_secs(1)).span(), Duration::from_secs(1));
+    /// ```
+    pub fn with_max_gap(&self, max_gap: Duration) -> Trace {
+        let cap = u64::try_from(max_gap.as_nanos()).unwrap_or(u64::MAX);
+        let mut out = Vec::with_capacity(self.events.len());
+        let mut prev_in: Option<u64> = None;
+        let mut t_out = 0u64;
+        for &(t, hold) in &self.events {
+            if let Some(p) = prev_in {
+                t_out += (t - p).min(cap);
+            }
+            prev_in = Some(t);
+            out.push((t_out, hold));
+        }
+        Trace { events: out }
+    }
+
     /// Operations in the trace.
     pub fn len(&self) -> usize {
         self.events.len()

@@ -251,6 +251,8 @@ pub enum Arrival {
         trace: std::sync::Arc<super::trace::Trace>,
         /// Playback speed: 2 plays the gaps twice as fast (holds unchanged).
         speed: f64,
+        /// Times the trace plays back to back (at least 1).
+        loops: u32,
     },
     /// Closed loop: `workers` each acquire, hold, release, think, repeat.
     Closed {
@@ -962,12 +964,13 @@ impl Workload {
                 let full = self.phases[i].duration.as_secs_f64();
                 match &self.phases[i].arrival {
                     Arrival::Poisson { rate } | Arrival::Constant { rate } => rate * secs,
-                    Arrival::Trace { trace, speed } => {
-                        let whole = trace.span().as_secs_f64() / speed;
+                    Arrival::Trace { trace, speed, loops } => {
+                        let all = trace.len() as f64 * f64::from(*loops);
+                        let whole = trace.span().as_secs_f64() / speed * f64::from(*loops);
                         if whole <= 0.0 {
-                            trace.len() as f64
+                            all
                         } else {
-                            trace.len() as f64 * (secs / whole).min(1.0)
+                            all * (secs / whole).min(1.0)
                         }
                     }
                     Arrival::Series { loaded, .. } => {

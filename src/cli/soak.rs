@@ -429,8 +429,10 @@ fn execute(
         quiet,
         arrived: 0,
     };
+    // `soak` or `replay`, as the command that replays this run says.
+    let verb = if replay.starts_with("tidepool replay") { "replay" } else { "soak" };
     eprintln!(
-        "tidepool: soak {} (seed {}), {} of virtual time",
+        "tidepool: {verb} {} (seed {}), {} of virtual time",
         file,
         workload.seed,
         sim::workload::fmt_duration(workload.duration)
@@ -487,6 +489,7 @@ fn shell_word(s: &str) -> String {
 }
 
 fn summary(r: &Report, json: &Path, md: &Path, samples: &Path) -> String {
+    let verb = if r.replay.starts_with("tidepool replay") { "replay" } else { "soak" };
     let mut s = String::new();
     let verdict = if r.interrupted {
         "INTERRUPTED"
@@ -496,7 +499,7 @@ fn summary(r: &Report, json: &Path, md: &Path, samples: &Path) -> String {
         "FAILED"
     };
     s += &format!(
-        "soak {}: {verdict} — {} virtual in {:.1} s wall ({:.2} M ops/s), seed {}\n",
+        "{verb} {}: {verdict} — {} virtual in {:.1} s wall ({:.2} M ops/s), seed {}\n",
         r.workload,
         report::human_seconds(r.virtual_seconds),
         r.wall.seconds,

@@ -381,6 +381,17 @@ impl Report {
         }
     }
 
+    /// `PASSED`, `FAILED` or `INTERRUPTED`.
+    pub fn verdict(&self) -> &'static str {
+        if self.interrupted {
+            "INTERRUPTED"
+        } else if self.passed {
+            "PASSED"
+        } else {
+            "FAILED"
+        }
+    }
+
     /// The report as pretty JSON (deterministic apart from `wall`).
     pub fn to_json(&self) -> String {
         // Serializing plain structs of numbers and strings cannot fail.
@@ -390,13 +401,7 @@ impl Report {
     /// The report a person reads.
     pub fn to_markdown(&self) -> String {
         let mut md = String::new();
-        let verdict = if self.interrupted {
-            "INTERRUPTED"
-        } else if self.passed {
-            "PASSED"
-        } else {
-            "FAILED"
-        };
+        let verdict = self.verdict();
         let _ = writeln!(md, "# Soak report: {} — {verdict}\n", self.workload);
         let _ = writeln!(
             md,

@@ -491,13 +491,7 @@ fn shell_word(s: &str) -> String {
 fn summary(r: &Report, json: &Path, md: &Path, samples: &Path) -> String {
     let verb = if r.replay.starts_with("tidepool replay") { "replay" } else { "soak" };
     let mut s = String::new();
-    let verdict = if r.interrupted {
-        "INTERRUPTED"
-    } else if r.passed {
-        "PASSED"
-    } else {
-        "FAILED"
-    };
+    let verdict = r.verdict();
     s += &format!(
         "{verb} {}: {verdict} — {} virtual in {:.1} s wall ({:.2} M ops/s), seed {}\n",
         r.workload,

@@ -52,16 +52,7 @@ impl Trace {
     ///
     /// [`WorkloadError`] naming the file, line and field.
     pub fn load(path: &Path) -> Result<Trace, WorkloadError> {
-        let file = path.display().to_string();
-        let bytes =
-            std::fs::read(path).map_err(|source| WorkloadError::Read { file: file.clone(), source })?;
-        let text = String::from_utf8(bytes).map_err(|e| WorkloadError::NotText {
-            file: file.clone(),
-            offset: e.utf8_error().valid_up_to(),
-        })?;
-        if let Some(offset) = text.find('\0') {
-            return Err(WorkloadError::NotText { file, offset });
-        }
+        let (text, file) = super::workload::read_text(path)?;
         Trace::parse(&text, &file)
     }
 

@@ -650,6 +650,19 @@ pub const MAX_PHASE_INSTANCES: usize = 1_000_000;
 /// 5 M operations per wall second) and is almost surely a typo.
 pub const MAX_EXPECTED_OPS: f64 = 2e10;
 
+/// Reads an input file as text: `(text, the path as errors name it)`.
+/// Unreadable, non-UTF-8 and binary (NUL-bearing) files are errors.
+pub(crate) fn read_text(path: &Path) -> Result<(String, String), WorkloadError> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| WorkloadError::Read { file: file.clone(), source })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| WorkloadError::NotText { file: file.clone(), offset: e.utf8_error().valid_up_to() })?;
+    if let Some(offset) = text.find('\0') {
+        return Err(WorkloadError::NotText { file, offset });
+    }
+    Ok((text, file))
+}
+
 impl Workload {
     /// Reads and validates a workload file.
     ///
@@ -657,17 +670,7 @@ impl Workload {
     ///
     /// [`WorkloadError`], naming the file, line and field.
     pub fn load(path: &Path) -> Result<Workload, WorkloadError> {
-        let file = path.display().to_string();
-        let bytes =
-            std::fs::read(path).map_err(|source| WorkloadError::Read { file: file.clone(), source })?;
-        let text = String::from_utf8(bytes).map_err(|e| WorkloadError::NotText {
-            file: file.clone(),
-            offset: e.utf8_error().valid_up_to(),
-        })?;
-        if text.contains('\0') {
-            let offset = text.find('\0').unwrap_or(0);
-            return Err(WorkloadError::NotText { file, offset });
-        }
+        let (text, file) = read_text(path)?;
         Workload::parse(&text, &file)
     }
 

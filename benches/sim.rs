@@ -61,8 +61,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::Distribution;
 use tidepool::clock::{Clock, TimeSource};
-use tidepool::pool::{FixedPolicy, Pool, UtilizationPolicy};
-use tidepool::sim::{self, Arrival, Dist, NoObserver, Observer, Outcome, Phase, Sample, Sizing, Workload};
+use tidepool::pool::Pool;
+use tidepool::sim::{self, Arrival, Dist, NoObserver, Observer, Outcome, Phase, Sample, Workload};
 
 /// Target of the issue: simulated operations per wall second.
 const TARGET_OPS_PER_SEC: f64 = 5e6;
@@ -389,11 +389,8 @@ async fn naive_pool(workload: &Workload, epoch: tokio::time::Instant) -> (Pool<u
         next_id: AtomicU64::new(0),
     });
     let model = Arc::clone(&factory);
-    let mut builder = Pool::builder("naive")
-        .min_size(spec.min)
-        .max_size(spec.max)
-        .acquire_timeout(spec.acquire_timeout)
-        .sizing_interval(spec.sizing_interval)
+    let builder = spec
+        .configure(Pool::builder("naive"))
         .maintenance_interval(None)
         .clock(Clock::custom(TokioClock { epoch }))
         .async_factory(move || {
@@ -401,21 +398,6 @@ async fn naive_pool(workload: &Workload, epoch: tokio::time::Instant) -> (Pool<u
             async move { model.create().await }
         })
         .on_leak(|_| {});
-    builder = match spec.sizing {
-        Sizing::Utilization => {
-            builder.sizing_policy(UtilizationPolicy { target_utilization: spec.target_utilization })
-        }
-        Sizing::Fixed => builder.sizing_policy(FixedPolicy),
-    };
-    if let Some(d) = spec.max_idle_time {
-        builder = builder.max_idle_time(d);
-    }
-    if let Some(d) = spec.max_lifetime {
-        builder = builder.max_lifetime(d);
-    }
-    if let Some(d) = spec.leak_threshold {
-        builder = builder.leak_threshold(d);
-    }
     let pool = builder.build_async().await.expect("naive pool");
     factory.armed.store(true, Ordering::Relaxed);
     (pool, factory)

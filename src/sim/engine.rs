@@ -21,9 +21,9 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-use super::workload::{Arrival, FaultKind, Sampler, Sizing, Workload};
+use super::workload::{Arrival, FaultKind, Sampler, Workload};
 use crate::clock::{Clock, ManualClock};
-use crate::pool::{Admission, FixedPolicy, Pool, PoolGuard, Ticket, UtilizationPolicy};
+use crate::pool::{Admission, Pool, PoolGuard, Ticket};
 
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
@@ -471,31 +471,14 @@ impl<'w, 'o> Engine<'w, 'o> {
             next_id: std::sync::atomic::AtomicU64::new(0),
         });
         let model = Arc::clone(&factory);
-        let mut builder = Pool::builder(workload.name.clone())
-            .min_size(spec.min)
-            .max_size(spec.max)
-            .acquire_timeout(spec.acquire_timeout)
-            .sizing_interval(spec.sizing_interval)
+        let mut builder = spec
+            .configure(Pool::builder(workload.name.clone()))
+            // Maintenance runs as events of the engine, not on a thread.
             .maintenance_interval(None)
             .clock(clock)
             .factory(move || model.create())
             // Counted by the pool (stats().leaks); no log line per leak.
             .on_leak(|_| {});
-        builder = match spec.sizing {
-            Sizing::Utilization => {
-                builder.sizing_policy(UtilizationPolicy { target_utilization: spec.target_utilization })
-            }
-            Sizing::Fixed => builder.sizing_policy(FixedPolicy),
-        };
-        if let Some(d) = spec.max_idle_time {
-            builder = builder.max_idle_time(d);
-        }
-        if let Some(d) = spec.max_lifetime {
-            builder = builder.max_lifetime(d);
-        }
-        if let Some(d) = spec.leak_threshold {
-            builder = builder.leak_threshold(d);
-        }
         if let Some(recorder) = trace {
             builder = builder.trace(recorder);
         }

@@ -154,6 +154,48 @@ pub struct PoolSpec {
     pub object_bytes: u64,
 }
 
+impl PoolSpec {
+    /// Applies these settings (sizes, timeout, sizing policy and interval,
+    /// maintenance interval, idle time, lifetime, leak threshold) to a pool
+    /// builder; the clock and the factory stay the caller's.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tidepool::sim::Workload;
+    /// let w = Workload::parse("[pool]\nmin = 2\nmax = 3\n[[phase]]\nname = \"a\"\nduration = \"1s\"\narrival = { process = \"poisson\", rate = 1 }\nhold = { dist = \"constant\", value = \"1ms\" }\n", "w")?;
+    /// let pool = w.pool.configure(tidepool::pool::Pool::builder("p")).factory(|| Ok(0u8)).build()?;
+    /// assert_eq!((pool.status().min, pool.status().max), (2, 3));
+    /// # Ok(()) }
+    /// ```
+    pub fn configure<T: Send + 'static>(
+        &self,
+        builder: crate::pool::PoolBuilder<T>,
+    ) -> crate::pool::PoolBuilder<T> {
+        let mut builder = builder
+            .min_size(self.min)
+            .max_size(self.max)
+            .acquire_timeout(self.acquire_timeout)
+            .sizing_interval(self.sizing_interval)
+            .maintenance_interval(Some(self.maintenance_interval));
+        builder = match self.sizing {
+            Sizing::Utilization => builder.sizing_policy(crate::pool::UtilizationPolicy {
+                target_utilization: self.target_utilization,
+            }),
+            Sizing::Fixed => builder.sizing_policy(crate::pool::FixedPolicy),
+        };
+        if let Some(d) = self.max_idle_time {
+            builder = builder.max_idle_time(d);
+        }
+        if let Some(d) = self.max_lifetime {
+            builder = builder.max_lifetime(d);
+        }
+        if let Some(d) = self.leak_threshold {
+            builder = builder.leak_threshold(d);
+        }
+        builder
+    }
+}
+
 fn default_min() -> usize {
     4
 }
@@ -782,24 +824,11 @@ impl Workload {
             }
         }
         // The pool's own checks, so `validate` refuses what `soak` would.
-        let builder =
-            crate::pool::Pool::<u64>::builder(raw.name.clone().unwrap_or_else(|| "workload".into()))
-                .min_size(pool.min)
-                .max_size(pool.max)
-                .acquire_timeout(pool.acquire_timeout)
-                .sizing_interval(pool.sizing_interval)
-                .maintenance_interval(Some(pool.maintenance_interval))
-                .factory(|| Ok(0));
-        let mut builder = builder;
-        if let Some(d) = pool.max_idle_time {
-            builder = builder.max_idle_time(d);
-        }
-        if let Some(d) = pool.max_lifetime {
-            builder = builder.max_lifetime(d);
-        }
-        if let Some(d) = pool.leak_threshold {
-            builder = builder.leak_threshold(d);
-        }
+        let builder = pool
+            .configure(crate::pool::Pool::<u64>::builder(
+                raw.name.clone().unwrap_or_else(|| "workload".into()),
+            ))
+            .factory(|| Ok(0));
         if let Err(e) = builder.validate() {
             use crate::pool::BuildError as B;
             let key = match &e {

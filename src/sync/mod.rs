@@ -410,7 +410,7 @@ impl LockShared {
 
     /// Records a contended acquisition's wait. `exclusive`: the caller now
     /// holds the lock exclusively (plain stores suffice).
-    pub(crate) fn waited(&self, mode: usize, start: u64, end: u64, exclusive: bool) {
+    fn waited(&self, mode: usize, start: u64, end: u64, exclusive: bool) {
         let s = &self.modes[mode];
         let wait = end.saturating_sub(start);
         if exclusive {
@@ -465,7 +465,31 @@ impl LockShared {
         }
     }
 
-    pub(crate) fn timed_out(&self, mode: usize) {
+    /// The slow path of every acquire, after its uncontended attempt failed:
+    /// runs `block` (a blocking or timed acquire) between two clock reads and
+    /// records the wait, or the timeout when `block` gives up. Returns the
+    /// guard and when it was acquired.
+    pub(crate) fn contended<G>(
+        &self,
+        mode: usize,
+        exclusive: bool,
+        block: impl FnOnce() -> Option<G>,
+    ) -> Option<(G, u64)> {
+        let start = self.now();
+        match block() {
+            Some(guard) => {
+                let end = self.now();
+                self.waited(mode, start, end, exclusive);
+                Some((guard, end))
+            }
+            None => {
+                self.timed_out(mode);
+                None
+            }
+        }
+    }
+
+    fn timed_out(&self, mode: usize) {
         self.modes[mode].timeouts.fetch_add(1, Ordering::Relaxed);
     }
 

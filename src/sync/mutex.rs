@@ -81,11 +81,10 @@ impl<T: ?Sized> ProfiledMutex<T> {
         if let Some(inner) = self.inner.try_lock() {
             return self.acquired(inner, None);
         }
-        let start = self.shared.now();
-        let inner = self.inner.lock();
-        let end = self.shared.now();
-        self.shared.waited(EXCLUSIVE, start, end, true);
-        self.acquired(inner, Some(end))
+        match self.shared.contended(EXCLUSIVE, true, || Some(self.inner.lock())) {
+            Some((inner, end)) => self.acquired(inner, Some(end)),
+            None => unreachable!("a blocking acquire never gives up"),
+        }
     }
 
     /// Acquires the lock if it is free now.
@@ -99,18 +98,9 @@ impl<T: ?Sized> ProfiledMutex<T> {
         if let Some(inner) = self.inner.try_lock() {
             return Some(self.acquired(inner, None));
         }
-        let start = self.shared.now();
-        match self.inner.try_lock_for(timeout) {
-            Some(inner) => {
-                let end = self.shared.now();
-                self.shared.waited(EXCLUSIVE, start, end, true);
-                Some(self.acquired(inner, Some(end)))
-            }
-            None => {
-                self.shared.timed_out(EXCLUSIVE);
-                None
-            }
-        }
+        self.shared
+            .contended(EXCLUSIVE, true, || self.inner.try_lock_for(timeout))
+            .map(|(inner, end)| self.acquired(inner, Some(end)))
     }
 
     /// A mutable reference without locking (the borrow proves exclusivity).

@@ -73,11 +73,10 @@ impl<T: ?Sized> ProfiledRwLock<T> {
         if let Some(inner) = self.inner.try_read() {
             return self.read_acquired(inner, None);
         }
-        let start = self.shared.now();
-        let inner = self.inner.read();
-        let end = self.shared.now();
-        self.shared.waited(READ, start, end, false);
-        self.read_acquired(inner, Some(end))
+        match self.shared.contended(READ, false, || Some(self.inner.read())) {
+            Some((inner, end)) => self.read_acquired(inner, Some(end)),
+            None => unreachable!("a blocking acquire never gives up"),
+        }
     }
 
     /// Shared access if available now.
@@ -91,18 +90,9 @@ impl<T: ?Sized> ProfiledRwLock<T> {
         if let Some(inner) = self.inner.try_read() {
             return Some(self.read_acquired(inner, None));
         }
-        let start = self.shared.now();
-        match self.inner.try_read_for(timeout) {
-            Some(inner) => {
-                let end = self.shared.now();
-                self.shared.waited(READ, start, end, false);
-                Some(self.read_acquired(inner, Some(end)))
-            }
-            None => {
-                self.shared.timed_out(READ);
-                None
-            }
-        }
+        self.shared
+            .contended(READ, false, || self.inner.try_read_for(timeout))
+            .map(|(inner, end)| self.read_acquired(inner, Some(end)))
     }
 
     /// Exclusive access, blocking while anyone holds the lock.
@@ -111,11 +101,10 @@ impl<T: ?Sized> ProfiledRwLock<T> {
         if let Some(inner) = self.inner.try_write() {
             return self.write_acquired(inner, None);
         }
-        let start = self.shared.now();
-        let inner = self.inner.write();
-        let end = self.shared.now();
-        self.shared.waited(WRITE, start, end, true);
-        self.write_acquired(inner, Some(end))
+        match self.shared.contended(WRITE, true, || Some(self.inner.write())) {
+            Some((inner, end)) => self.write_acquired(inner, Some(end)),
+            None => unreachable!("a blocking acquire never gives up"),
+        }
     }
 
     /// Exclusive access if available now.
@@ -129,18 +118,9 @@ impl<T: ?Sized> ProfiledRwLock<T> {
         if let Some(inner) = self.inner.try_write() {
             return Some(self.write_acquired(inner, None));
         }
-        let start = self.shared.now();
-        match self.inner.try_write_for(timeout) {
-            Some(inner) => {
-                let end = self.shared.now();
-                self.shared.waited(WRITE, start, end, true);
-                Some(self.write_acquired(inner, Some(end)))
-            }
-            None => {
-                self.shared.timed_out(WRITE);
-                None
-            }
-        }
+        self.shared
+            .contended(WRITE, true, || self.inner.try_write_for(timeout))
+            .map(|(inner, end)| self.write_acquired(inner, Some(end)))
     }
 
     /// A mutable reference without locking.

@@ -13,7 +13,6 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
@@ -21,6 +20,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
+use super::schedule::{self, ns, ArrivalCursor, Instance, NO_HOLD};
 use super::workload::{Arrival, FaultKind, Sampler, Workload};
 use crate::clock::{Clock, ManualClock};
 use crate::pool::{Admission, Pool, PoolGuard, Ticket};
@@ -307,9 +307,6 @@ struct Op {
 
 const OPEN_LOOP: u32 = u32::MAX;
 
-/// `Op::hold` when the phase's distribution draws the hold.
-const NO_HOLD: u64 = u64::MAX;
-
 /// Memory floors ignore the first `min(5 min, run / 20)`: the warm-up.
 const WARMUP_MAX_NS: u64 = 5 * 60 * 1_000_000_000;
 
@@ -323,12 +320,6 @@ struct Waiting {
     ticket: Option<Ticket<u64>>,
     op: Op,
     deadline: u64,
-}
-
-struct Instance {
-    start: u64,
-    end: u64,
-    phase: usize,
 }
 
 struct Window {
@@ -359,10 +350,8 @@ struct Engine<'w, 'o> {
     held: Vec<Option<Held>>,
     free_slots: Vec<u32>,
     line: VecDeque<Waiting>,
-    /// The segment a `series` phase's arrivals have reached.
-    series_cursor: usize,
-    /// Arrivals drawn so far in a `constant` phase instance.
-    constant_k: u64,
+    /// Where the open-loop arrivals of the current phase instance are.
+    arrivals: ArrivalCursor,
     /// When the last sample was taken.
     last_sample_at: u64,
     /// The recorded hold of the pending trace arrival (`NO_HOLD`: draw one).
@@ -442,10 +431,6 @@ pub fn run_traced(
     Ok(engine.finish())
 }
 
-fn ns(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
 impl<'w, 'o> Engine<'w, 'o> {
     fn new(
         workload: &'w Workload,
@@ -486,11 +471,7 @@ impl<'w, 'o> Engine<'w, 'o> {
         factory.armed.store(true, Ordering::Relaxed);
 
         let end = ns(workload.duration);
-        let instances: Vec<Instance> = workload
-            .schedule()
-            .into_iter()
-            .map(|(start, stop, phase)| Instance { start: ns(start), end: ns(stop), phase })
-            .collect();
+        let instances = schedule::instances(workload);
         let holds = (0..workload.phases.len())
             .map(|i| workload.hold_of(i).map_or(super::workload::Sampler::Constant(0.0), |d| d.sampler()))
             .collect();
@@ -540,8 +521,7 @@ impl<'w, 'o> Engine<'w, 'o> {
             free_slots: Vec::new(),
             line: VecDeque::new(),
             deadline_armed: false,
-            series_cursor: 0,
-            constant_k: 0,
+            arrivals: ArrivalCursor::default(),
             last_sample_at: 0,
             pending_hold: NO_HOLD,
             faults,
@@ -708,8 +688,7 @@ impl<'w, 'o> Engine<'w, 'o> {
             | Arrival::Ramp { .. }
             | Arrival::Series { .. }
             | Arrival::Trace { .. } => {
-                self.series_cursor = 0;
-                self.constant_k = 0;
+                self.arrivals.reset();
                 if let Some(first) = self.next_open_arrival(i, start) {
                     self.schedule(first, Kind::Arrival(i as u32, OPEN_LOOP));
                 }
@@ -723,77 +702,12 @@ impl<'w, 'o> Engine<'w, 'o> {
     }
 
     /// The next open-loop arrival after `from` in phase instance `i`, if
-    /// before its end. A ramp is a Poisson process thinned from its peak rate.
+    /// before its end; a recorded hold goes to `pending_hold`.
+    #[inline]
     fn next_open_arrival(&mut self, i: usize, from: u64) -> Option<u64> {
-        let instance = &self.instances[i];
-        let (start, end) = (instance.start, instance.end);
-        let phase = &self.workload.phases[instance.phase];
-        let exp = |rng: &mut SmallRng, rate: f64| -> f64 {
-            let e: f64 = rng.sample(rand_distr::Exp1);
-            e / rate * 1e9
-        };
-        let next = match phase.arrival {
-            Arrival::Poisson { rate } => from as f64 + exp(&mut self.rng, rate),
-            Arrival::Constant { rate } => {
-                // The k-th arrival at start + k/rate, from a per-instance
-                // count: no drift from rounding each gap, and the first
-                // (k = 0) at the phase's start.
-                let k = self.constant_k;
-                self.constant_k += 1;
-                start as f64 + k as f64 * 1e9 / rate
-            }
-            Arrival::Ramp { from: r0, to: r1 } => {
-                let peak = r0.max(r1);
-                if peak <= 0.0 {
-                    return None;
-                }
-                let full = ns(phase.duration) as f64;
-                let mut t = from as f64;
-                loop {
-                    t += exp(&mut self.rng, peak);
-                    if t >= end as f64 {
-                        return None;
-                    }
-                    let rate = r0 + (r1 - r0) * ((t - start as f64) / full);
-                    if self.rng.random::<f64>() * peak < rate {
-                        break t;
-                    }
-                }
-            }
-            Arrival::Series { ref loaded, .. } => {
-                let series = loaded.as_ref()?;
-                let e: f64 = self.rng.sample(rand_distr::Exp1);
-                let offset = series.next_after(from - start, e, &mut self.series_cursor)?;
-                return Some(start + offset).filter(|&t| t < end);
-            }
-            Arrival::Trace { ref trace, speed, loops } => {
-                // `constant_k` counts this instance's operations here too;
-                // loop `l` starts one trace period (span + 1 ms) after loop l - 1.
-                let len = trace.len() as u64;
-                let k = self.constant_k;
-                if len == 0 || k >= len * u64::from(loops) {
-                    return None;
-                }
-                let (t, hold) = trace.get((k % len) as usize)?;
-                let period = trace.span().as_nanos() as f64 / speed + 1e6;
-                let at = start + ((k / len) as f64 * period + t as f64 / speed + 0.5) as u64;
-                if at >= end {
-                    return None;
-                }
-                self.constant_k += 1;
-                self.pending_hold = hold;
-                return Some(at);
-            }
-            Arrival::Closed { .. } => return None,
-        };
-        // Round half up without libm's `round` (0 <= next < 2^53 here, where
-        // adding 0.5 is exact enough; measured 2 % of the engine's time).
-        let next = (next + 0.5) as u64;
-        if next < end {
-            Some(next)
-        } else {
-            None
-        }
+        let (at, hold) = self.arrivals.next(self.workload, &self.instances[i], from, &mut self.rng)?;
+        self.pending_hold = hold;
+        Some(at)
     }
 
     fn count<F: Fn(&mut Tally)>(&mut self, op: &Op, f: F) {

@@ -8,6 +8,7 @@
 //! the gate verdicts.
 
 pub mod engine;
+mod schedule;
 pub mod series;
 pub mod trace;
 pub mod workload;

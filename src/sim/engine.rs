@@ -25,6 +25,95 @@ use super::workload::{Arrival, FaultKind, Sampler, Workload};
 use crate::clock::{Clock, ManualClock};
 use crate::pool::{Admission, Pool, PoolGuard, Ticket};
 
+/// Adds the levels `(in_use, size)` held over `(from, to)` to the areas of
+/// the run, its phase and the drift windows they overlap.
+#[inline]
+pub(crate) fn integrate(
+    total: &mut Tally,
+    phase: &mut Tally,
+    drift: &mut [Tally; 2],
+    windows: &[(u64, u64); 2],
+    (from, to): (u64, u64),
+    (in_use, size): (usize, usize),
+) {
+    let dt = to.saturating_sub(from);
+    if dt == 0 {
+        return;
+    }
+    for tally in [total, phase] {
+        tally.in_use_area += in_use as u128 * dt as u128;
+        tally.size_area += size as u128 * dt as u128;
+        tally.span_ns += dt;
+    }
+    for (k, &(a, b)) in windows.iter().enumerate() {
+        let overlap = to.min(b).saturating_sub(from.max(a));
+        if overlap > 0 {
+            drift[k].in_use_area += in_use as u128 * overlap as u128;
+            drift[k].size_area += size as u128 * overlap as u128;
+            drift[k].span_ns += overlap;
+        }
+    }
+}
+
+/// The drift windows of a run: its first and last full cycle when it has
+/// two, else its first and last tenth.
+pub(crate) fn drift_windows(workload: &Workload) -> [(u64, u64); 2] {
+    let end = ns(workload.duration);
+    let cycle = ns(workload.cycle());
+    if cycle > 0 && end / cycle >= 2 {
+        let last = end / cycle * cycle;
+        [(0, cycle), (last - cycle, last)]
+    } else {
+        let w = (end / 10).max(1);
+        [(0, w), (end.saturating_sub(w), end)]
+    }
+}
+
+/// Modeled memory over a run: start, peak, and the floor (lowest level,
+/// warm-up excluded) of each drift window.
+#[derive(Debug, Clone)]
+pub(crate) struct MemoryTrack {
+    start: u64,
+    peak: u64,
+    floor: [u64; 2],
+    warmup: u64,
+    windows: [(u64, u64); 2],
+}
+
+impl MemoryTrack {
+    pub(crate) fn new(start: u64, end: u64, windows: [(u64, u64); 2]) -> MemoryTrack {
+        // The pool starts at min_size and grows to its working level: that
+        // warm-up is not growth, so floors ignore it.
+        let warmup = (end / 20).min(WARMUP_MAX_NS);
+        MemoryTrack { start, peak: start, floor: [u64::MAX; 2], warmup, windows }
+    }
+
+    /// Notes the level `memory` at `now` (ns since the start).
+    pub(crate) fn note(&mut self, now: u64, memory: u64) {
+        self.peak = self.peak.max(memory);
+        for (k, &(a, b)) in self.windows.iter().enumerate() {
+            if now >= a.max(self.warmup) && now < b {
+                self.floor[k] = self.floor[k].min(memory);
+            }
+        }
+        // A start window that ended inside the warm-up: its floor is the
+        // first level after the warm-up, never the end's.
+        if self.floor[0] == u64::MAX && now >= self.warmup && now >= self.windows[0].1 {
+            self.floor[0] = memory;
+        }
+    }
+
+    /// (start, end, peak) given the level at the end.
+    pub(crate) fn extent(&self, end: u64) -> (u64, u64, u64) {
+        (self.start, end, self.peak.max(end))
+    }
+
+    /// The floors, a window never reached taking the level at the end.
+    pub(crate) fn floors(&self, end: u64) -> [u64; 2] {
+        self.floor.map(|f| if f == u64::MAX { end } else { f })
+    }
+}
+
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -101,6 +190,10 @@ pub struct Tally {
     /// Wait from the intended arrival to the object being ready, ns; a
     /// timed-out acquire counts with the time it waited (the timeout).
     pub wait_corrected: Histogram<u64>,
+    /// Wait from the moment the acquire actually started, ns. Filled in
+    /// wall-clock runs only, where a start can lag its schedule; in virtual
+    /// time every acquire starts on time and the two measures coincide.
+    pub wait_uncorrected: Histogram<u64>,
     /// Zero waits counted but not yet added to `wait_corrected` (most
     /// acquires wait 0: a counter is cheaper than a histogram record).
     /// [`Tally::settle`] adds them.
@@ -133,6 +226,7 @@ impl Default for Tally {
             served: 0,
             waited: 0,
             wait_corrected: histogram(),
+            wait_uncorrected: histogram(),
             pending_zero_waits: 0,
             hold: histogram(),
             in_use_area: 0,
@@ -143,8 +237,27 @@ impl Default for Tally {
 }
 
 impl Tally {
+    /// Adds `other`'s counts, histograms and areas to these.
+    pub fn merge(&mut self, other: &Tally) {
+        self.arrived += other.arrived;
+        self.completed += other.completed;
+        self.timed_out += other.timed_out;
+        self.failed += other.failed;
+        self.fresh += other.fresh;
+        self.served += other.served;
+        self.waited += other.waited;
+        // Same bounds on both sides: `add` cannot fail; saturate regardless.
+        let _ = self.wait_corrected.add(&other.wait_corrected);
+        let _ = self.wait_uncorrected.add(&other.wait_uncorrected);
+        let _ = self.hold.add(&other.hold);
+        self.pending_zero_waits += other.pending_zero_waits;
+        self.in_use_area += other.in_use_area;
+        self.size_area += other.size_area;
+        self.span_ns += other.span_ns;
+    }
+
     /// Adds the counted zero waits to the histogram.
-    fn settle(&mut self) {
+    pub(crate) fn settle(&mut self) {
         let zeros = std::mem::take(&mut self.pending_zero_waits);
         self.wait_corrected.saturating_record_n(0, zeros);
     }
@@ -180,25 +293,42 @@ impl Tally {
 
 /// Counts of one sample interval; reset after each sample.
 #[derive(Debug)]
-struct IntervalTally {
-    arrived: u64,
-    completed: u64,
-    timed_out: u64,
-    failed: u64,
+pub(crate) struct IntervalTally {
+    pub arrived: u64,
+    pub completed: u64,
+    pub timed_out: u64,
+    pub failed: u64,
     /// 2 significant digits: reset every sample, so kept small.
-    wait: Histogram<u64>,
-    pending_zero_waits: u64,
+    pub wait: Histogram<u64>,
+    pub pending_zero_waits: u64,
 }
 
 impl IntervalTally {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let wait = Histogram::new_with_bounds(1, 30 * 86_400 * 1_000_000_000, 2).unwrap_or_else(|_| {
             Histogram::new(2).unwrap_or_else(|_| unreachable!("2 significant digits is valid"))
         });
         IntervalTally { arrived: 0, completed: 0, timed_out: 0, failed: 0, wait, pending_zero_waits: 0 }
     }
 
-    fn reset(&mut self) {
+    /// Adds `other`'s counts and waits to these.
+    pub fn merge(&mut self, other: &IntervalTally) {
+        self.arrived += other.arrived;
+        self.completed += other.completed;
+        self.timed_out += other.timed_out;
+        self.failed += other.failed;
+        self.pending_zero_waits += other.pending_zero_waits;
+        let _ = self.wait.add(&other.wait);
+    }
+
+    /// The interval's wait p99, seconds (settles the zero waits).
+    pub fn wait_p99(&mut self) -> f64 {
+        let zeros = std::mem::take(&mut self.pending_zero_waits);
+        self.wait.saturating_record_n(0, zeros);
+        self.wait.value_at_quantile(0.99) as f64 / 1e9
+    }
+
+    pub fn reset(&mut self) {
         self.arrived = 0;
         self.completed = 0;
         self.timed_out = 0;
@@ -245,19 +375,56 @@ pub struct Outcome {
 /// What the factory does, set by the workload's failure probability and
 /// outage windows. Shared with the pool's factory closure.
 #[derive(Debug)]
-struct FactoryModel {
+pub(crate) struct FactoryModel {
     failure: f64,
     outages: Vec<(u64, u64)>,
     rng: Mutex<SmallRng>,
     clock: Clock,
+    /// The run's start on `clock` (outage windows count from it).
+    origin: std::sync::atomic::AtomicU64,
+    /// Creation takes this long, for real (wall-clock runs; the engine
+    /// charges creation time in virtual time instead).
+    create_time: Option<Sampler>,
     armed: AtomicBool,
     next_id: std::sync::atomic::AtomicU64,
 }
 
 impl FactoryModel {
-    fn create(&self) -> Result<u64, crate::pool::BoxError> {
+    /// The factory `workload` describes, reading `clock`.
+    pub(crate) fn new(workload: &Workload, clock: Clock, sleep_create_time: bool) -> FactoryModel {
+        let outages = workload
+            .faults
+            .iter()
+            .filter(|f| matches!(f.kind, FaultKind::FactoryOutage))
+            .map(|f| (ns(f.at), f.end().map_or(u64::MAX, ns)))
+            .collect();
+        let create_time = workload.pool.create_time.as_ref().filter(|_| sleep_create_time).map(|d| d.sampler());
+        FactoryModel {
+            failure: workload.pool.factory_failure,
+            outages,
+            // A stream of its own, so factory draws never shift the others.
+            rng: Mutex::new(SmallRng::seed_from_u64(workload.seed ^ 0x9E37_79B9_7F4A_7C15)),
+            clock,
+            origin: std::sync::atomic::AtomicU64::new(0),
+            create_time,
+            armed: AtomicBool::new(false),
+            next_id: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Starts counting outage windows from `origin` and arms the faults.
+    pub(crate) fn arm(&self, origin: u64) {
+        self.origin.store(origin, Ordering::Relaxed);
+        self.armed.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn create(&self) -> Result<u64, crate::pool::BoxError> {
+        if let Some(create) = &self.create_time {
+            let d = create.sample_ns(&mut *self.rng.lock());
+            std::thread::sleep(std::time::Duration::from_nanos(d));
+        }
         if self.armed.load(Ordering::Relaxed) {
-            let now = self.clock.now_nanos();
+            let now = self.clock.now_nanos().saturating_sub(self.origin.load(Ordering::Relaxed));
             if self.outages.iter().any(|&(a, b)| now >= a && now < b) {
                 return Err("factory outage (injected fault)".into());
             }
@@ -322,10 +489,59 @@ struct Waiting {
     deadline: u64,
 }
 
-struct Window {
+/// The workload's hold-time and memory faults, as windows in ns.
+pub(crate) struct Window {
     slow: Vec<(u64, u64, f64)>,
     stall: Vec<(u64, u64)>,
     leak: Vec<(u64, u64, u64)>,
+}
+
+impl Window {
+    pub(crate) fn of(workload: &Workload) -> Window {
+        let mut faults = Window { slow: Vec::new(), stall: Vec::new(), leak: Vec::new() };
+        for f in &workload.faults {
+            let (a, b) = (ns(f.at), f.end().map_or(u64::MAX, ns));
+            match f.kind {
+                FaultKind::Slow { factor } => faults.slow.push((a, b, factor)),
+                FaultKind::Stall => faults.stall.push((a, b)),
+                FaultKind::Leak { bytes_per_op } => faults.leak.push((a, b, bytes_per_op)),
+                FaultKind::FactoryOutage => {}
+            }
+        }
+        faults
+    }
+
+    /// Whether any leak window exists.
+    #[inline]
+    pub(crate) fn leaks(&self) -> bool {
+        !self.leak.is_empty()
+    }
+
+    /// Bytes an operation arriving at `now` leaks.
+    #[inline]
+    pub(crate) fn leak_at(&self, now: u64) -> u64 {
+        self.leak.iter().filter(|&&(a, b, _)| now >= a && now < b).fold(0u64, |s, &(_, _, x)| s.saturating_add(x))
+    }
+
+    /// When an object ready at `ready` for `hold` ns is returned: a slow
+    /// window multiplies the hold, a stall window holds every release due
+    /// inside it until its end.
+    #[inline]
+    pub(crate) fn release_at(&self, ready: u64, hold: u64) -> u64 {
+        let mut hold = hold;
+        for &(a, b, factor) in &self.slow {
+            if ready >= a && ready < b {
+                hold = (hold as f64 * factor).min(u64::MAX as f64 / 2.0) as u64;
+            }
+        }
+        let mut release = ready.saturating_add(hold);
+        for &(a, b) in &self.stall {
+            if release >= a && release < b {
+                release = b;
+            }
+        }
+        release
+    }
 }
 
 /// The engine's state while running.
@@ -373,9 +589,7 @@ struct Engine<'w, 'o> {
     resizes: u64,
     target: usize,
     leaked_bytes: u64,
-    memory_peak: u64,
-    memory_start: u64,
-    memory_floor: [u64; 2],
+    memory_track: MemoryTrack,
     observer: &'o mut dyn Observer,
     stop: &'o AtomicBool,
 }
@@ -440,21 +654,7 @@ impl<'w, 'o> Engine<'w, 'o> {
     ) -> Result<Self, SimError> {
         let (clock, time) = Clock::manual();
         let spec = &workload.pool;
-        let outages = workload
-            .faults
-            .iter()
-            .filter(|f| matches!(f.kind, FaultKind::FactoryOutage))
-            .map(|f| (ns(f.at), f.end().map_or(u64::MAX, ns)))
-            .collect();
-        let factory = Arc::new(FactoryModel {
-            failure: spec.factory_failure,
-            outages,
-            // A stream of its own, so factory draws never shift the others.
-            rng: Mutex::new(SmallRng::seed_from_u64(workload.seed ^ 0x9E37_79B9_7F4A_7C15)),
-            clock: clock.clone(),
-            armed: AtomicBool::new(false),
-            next_id: std::sync::atomic::AtomicU64::new(0),
-        });
+        let factory = Arc::new(FactoryModel::new(workload, clock.clone(), false));
         let model = Arc::clone(&factory);
         let mut builder = spec
             .configure(Pool::builder(workload.name.clone()))
@@ -468,7 +668,7 @@ impl<'w, 'o> Engine<'w, 'o> {
             builder = builder.trace(recorder);
         }
         let pool = builder.build()?;
-        factory.armed.store(true, Ordering::Relaxed);
+        factory.arm(0);
 
         let end = ns(workload.duration);
         let instances = schedule::instances(workload);
@@ -483,24 +683,8 @@ impl<'w, 'o> Engine<'w, 'o> {
                 _ => None,
             })
             .collect();
-        let mut faults = Window { slow: Vec::new(), stall: Vec::new(), leak: Vec::new() };
-        for f in &workload.faults {
-            let (a, b) = (ns(f.at), f.end().map_or(u64::MAX, ns));
-            match f.kind {
-                FaultKind::Slow { factor } => faults.slow.push((a, b, factor)),
-                FaultKind::Stall => faults.stall.push((a, b)),
-                FaultKind::Leak { bytes_per_op } => faults.leak.push((a, b, bytes_per_op)),
-                FaultKind::FactoryOutage => {}
-            }
-        }
-        let cycle = ns(workload.cycle());
-        let drift_windows = if cycle > 0 && end / cycle >= 2 {
-            let last = end / cycle * cycle;
-            [(0, cycle), (last - cycle, last)]
-        } else {
-            let w = (end / 10).max(1);
-            [(0, w), (end.saturating_sub(w), end)]
-        };
+        let faults = Window::of(workload);
+        let drift_windows = drift_windows(workload);
         let status = pool.status();
         let memory_start = (status.size as u64).saturating_mul(spec.object_bytes);
         Ok(Engine {
@@ -537,9 +721,7 @@ impl<'w, 'o> Engine<'w, 'o> {
             resizes: 0,
             target: status.target,
             leaked_bytes: 0,
-            memory_peak: memory_start,
-            memory_start,
-            memory_floor: [u64::MAX; 2],
+            memory_track: MemoryTrack::new(memory_start, end, drift_windows),
             observer,
             stop,
             pool,
@@ -618,24 +800,11 @@ impl<'w, 'o> Engine<'w, 'o> {
     #[inline]
     fn advance(&mut self, at: u64) {
         if at > self.now {
-            let dt = at - self.last_area_at;
-            if dt > 0 {
-                let in_use = self.in_use as u128 * dt as u128;
-                let size = self.size as u128 * dt as u128;
+            if at > self.last_area_at {
                 let phase = self.instances.get(self.current).map_or(0, |i| i.phase);
-                for tally in [&mut self.total, &mut self.phases[phase]] {
-                    tally.in_use_area += in_use;
-                    tally.size_area += size;
-                    tally.span_ns += dt;
-                }
-                for (k, &(a, b)) in self.drift_windows.iter().enumerate() {
-                    let overlap = at.min(b).saturating_sub(self.last_area_at.max(a));
-                    if overlap > 0 {
-                        self.drift[k].in_use_area += self.in_use as u128 * overlap as u128;
-                        self.drift[k].size_area += self.size as u128 * overlap as u128;
-                        self.drift[k].span_ns += overlap;
-                    }
-                }
+                let span = (self.last_area_at, at);
+                let levels = (self.in_use, self.size);
+                integrate(&mut self.total, &mut self.phases[phase], &mut self.drift, &self.drift_windows, span, levels);
                 self.last_area_at = at;
             }
             self.now = at;
@@ -657,20 +826,7 @@ impl<'w, 'o> Engine<'w, 'o> {
     /// Updates the memory peak and the floors of the drift windows.
     fn note_memory(&mut self) {
         let memory = self.memory();
-        self.memory_peak = self.memory_peak.max(memory);
-        // The pool starts at min_size and grows to its working level: that
-        // warm-up is not growth, so floors ignore it.
-        let warmup = (self.end / 20).min(WARMUP_MAX_NS);
-        for (k, &(a, b)) in self.drift_windows.iter().enumerate() {
-            if self.now >= a.max(warmup) && self.now < b {
-                self.memory_floor[k] = self.memory_floor[k].min(memory);
-            }
-        }
-        // A start window that ended inside the warm-up: its floor is the
-        // first level after the warm-up, never the end's.
-        if self.memory_floor[0] == u64::MAX && self.now >= warmup && self.now >= self.drift_windows[0].1 {
-            self.memory_floor[0] = memory;
-        }
+        self.memory_track.note(self.now, memory);
     }
 
     fn memory(&self) -> u64 {
@@ -737,10 +893,8 @@ impl<'w, 'o> Engine<'w, 'o> {
         let op = Op { intended: now, hold, phase, instance, worker };
         self.count(&op, |t| t.arrived += 1);
         self.interval.arrived += 1;
-        for &(a, b, bytes) in &self.faults.leak {
-            if now >= a && now < b {
-                self.leaked_bytes = self.leaked_bytes.saturating_add(bytes);
-            }
+        if self.faults.leaks() {
+            self.leaked_bytes = self.leaked_bytes.saturating_add(self.faults.leak_at(now));
         }
         let admission = self.pool.acquire_or_queue();
         match admission {
@@ -764,19 +918,9 @@ impl<'w, 'o> Engine<'w, 'o> {
                 ready = ready.saturating_add(create.sample_ns(&mut self.rng));
             }
         }
-        let mut hold =
+        let hold =
             if op.hold == NO_HOLD { self.holds[op.phase as usize].sample_ns(&mut self.rng) } else { op.hold };
-        for &(a, b, factor) in &self.faults.slow {
-            if ready >= a && ready < b {
-                hold = (hold as f64 * factor).min(u64::MAX as f64 / 2.0) as u64;
-            }
-        }
-        let mut release = ready.saturating_add(hold);
-        for &(a, b) in &self.faults.stall {
-            if release >= a && release < b {
-                release = b;
-            }
-        }
+        let release = self.faults.release_at(ready, hold);
         let corrected = ready - op.intended;
         if corrected == 0 {
             self.interval.pending_zero_waits += 1;
@@ -943,11 +1087,7 @@ impl<'w, 'o> Engine<'w, 'o> {
             completed: self.interval.completed,
             timed_out: self.interval.timed_out,
             failed: self.interval.failed,
-            wait_p99: {
-                let zeros = self.interval.pending_zero_waits;
-                self.interval.wait.saturating_record_n(0, zeros);
-                self.interval.wait.value_at_quantile(0.99) as f64 / 1e9
-            },
+            wait_p99: self.interval.wait_p99(),
             memory_bytes: self.memory(),
         };
         self.interval.reset();
@@ -988,8 +1128,8 @@ impl<'w, 'o> Engine<'w, 'o> {
             size_seen: self.size_seen,
             resizes: self.resizes,
             pool_stats,
-            memory: (self.memory_start, memory_end, self.memory_peak.max(memory_end)),
-            memory_floor: self.memory_floor.map(|f| if f == u64::MAX { memory_end } else { f }),
+            memory: self.memory_track.extent(memory_end),
+            memory_floor: self.memory_track.floors(memory_end),
         }
     }
 }

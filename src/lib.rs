@@ -40,6 +40,7 @@ pub mod clock;
 pub mod export;
 pub mod pool;
 mod primitives;
+pub mod process;
 pub mod report;
 pub mod sim;
 pub mod sync;

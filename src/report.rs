@@ -10,12 +10,12 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::sim::{Outcome, Tally, Workload};
 
 /// Quantiles of a time histogram, in seconds.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Quantiles {
     /// Samples recorded.
     pub count: u64,
@@ -53,7 +53,7 @@ impl Quantiles {
 }
 
 /// Operation counts. `arrived = completed + timed_out + failed + in_flight + waiting`.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Ops {
     /// Arrived (intended) operations.
     pub arrived: u64,
@@ -71,7 +71,7 @@ pub struct Ops {
 
 /// Waits measured two ways, over every acquire that ended: served ones and
 /// timed-out ones (which count with the time they waited).
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Waits {
     /// Served acquires that had to wait at all, over all served (the
     /// probability of waiting: Erlang C's figure for an M/M/c workload).
@@ -86,7 +86,7 @@ pub struct Waits {
 }
 
 /// Pool figures of a slice of the run.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct PoolFigures {
     /// Time-weighted mean of in_use / size.
     pub utilization_mean: f64,
@@ -97,7 +97,7 @@ pub struct PoolFigures {
 }
 
 /// One phase (all its instances across cycles together).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PhaseReport {
     /// The phase's name.
     pub name: String,
@@ -114,7 +114,7 @@ pub struct PhaseReport {
 }
 
 /// The pool over the whole run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PoolReport {
     /// Time-weighted mean of in_use / size.
     pub utilization_mean: f64,
@@ -137,7 +137,7 @@ pub struct PoolReport {
 }
 
 /// Modeled memory: `size × object_bytes + leaked bytes`.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Memory {
     /// At the start.
     pub start_bytes: u64,
@@ -158,7 +158,7 @@ pub struct Memory {
 }
 
 /// The same figures at the run's start and at its end.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Drift {
     /// What the windows are: the first and last full cycle, or the first and
     /// last tenth of a single-cycle run.
@@ -170,7 +170,7 @@ pub struct Drift {
 }
 
 /// One drift window.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DriftWindow {
     /// Virtual seconds where it begins.
     pub from_seconds: f64,
@@ -191,7 +191,7 @@ pub struct DriftWindow {
 }
 
 /// One gate's verdict.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Gate {
     /// The workload's `[slo]` key.
     pub name: String,
@@ -205,7 +205,7 @@ pub struct Gate {
 
 /// Wall-clock figures: the only part of a report that differs between two
 /// runs of one workload and seed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Wall {
     /// Wall seconds the replay took.
     pub seconds: f64,
@@ -215,8 +215,45 @@ pub struct Wall {
     pub peak_rss_bytes: u64,
 }
 
+/// How well a wall-clock run kept its schedule (`--time wall`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Schedule {
+    /// Executor threads.
+    pub workers: usize,
+    /// Open-loop starts the schedule asked for.
+    pub scheduled: u64,
+    /// Of those, never started (the executors were too far behind, or the
+    /// start was still queued when the run ended): k6's dropped iterations.
+    pub dropped: u64,
+    /// `dropped / scheduled`.
+    pub dropped_fraction: f64,
+    /// Starts later than `late_after_seconds` after their intended time.
+    pub late: u64,
+    /// `late / started`.
+    pub late_fraction: f64,
+    /// The threshold for `late`, seconds.
+    pub late_after_seconds: f64,
+    /// How late starts were, seconds (schedule lag).
+    pub lag_seconds: Quantiles,
+}
+
+/// The process running the soak (`--time wall`; Linux).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProcessFigures {
+    /// Resident memory at the start, bytes.
+    pub rss_start_bytes: u64,
+    /// Resident memory at the end, bytes.
+    pub rss_end_bytes: u64,
+    /// Largest resident memory sampled, bytes.
+    pub rss_peak_bytes: u64,
+    /// CPU time used during the run, seconds.
+    pub cpu_seconds: f64,
+    /// `cpu_seconds` over wall seconds (2.0 = two cores busy).
+    pub cpu_cores_mean: f64,
+}
+
 /// The whole soak report (`report.json`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// tidepool's version.
     pub tidepool_version: String,
@@ -226,7 +263,14 @@ pub struct Report {
     pub workload_file: String,
     /// The seed of the run.
     pub seed: u64,
-    /// Virtual time covered, seconds.
+    /// `virtual` (the discrete-event engine) or `wall` (real threads, the
+    /// real clock).
+    pub time: String,
+    /// `--compress K` of a wall-clock run: durations were played K times
+    /// faster with rates kept.
+    pub compress: Option<f64>,
+    /// Time covered, seconds: virtual seconds, or wall seconds of the
+    /// schedule in a wall-clock run.
     pub virtual_seconds: f64,
     /// Operation counts.
     pub ops: Ops,
@@ -254,6 +298,29 @@ pub struct Report {
     pub replay: String,
     /// Wall-clock figures (not deterministic).
     pub wall: Wall,
+    /// Wall-clock runs: how well the schedule was kept.
+    pub schedule: Option<Schedule>,
+    /// Wall-clock runs: the process's memory and CPU.
+    pub process: Option<ProcessFigures>,
+    /// What this run does not prove (compression, a late generator).
+    pub caveats: Vec<String>,
+    /// Set on a report rebuilt by `tidepool report` after the run was
+    /// killed: what the checkpoint covers.
+    #[serde(default)]
+    pub recovered: Option<Recovery>,
+}
+
+/// How a report was rebuilt after its run was killed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Recovery {
+    /// Seconds of the run the checkpoint (and so this report) covers.
+    pub checkpoint_seconds: f64,
+    /// Seconds the flushed samples reach.
+    pub samples_seconds: f64,
+    /// Samples after the checkpoint, not in this report's figures.
+    pub samples_after_checkpoint: u64,
+    /// Arrivals those samples counted.
+    pub arrivals_after_checkpoint: u64,
 }
 
 fn ops_of(t: &Tally, in_flight: u64, waiting: u64) -> Ops {
@@ -281,7 +348,11 @@ fn waits_of(t: &Tally) -> Waits {
         corrected: Quantiles::of(&t.wait_corrected),
         // Virtual time issues every acquire at its intended arrival: the
         // two measures are the same samples (see `Waits::uncorrected`).
-        uncorrected: Quantiles::of(&t.wait_corrected),
+        uncorrected: if t.wait_uncorrected.is_empty() {
+            Quantiles::of(&t.wait_corrected)
+        } else {
+            Quantiles::of(&t.wait_uncorrected)
+        },
     }
 }
 
@@ -343,6 +414,8 @@ impl Report {
         let cycles = workload.duration.as_nanos() / workload.cycle().as_nanos().max(1);
         Report {
             tidepool_version: env!("CARGO_PKG_VERSION").into(),
+            time: "virtual".into(),
+            compress: None,
             workload: workload.name.clone(),
             workload_file: file.into(),
             seed: workload.seed,
@@ -378,7 +451,68 @@ impl Report {
             interrupted: outcome.interrupted,
             replay,
             wall,
+            schedule: None,
+            process: None,
+            caveats: Vec::new(),
+            recovered: None,
         }
+    }
+
+    /// Adds what a wall-clock run measured: the schedule's lag, late and
+    /// dropped starts, the process, and the caveats of `compress`. A run
+    /// that dropped more than 1 % of its starts did not deliver its
+    /// workload: the gate `max_dropped_fraction` fails it.
+    pub fn with_wall_figures(mut self, f: &crate::sim::WallFigures, compress: Option<f64>) -> Report {
+        self.time = "wall".into();
+        self.compress = compress;
+        let started = f.scheduled.saturating_sub(f.dropped).max(1);
+        let schedule = Schedule {
+            workers: f.workers,
+            scheduled: f.scheduled,
+            dropped: f.dropped,
+            dropped_fraction: if f.scheduled == 0 { 0.0 } else { f.dropped as f64 / f.scheduled as f64 },
+            late: f.late,
+            late_fraction: f.late as f64 / started as f64,
+            late_after_seconds: f.late_after.as_secs_f64(),
+            lag_seconds: Quantiles::of(&f.lag),
+        };
+        let gate = Gate {
+            name: "max_dropped_fraction".into(),
+            target: MAX_DROPPED_FRACTION,
+            observed: schedule.dropped_fraction,
+            passed: schedule.dropped_fraction <= MAX_DROPPED_FRACTION,
+        };
+        self.passed &= gate.passed;
+        self.slo.push(gate);
+        if schedule.late_fraction > 0.01 {
+            self.caveats.push(format!(
+                "{:.1} % of starts were more than {} late: the load generator, not only the pool, shaped the \
+                 corrected waits. Raise --workers, or run on a quieter machine.",
+                schedule.late_fraction * 100.0,
+                ms(schedule.late_after_seconds)
+            ));
+        }
+        if let Some(k) = compress {
+            self.caveats.push(format!(
+                "Compressed {k}×: phases and faults lasted 1/{k} of their length at their full rates. Not proven \
+                 at real length: anything that needs wall time to show — growth per real hour (leaks, \
+                 fragmentation), max_idle_time and max_lifetime expiry and the sizing interval against the \
+                 phase lengths, the slow climb of a daily ramp, and events that come on their own clock \
+                 (GC, log rotation, certificate renewal, cron jobs)."
+            ));
+        }
+        if let Some((start, end)) = f.process {
+            let cpu = (end.cpu_seconds - start.cpu_seconds).max(0.0);
+            self.process = Some(ProcessFigures {
+                rss_start_bytes: start.rss_bytes,
+                rss_end_bytes: end.rss_bytes,
+                rss_peak_bytes: f.rss_peak,
+                cpu_seconds: cpu,
+                cpu_cores_mean: if f.seconds > 0.0 { cpu / f.seconds } else { 0.0 },
+            });
+        }
+        self.schedule = Some(schedule);
+        self
     }
 
     /// `PASSED`, `FAILED` or `INTERRUPTED`.
@@ -403,15 +537,40 @@ impl Report {
         let mut md = String::new();
         let verdict = self.verdict();
         let _ = writeln!(md, "# Soak report: {} — {verdict}\n", self.workload);
-        let _ = writeln!(
-            md,
-            "Workload `{}`, seed {}, {} of virtual time replayed in {:.1} s of wall time ({:.2} M ops/s).\n",
-            self.workload_file,
-            self.seed,
-            human_seconds(self.virtual_seconds),
-            self.wall.seconds,
-            self.wall.ops_per_second / 1e6
-        );
+        if self.time == "wall" {
+            let _ = writeln!(
+                md,
+                "Workload `{}`, seed {}, played for {} on the real clock{} ({:.0} ops/s).\n",
+                self.workload_file,
+                self.seed,
+                human_seconds(self.virtual_seconds),
+                self.compress.map_or(String::new(), |k| format!(", compressed {k}×")),
+                self.wall.ops_per_second
+            );
+        } else {
+            let _ = writeln!(
+                md,
+                "Workload `{}`, seed {}, {} of virtual time replayed in {:.1} s of wall time ({:.2} M ops/s).\n",
+                self.workload_file,
+                self.seed,
+                human_seconds(self.virtual_seconds),
+                self.wall.seconds,
+                self.wall.ops_per_second / 1e6
+            );
+        }
+        if let Some(r) = &self.recovered {
+            let _ = writeln!(
+                md,
+                "> **Recovered** by `tidepool report` after the run was killed: these figures cover the first {} (the last checkpoint); the samples reach {}, {} samples and {} arrivals later.\n",
+                human_seconds(r.checkpoint_seconds),
+                human_seconds(r.samples_seconds),
+                r.samples_after_checkpoint,
+                r.arrivals_after_checkpoint
+            );
+        }
+        for caveat in &self.caveats {
+            let _ = writeln!(md, "> **Caveat.** {caveat}\n");
+        }
         let _ = writeln!(md, "Replay exactly: `{}`\n", self.replay);
         let _ = writeln!(md, "## Gates\n");
         if self.slo.is_empty() {
@@ -462,6 +621,35 @@ impl Report {
                 ms(q.p99),
                 ms(q.p999),
                 ms(q.max)
+            );
+        }
+        if let Some(s) = &self.schedule {
+            let _ = writeln!(md, "\n## Schedule (wall clock)\n");
+            let _ = writeln!(
+                md,
+                "{} starts scheduled, {} dropped ({:.3} %), {} late by more than {} ({:.3} %), on {} executor threads. Lag p50 {}, p99 {}, p99.9 {}, max {}.",
+                s.scheduled,
+                s.dropped,
+                s.dropped_fraction * 100.0,
+                s.late,
+                ms(s.late_after_seconds),
+                s.late_fraction * 100.0,
+                s.workers,
+                ms(s.lag_seconds.p50),
+                ms(s.lag_seconds.p99),
+                ms(s.lag_seconds.p999),
+                ms(s.lag_seconds.max)
+            );
+        }
+        if let Some(p) = &self.process {
+            let _ = writeln!(
+                md,
+                "\nProcess: RSS {} at start, {} at end, peak {}; {:.1} CPU seconds ({:.2} cores on average).",
+                bytes(p.rss_start_bytes as f64),
+                bytes(p.rss_end_bytes as f64),
+                bytes(p.rss_peak_bytes as f64),
+                p.cpu_seconds,
+                p.cpu_cores_mean
             );
         }
         let p = &self.pool;
@@ -533,6 +721,9 @@ impl Report {
     }
 }
 
+/// The most starts a wall-clock run may drop and still pass.
+pub const MAX_DROPPED_FRACTION: f64 = 0.01;
+
 /// Checks the workload's gates against the run.
 fn gates(workload: &Workload, t: &Tally, waits: &Waits, memory: &Memory) -> Vec<Gate> {
     let slo = &workload.slo;
@@ -558,6 +749,7 @@ fn gates(workload: &Workload, t: &Tally, waits: &Waits, memory: &Memory) -> Vec<
 pub(crate) fn gate_value(name: &str, x: f64) -> String {
     match name {
         "max_wait_p99" => ms(x),
+        "max_dropped_fraction" => format!("{:.3} %", x * 100.0),
         "max_error_rate" => format!("{:.4} %", x * 100.0),
         "max_memory_growth_per_hour" => format!("{}/h", bytes(x)),
         _ => format!("{x:.0}"),

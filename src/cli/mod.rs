@@ -13,6 +13,7 @@
 //! A closed stdout (`tidepool demo | head`) is not an error.
 
 mod demo;
+mod recover;
 mod soak;
 
 use std::io::Write;
@@ -21,7 +22,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub use demo::{DemoArgs, DemoReport};
-pub use soak::{ReplayArgs, SoakArgs, SoakEnd, UnitArg, ValidateArgs, DAILY_CYCLE};
+pub use recover::ReportArgs;
+pub use soak::{ReplayArgs, SoakArgs, SoakEnd, TimeArgs, TimeMode, UnitArg, ValidateArgs, DAILY_CYCLE};
 
 /// tidepool: instrument resource pools and replay workloads through them.
 #[derive(Debug, Parser)]
@@ -45,6 +47,8 @@ enum Command {
     Validate(ValidateArgs),
     /// Run a pool under a small built-in concurrent load while serving /metrics, then print a summary.
     Demo(DemoArgs),
+    /// Rebuild report.json and report.md of a killed run from its samples.jsonl and last checkpoint.
+    Report(ReportArgs),
 }
 
 /// Errors of the command line, each with its exit code.
@@ -82,6 +86,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args).and_then(|report| print(&report.to_string())),
         Command::Validate(args) => soak::validate(&args).and_then(|text| print(&text)),
+        Command::Report(args) => recover::recover(&args).and_then(|text| print(&text)),
         Command::Soak(args) => return finish_run(soak::run(&args)),
         Command::Replay(args) => return finish_run(soak::replay(&args)),
     };

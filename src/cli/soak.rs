@@ -43,7 +43,89 @@ pub struct SoakArgs {
     /// With --record-trace: keep one operation in N.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub record_every: u64,
+    /// Virtual or wall-clock time.
+    #[command(flatten)]
+    pub time: TimeArgs,
 }
+
+/// Virtual or wall-clock time, and the wall-clock settings.
+#[derive(Debug, Clone, Args)]
+pub struct TimeArgs {
+    /// `virtual`: the discrete-event engine, deterministic, 24 h in seconds.
+    /// `wall`: real threads against the real pool on the real clock, with
+    /// /metrics served live.
+    #[arg(long, value_enum, default_value_t = TimeMode::Virtual)]
+    pub time: TimeMode,
+    /// With --time wall: play durations K times faster, keeping rates (a
+    /// 24 h cycle in 24/K hours).
+    #[arg(long, value_name = "K")]
+    pub compress: Option<f64>,
+    /// With --time wall: where to serve /metrics [default: 127.0.0.1:9464].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// With --time wall: do not serve /metrics.
+    #[arg(long)]
+    pub no_metrics: bool,
+    /// With --time wall: the most executor threads, so the most operations
+    /// in progress at once; a run starts with what the workload needs and
+    /// grows while they are all busy [default: 1024].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub workers: Option<u64>,
+    /// With --time wall: a start this much after its schedule counts as late.
+    #[arg(long, default_value = "1ms", value_parser = parse_late_after)]
+    pub late_after: Duration,
+}
+
+/// `--time` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TimeMode {
+    /// The discrete-event engine on a manual clock.
+    Virtual,
+    /// Real threads on the real clock.
+    Wall,
+}
+
+impl TimeArgs {
+    /// Refuses wall-clock flags in virtual time.
+    fn check(&self) -> Result<(), CliError> {
+        if self.time == TimeMode::Virtual {
+            let given = [
+                ("--compress", self.compress.is_some()),
+                ("--listen", self.listen.is_some()),
+                ("--no-metrics", self.no_metrics),
+                ("--workers", self.workers.is_some()),
+            ];
+            if let Some((flag, _)) = given.iter().find(|(_, on)| *on) {
+                return Err(CliError::Input(format!(
+                    "{flag} needs --time wall (virtual time already runs a day in seconds)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The flags to repeat in a replay command.
+    fn command_suffix(&self) -> String {
+        let mut cmd = String::new();
+        if self.time == TimeMode::Wall {
+            cmd += " --time wall";
+            if let Some(k) = self.compress {
+                cmd += &format!(" --compress {k}");
+            }
+            if let Some(w) = self.workers {
+                cmd += &format!(" --workers {w}");
+            }
+        }
+        cmd
+    }
+}
+
+fn parse_late_after(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("`{text}`: {e} (write e.g. 1ms, 500us)"))
+}
+
+/// The checkpoint file beside samples.jsonl while a run goes.
+pub const CHECKPOINT: &str = "checkpoint.json";
 
 /// Arguments of `tidepool validate`.
 #[derive(Debug, Args)]
@@ -155,14 +237,71 @@ struct Progress {
     wall: Clock,
     started: u64,
     last_line: u64,
-    last_flush: u64,
     total_seconds: f64,
     bar: Option<indicatif::ProgressBar>,
     quiet: bool,
     arrived: u64,
+    /// Wall-clock run: time is real, rates are plain ops/s.
+    wall_mode: bool,
+    /// What a checkpoint report needs.
+    checkpoint: Checkpoint,
+}
+
+/// Writes `checkpoint.json` (a report of everything so far, marked
+/// interrupted) as the run goes, for `tidepool report` after a kill -9:
+/// every sample in wall-clock runs, at most once a wall second in virtual
+/// time (which a rerun reproduces anyway).
+struct Checkpoint {
+    workload: Workload,
+    file: String,
+    replay: String,
+    out: PathBuf,
+    compress: Option<f64>,
+    last: u64,
+}
+
+impl Progress {
+    fn wall_figures(&self, ops: u64) -> Wall {
+        let seconds = self.wall.now_nanos().saturating_sub(self.started) as f64 / 1e9;
+        Wall {
+            seconds,
+            ops_per_second: if seconds > 0.0 { ops as f64 / seconds } else { 0.0 },
+            peak_rss_bytes: report::peak_rss_bytes(),
+        }
+    }
+
+    fn rate_text(&self, ops_per_second: f64) -> String {
+        if self.wall_mode {
+            format!("{ops_per_second:.0} ops/s")
+        } else {
+            format!("{:.2} M ops/s", ops_per_second / 1e6)
+        }
+    }
 }
 
 impl Observer for Progress {
+    fn wants_checkpoint(&mut self) -> bool {
+        let now = self.wall.now_nanos();
+        if self.wall_mode || now.saturating_sub(self.checkpoint.last) >= 1_000_000_000 {
+            self.checkpoint.last = now;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn on_checkpoint(&mut self, outcome: &sim::Outcome, figures: Option<&sim::WallFigures>) {
+        let c = &self.checkpoint;
+        let wall = self.wall_figures(outcome.total.arrived);
+        let mut report = Report::new(&c.workload, &c.file, outcome, c.replay.clone(), wall);
+        if let Some(f) = figures {
+            report = report.with_wall_figures(f, c.compress);
+        }
+        if let Err(e) = report::write_atomic(&c.out, CHECKPOINT, &report.to_json()) {
+            self.error.get_or_insert(e);
+        }
+    }
+
     fn on_sample(&mut self, sample: &Sample) {
         self.arrived += sample.arrived;
         if self.error.is_none() {
@@ -171,13 +310,12 @@ impl Observer for Progress {
                 self.error = Some(e);
             }
         }
-        let now = self.wall.now_nanos();
-        if now.saturating_sub(self.last_flush) >= 1_000_000_000 {
-            self.last_flush = now;
-            if let Err(e) = self.samples.flush() {
-                self.error.get_or_insert(e);
-            }
+        // Every line reaches the file as it is taken: a run killed with
+        // -9 loses at most the interval in progress.
+        if let Err(e) = self.samples.flush() {
+            self.error.get_or_insert(e);
         }
+        let now = self.wall.now_nanos();
         if self.quiet {
             return;
         }
@@ -185,17 +323,18 @@ impl Observer for Progress {
         let rate = if elapsed > 0.0 { self.arrived as f64 / elapsed } else { 0.0 };
         if let Some(bar) = &self.bar {
             bar.set_position(sample.t as u64);
-            bar.set_message(format!("{:.2} M ops/s, phase {}", rate / 1e6, sample.phase));
+            bar.set_message(format!("{}, phase {}", self.rate_text(rate), sample.phase));
         } else if now.saturating_sub(self.last_line) >= 5_000_000_000 {
             self.last_line = now;
             let done = sample.t / self.total_seconds;
             let eta = if done > 0.0 { elapsed / done - elapsed } else { 0.0 };
             eprintln!(
-                "tidepool: {} of {} virtual ({:.0} %), {:.2} M ops/s, phase {}, ETA {:.0} s",
+                "tidepool: {} of {}{} ({:.0} %), {}, phase {}, ETA {:.0} s",
                 report::human_seconds(sample.t),
                 report::human_seconds(self.total_seconds),
+                if self.wall_mode { "" } else { " virtual" },
                 done * 100.0,
-                rate / 1e6,
+                self.rate_text(rate),
                 sample.phase,
                 eta
             );
@@ -212,13 +351,15 @@ pub fn run(args: &SoakArgs) -> Result<(String, SoakEnd), CliError> {
     if let Some(d) = args.duration {
         workload.duration = d;
     }
+    args.time.check()?;
     let replay = replay_command(args, &workload);
     let Some(path) = &args.record_trace else {
-        return execute(&workload, &file, &args.out, args.quiet, replay, None);
+        return execute(&workload, &file, &args.out, args.quiet, replay, None, &args.time);
     };
     // Bounded: at most 50 M events (about 1.2 GB) are kept for the file.
     let recorder = Arc::new(crate::pool::trace::TraceRecorder::new(args.record_every, 50_000_000));
-    let result = execute(&workload, &file, &args.out, args.quiet, replay, Some(Arc::clone(&recorder)))?;
+    let result =
+        execute(&workload, &file, &args.out, args.quiet, replay, Some(Arc::clone(&recorder)), &args.time)?;
     let mut out = std::fs::File::create(path)
         .map(std::io::BufWriter::new)
         .map_err(|e| CliError::Input(format!("--record-trace {}: {e}", path.display())))?;
@@ -268,6 +409,9 @@ pub struct ReplayArgs {
     /// No progress bar or progress lines.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Virtual or wall-clock time.
+    #[command(flatten)]
+    pub time: TimeArgs,
 }
 
 /// `--unit` values.
@@ -286,6 +430,7 @@ pub fn replay(args: &ReplayArgs) -> Result<(String, SoakEnd), CliError> {
         UnitArg::Count => sim::series::SeriesUnit::Count,
         UnitArg::PerSecond => sim::series::SeriesUnit::PerSecond,
     };
+    args.time.check()?;
     if !args.speed.is_finite() || args.speed <= 0.0 {
         return Err(CliError::Input(format!("--speed {}: must be a finite number > 0", args.speed)));
     }
@@ -373,8 +518,9 @@ pub fn replay(args: &ReplayArgs) -> Result<(String, SoakEnd), CliError> {
     if args.workload.is_none() {
         cmd += &format!(" --hold {}", sim::workload::fmt_duration(args.hold));
     }
+    cmd += &args.time.command_suffix();
     cmd += &format!(" --out {}", shell_word(&args.out.display().to_string()));
-    execute(&workload, &file, &args.out, args.quiet, cmd, None)
+    execute(&workload, &file, &args.out, args.quiet, cmd, None, &args.time)
 }
 
 /// Runs a prepared workload and writes the reports into `out`.
@@ -385,12 +531,28 @@ fn execute(
     quiet: bool,
     replay: String,
     trace: Option<Arc<crate::pool::trace::TraceRecorder>>,
+    time: &TimeArgs,
 ) -> Result<(String, SoakEnd), CliError> {
-    let workload = workload.clone();
+    let wall_mode = time.time == TimeMode::Wall;
+    let workload = match time.compress {
+        Some(k) => workload.compressed(k).map_err(CliError::Input)?,
+        None => workload.clone(),
+    };
+    if wall_mode && !time.no_metrics {
+        // Before the pool is built: its metric handles bind to the recorder
+        // installed at that moment.
+        let listen = time.listen.unwrap_or(crate::export::DEFAULT_LISTEN);
+        crate::export::PrometheusExporter::new()
+            .listen(listen)
+            .global_label("workload", workload.name.clone())
+            .install()
+            .map_err(|e| CliError::Input(format!("--listen {listen}: {e}")))?;
+        eprintln!("tidepool: serving /metrics at http://{listen}/metrics");
+    }
     std::fs::create_dir_all(out)
         .map_err(|e| CliError::Input(format!("--out {}: cannot create the directory: {e}", out.display())))?;
     // A report left by an earlier run must not sit beside this run's samples.
-    for stale in ["report.json", "report.md"] {
+    for stale in ["report.json", "report.md", CHECKPOINT] {
         let path = out.join(stale);
         if path.exists() {
             std::fs::remove_file(&path)
@@ -410,9 +572,11 @@ fn execute(
     let total_seconds = workload.duration.as_secs_f64();
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(total_seconds as u64);
-        let style = indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} virtual s  {msg}  ETA {eta}",
-        )
+        let style = indicatif::ProgressStyle::with_template(if wall_mode {
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} s  {msg}  ETA {eta}"
+        } else {
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} virtual s  {msg}  ETA {eta}"
+        })
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
         bar.set_style(style);
         bar
@@ -423,22 +587,43 @@ fn execute(
         wall: wall.clone(),
         started,
         last_line: started,
-        last_flush: started,
         total_seconds,
         bar,
         quiet,
         arrived: 0,
+        wall_mode,
+        checkpoint: Checkpoint {
+            workload: workload.clone(),
+            file: file.to_string(),
+            replay: replay.clone(),
+            out: out.to_path_buf(),
+            compress: time.compress,
+            last: started,
+        },
     };
     // `soak` or `replay`, as the command that replays this run says.
     let verb = if replay.starts_with("tidepool replay") { "replay" } else { "soak" };
     eprintln!(
-        "tidepool: {verb} {} (seed {}), {} of virtual time",
+        "tidepool: {verb} {} (seed {}), {} of {} time",
         file,
         workload.seed,
-        sim::workload::fmt_duration(workload.duration)
+        sim::workload::fmt_duration(workload.duration),
+        if wall_mode { "wall-clock" } else { "virtual" }
     );
-    let outcome = sim::engine::run_traced(&workload, &mut progress, &stop, trace)
-        .map_err(|e| CliError::Input(format!("{file}: {e}")))?;
+    let (outcome, figures) = if wall_mode {
+        let options = sim::WallOptions {
+            workers: time.workers.map(|w| w as usize),
+            late_after: time.late_after,
+            trace,
+        };
+        let (outcome, figures) = sim::run_wall(&workload, &mut progress, &stop, &options)
+            .map_err(|e| CliError::Input(format!("{file}: {e}")))?;
+        (outcome, Some(figures))
+    } else {
+        let outcome = sim::engine::run_traced(&workload, &mut progress, &stop, trace)
+            .map_err(|e| CliError::Input(format!("{file}: {e}")))?;
+        (outcome, None)
+    };
     if let Some(bar) = &progress.bar {
         bar.finish_and_clear();
     }
@@ -446,17 +631,17 @@ fn execute(
     if let Some(e) = progress.error {
         return Err(CliError::Run(format!("{}: {e}", samples_path.display())));
     }
-    let seconds = wall.now_nanos().saturating_sub(started) as f64 / 1e9;
-    let wall = Wall {
-        seconds,
-        ops_per_second: if seconds > 0.0 { outcome.total.arrived as f64 / seconds } else { 0.0 },
-        peak_rss_bytes: report::peak_rss_bytes(),
-    };
-    let report = Report::new(&workload, file, &outcome, replay, wall);
+    let wall = progress.wall_figures(outcome.total.arrived);
+    let mut report = Report::new(&workload, file, &outcome, replay, wall);
+    if let Some(figures) = &figures {
+        report = report.with_wall_figures(figures, time.compress);
+    }
     let json = report::write_atomic(out, "report.json", &report.to_json())
         .map_err(|e| CliError::Run(format!("writing the report: {e}")))?;
     let md = report::write_atomic(out, "report.md", &report.to_markdown())
         .map_err(|e| CliError::Run(format!("writing the report: {e}")))?;
+    // The report supersedes the checkpoint.
+    let _ = std::fs::remove_file(out.join(CHECKPOINT));
     let end = if report.interrupted {
         SoakEnd::Interrupted
     } else if report.passed {
@@ -476,6 +661,7 @@ fn replay_command(args: &SoakArgs, w: &Workload) -> String {
     if let Some(d) = args.duration {
         cmd += &format!(" --duration {}", sim::workload::fmt_duration(d).replace(' ', ""));
     }
+    cmd += &args.time.command_suffix();
     cmd += &format!(" --out {}", shell_word(&args.out.display().to_string()));
     cmd
 }
@@ -492,14 +678,42 @@ fn summary(r: &Report, json: &Path, md: &Path, samples: &Path) -> String {
     let verb = if r.replay.starts_with("tidepool replay") { "replay" } else { "soak" };
     let mut s = String::new();
     let verdict = r.verdict();
-    s += &format!(
-        "{verb} {}: {verdict} — {} virtual in {:.1} s wall ({:.2} M ops/s), seed {}\n",
-        r.workload,
-        report::human_seconds(r.virtual_seconds),
-        r.wall.seconds,
-        r.wall.ops_per_second / 1e6,
-        r.seed
-    );
+    if let Some(sch) = &r.schedule {
+        s += &format!(
+            "{verb} {}: {verdict} — {} on the real clock{} ({:.0} ops/s), seed {}\n",
+            r.workload,
+            report::human_seconds(r.virtual_seconds),
+            r.compress.map_or(String::new(), |k| format!(", compressed {k}x")),
+            r.wall.ops_per_second,
+            r.seed
+        );
+        s += &format!(
+            "  schedule: {} starts, {} dropped, {} late (> {}), lag p99 {}, {} executor threads\n",
+            sch.scheduled,
+            sch.dropped,
+            sch.late,
+            report::ms(sch.late_after_seconds),
+            report::ms(sch.lag_seconds.p99),
+            sch.workers
+        );
+        if let Some(p) = &r.process {
+            s += &format!(
+                "  process: RSS peak {}, {:.1} CPU s ({:.2} cores)\n",
+                report::bytes(p.rss_peak_bytes as f64),
+                p.cpu_seconds,
+                p.cpu_cores_mean
+            );
+        }
+    } else {
+        s += &format!(
+            "{verb} {}: {verdict} — {} virtual in {:.1} s wall ({:.2} M ops/s), seed {}\n",
+            r.workload,
+            report::human_seconds(r.virtual_seconds),
+            r.wall.seconds,
+            r.wall.ops_per_second / 1e6,
+            r.seed
+        );
+    }
     let o = &r.ops;
     s += &format!(
         "  ops: {} arrived, {} completed, {} timed out, {} failed, {} in flight, {} waiting (error rate {:.4} %)\n",

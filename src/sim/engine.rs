@@ -121,6 +121,9 @@ pub enum SimError {
     /// The pool settings of the workload were refused by the pool.
     #[error("pool settings: {0}")]
     Pool(#[from] crate::pool::BuildError),
+    /// A wall-clock run could not start its threads.
+    #[error("{0}")]
+    Threads(String),
 }
 
 /// One snapshot of the run, taken every sample interval of virtual time
@@ -153,12 +156,44 @@ pub struct Sample {
     pub wait_p99: f64,
     /// Modeled memory at the sample: objects × object_bytes + leaked bytes.
     pub memory_bytes: u64,
+    /// Wall-clock runs only: the schedule and the process.
+    #[serde(flatten)]
+    pub wall: Option<WallSample>,
 }
 
-/// Receives progress as the run goes (`samples.jsonl`, the progress bar).
+/// What a wall-clock run adds to each sample.
+#[derive(Debug, Clone, Serialize)]
+pub struct WallSample {
+    /// p99 of how late the interval's operations started, seconds.
+    pub lag_p99: f64,
+    /// Starts in the interval later than the late threshold.
+    pub late: u64,
+    /// Starts in the interval that never happened (the executors were too
+    /// far behind).
+    pub dropped: u64,
+    /// The process's resident memory, bytes (0 where unknown).
+    pub rss_bytes: u64,
+    /// The process's CPU time so far, seconds.
+    pub cpu_seconds: f64,
+}
+
+/// Receives progress as the run goes (`samples.jsonl`, the progress bar,
+/// checkpoints).
 pub trait Observer {
-    /// Called at every sample, in virtual-time order.
+    /// Called at every sample, in time order.
     fn on_sample(&mut self, sample: &Sample);
+
+    /// Asked after each sample: whether to build a checkpoint now (a copy
+    /// of everything measured so far, for [`Observer::on_checkpoint`]).
+    fn wants_checkpoint(&mut self) -> bool {
+        false
+    }
+
+    /// Everything measured up to the last sample, when
+    /// [`Observer::wants_checkpoint`] said yes; `wall` in wall-clock runs.
+    fn on_checkpoint(&mut self, outcome: &Outcome, wall: Option<&super::WallFigures>) {
+        let _ = (outcome, wall);
+    }
 }
 
 /// An [`Observer`] that ignores everything.
@@ -398,7 +433,8 @@ impl FactoryModel {
             .filter(|f| matches!(f.kind, FaultKind::FactoryOutage))
             .map(|f| (ns(f.at), f.end().map_or(u64::MAX, ns)))
             .collect();
-        let create_time = workload.pool.create_time.as_ref().filter(|_| sleep_create_time).map(|d| d.sampler());
+        let create_time =
+            workload.pool.create_time.as_ref().filter(|_| sleep_create_time).map(|d| d.sampler());
         FactoryModel {
             failure: workload.pool.factory_failure,
             outages,
@@ -520,7 +556,10 @@ impl Window {
     /// Bytes an operation arriving at `now` leaks.
     #[inline]
     pub(crate) fn leak_at(&self, now: u64) -> u64 {
-        self.leak.iter().filter(|&&(a, b, _)| now >= a && now < b).fold(0u64, |s, &(_, _, x)| s.saturating_add(x))
+        self.leak
+            .iter()
+            .filter(|&&(a, b, _)| now >= a && now < b)
+            .fold(0u64, |s, &(_, _, x)| s.saturating_add(x))
     }
 
     /// When an object ready at `ready` for `hold` ns is returned: a slow
@@ -804,7 +843,14 @@ impl<'w, 'o> Engine<'w, 'o> {
                 let phase = self.instances.get(self.current).map_or(0, |i| i.phase);
                 let span = (self.last_area_at, at);
                 let levels = (self.in_use, self.size);
-                integrate(&mut self.total, &mut self.phases[phase], &mut self.drift, &self.drift_windows, span, levels);
+                integrate(
+                    &mut self.total,
+                    &mut self.phases[phase],
+                    &mut self.drift,
+                    &self.drift_windows,
+                    span,
+                    levels,
+                );
                 self.last_area_at = at;
             }
             self.now = at;
@@ -1089,13 +1135,23 @@ impl<'w, 'o> Engine<'w, 'o> {
             failed: self.interval.failed,
             wait_p99: self.interval.wait_p99(),
             memory_bytes: self.memory(),
+            wall: None,
         };
         self.interval.reset();
         self.observer.on_sample(&sample);
+        if self.observer.wants_checkpoint() {
+            let mut snapshot = self.outcome();
+            snapshot.interrupted = true;
+            self.observer.on_checkpoint(&snapshot, None);
+        }
     }
 
-    fn finish(mut self) -> Outcome {
-        for t in std::iter::once(&mut self.total).chain(self.phases.iter_mut()).chain(self.drift.iter_mut()) {
+    /// Everything measured so far (the tallies copied and settled).
+    fn outcome(&self) -> Outcome {
+        let mut total = self.total.clone();
+        let mut phases = self.phases.clone();
+        let mut drift = self.drift.clone();
+        for t in std::iter::once(&mut total).chain(phases.iter_mut()).chain(drift.iter_mut()) {
             t.settle();
         }
         let interrupted = self.stop.load(Ordering::Relaxed);
@@ -1109,27 +1165,31 @@ impl<'w, 'o> Engine<'w, 'o> {
         let in_flight = phase_open.iter().map(|p| p.0).sum();
         let waiting = phase_open.iter().map(|p| p.1).sum();
         let memory_end = self.memory();
-        let pool_stats = self.pool.stats();
-        // The line first, front first: each ticket leaves from the front of
-        // the pool's line in O(1). Returning the held objects first would
-        // grant them down a long line, one cancelled grant at a time.
-        drop(std::mem::take(&mut self.line));
-        self.held.clear();
         Outcome {
             phase_open,
             virtual_ns: self.now,
             interrupted,
-            total: self.total,
-            phases: self.phases,
-            drift: self.drift,
+            total,
+            phases,
+            drift,
             drift_windows: self.drift_windows,
             in_flight,
             waiting,
             size_seen: self.size_seen,
             resizes: self.resizes,
-            pool_stats,
+            pool_stats: self.pool.stats(),
             memory: self.memory_track.extent(memory_end),
             memory_floor: self.memory_track.floors(memory_end),
         }
+    }
+
+    fn finish(mut self) -> Outcome {
+        let outcome = self.outcome();
+        // The line first, front first: each ticket leaves from the front of
+        // the pool's line in O(1). Returning the held objects first would
+        // grant them down a long line, one cancelled grant at a time.
+        drop(std::mem::take(&mut self.line));
+        self.held.clear();
+        outcome
     }
 }

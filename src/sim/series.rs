@@ -145,6 +145,22 @@ impl RateSeries {
         Ok(RateSeries { starts_ns, rates, end_ns })
     }
 
+    /// The highest rate of any interval, arrivals per second.
+    pub fn peak_rate(&self) -> f64 {
+        self.rates.iter().copied().fold(0.0, f64::max)
+    }
+
+    /// The series with its time axis `k` times shorter and its rates kept
+    /// (each interval then holds `1/k` of its arrivals).
+    pub fn compressed(&self, k: f64) -> RateSeries {
+        let squeeze = |t: u64| (t as f64 / k).round() as u64;
+        RateSeries {
+            starts_ns: self.starts_ns.iter().map(|&t| squeeze(t)).collect(),
+            rates: self.rates.clone(),
+            end_ns: squeeze(self.end_ns),
+        }
+    }
+
     /// How long the series lasts (to the end of its last interval).
     pub fn duration(&self) -> Duration {
         Duration::from_nanos(self.end_ns)

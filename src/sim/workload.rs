@@ -985,6 +985,93 @@ impl Workload {
         self.phases.get(i).and_then(|p| p.hold.as_ref()).or(self.hold.as_ref())
     }
 
+    /// The highest arrival rate of phase `i`, per second (for a closed
+    /// loop: its workers over its mean hold and think time).
+    pub fn peak_rate(&self, i: usize) -> f64 {
+        let Some(phase) = self.phases.get(i) else { return 0.0 };
+        match &phase.arrival {
+            Arrival::Poisson { rate } | Arrival::Constant { rate } => *rate,
+            Arrival::Ramp { from, to } => from.max(*to),
+            Arrival::Series { loaded, .. } => loaded.as_ref().map_or(0.0, |s| s.peak_rate()),
+            Arrival::Trace { trace, speed, .. } => {
+                let span = trace.span().as_secs_f64() / speed;
+                if span > 0.0 {
+                    trace.len() as f64 / span
+                } else {
+                    trace.len() as f64
+                }
+            }
+            Arrival::Closed { workers, think } => {
+                let hold = self.hold_of(i).map_or(0.0, Dist::mean_seconds);
+                let cycle = hold + think.as_ref().map_or(0.0, Dist::mean_seconds);
+                if cycle > 0.0 {
+                    *workers as f64 / cycle
+                } else {
+                    f64::INFINITY
+                }
+            }
+        }
+    }
+
+    /// The workload played `k` times faster, keeping its rates: every phase,
+    /// fault window and the total duration last `1/k` as long (a 24 h cycle
+    /// in 24/k hours); arrival rates, hold times and the pool's own timers
+    /// are unchanged.
+    ///
+    /// # Errors
+    ///
+    /// A message when `k` is not a finite number ≥ 1, when a phase replays
+    /// a recorded trace (its gaps are its rates: `replay --speed` plays it
+    /// faster), or when a phase would last less than a millisecond.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let w = tidepool::sim::Workload::parse(r#"
+    ///     duration = "24h"
+    ///     hold = { dist = "constant", value = "1ms" }
+    ///     [[phase]]
+    ///     name = "busy"
+    ///     duration = "6h"
+    ///     arrival = { process = "poisson", rate = 100 }
+    /// "#, "doc.toml").unwrap();
+    /// let fast = w.compressed(60.0).unwrap();
+    /// assert_eq!(fast.duration, std::time::Duration::from_secs(24 * 60));
+    /// assert_eq!(fast.peak_rate(0), 100.0);
+    /// ```
+    pub fn compressed(&self, k: f64) -> Result<Workload, String> {
+        if !k.is_finite() || k < 1.0 {
+            return Err(format!("--compress {k}: need a finite number >= 1"));
+        }
+        let squeeze = |d: Duration| Duration::from_secs_f64(d.as_secs_f64() / k);
+        let mut w = self.clone();
+        w.duration = squeeze(w.duration);
+        for phase in &mut w.phases {
+            phase.duration = squeeze(phase.duration);
+            if phase.duration < Duration::from_millis(1) {
+                return Err(format!("--compress {k}: phase `{}` would last less than 1 ms", phase.name));
+            }
+            match &mut phase.arrival {
+                Arrival::Series { loaded: Some(series), .. } => {
+                    *series = std::sync::Arc::new(series.compressed(k));
+                }
+                Arrival::Trace { .. } => {
+                    return Err(format!(
+                        "--compress {k}: phase `{}` replays a recorded trace, whose gaps are its rates; \
+                         use `replay --speed` to play it faster",
+                        phase.name
+                    ));
+                }
+                _ => {}
+            }
+        }
+        for fault in &mut w.faults {
+            fault.at = squeeze(fault.at);
+            fault.duration = fault.duration.map(squeeze);
+        }
+        Ok(w)
+    }
+
     /// Expected operation count of the run: exact for open-loop phases (the
     /// integral of the rate), and `workers × time / (mean hold + mean think)`
     /// for closed-loop ones (an upper bound when they wait).

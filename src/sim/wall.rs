@@ -1,0 +1,903 @@
+//! Wall-clock runs (`--time wall`): a workload's schedule played against the
+//! real pool on real threads and the real clock.
+//!
+//! The schedule is the virtual engine's ([`super::schedule`]): the same
+//! generator draws the intended start of every operation. The calling thread
+//! is the *scheduler*: it sleeps (then spins) until each intended start and
+//! hands the operation to a fixed set of *executor* threads through a
+//! bounded queue, so arrivals never wait for earlier operations (open loop,
+//! like k6's arrival-rate executors and wrk2). An executor acquires through
+//! [`Pool::acquire_blocking`] — the production path, parking in the pool's
+//! line — holds by sleeping, and drops the guard.
+//!
+//! Every wait is measured from the intended start (corrected for
+//! coordinated omission) and from the actual start (uncorrected). A start
+//! later than [`WallOptions::late_after`] counts as *late*; a start the
+//! executors could not take because the queue was full, or that was still
+//! queued at the end, counts as *dropped* (k6's `dropped_iterations`). The
+//! report puts both beside the results: a run that dropped its schedule did
+//! not test what it says.
+//!
+//! Closed-loop phases run their workers as threads of their own for the
+//! phase's length.
+//!
+//! The scheduler also samples: every millisecond or so it reads the pool's
+//! levels (for the time-weighted utilization and size), and every sample
+//! interval it merges the executors' counts into a [`Sample`] with the
+//! process's RSS and CPU time, publishes the run's gauges, and hands the
+//! sample to the observer.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, TrySendError};
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+
+use super::engine::{
+    drift_windows, integrate, FactoryModel, IntervalTally, MemoryTrack, Observer, Outcome, Sample, SimError,
+    Tally, WallSample, Window,
+};
+use super::schedule::{self, ns, ArrivalCursor, Instance, NO_HOLD};
+use super::workload::{Arrival, Dist, Sampler, Workload};
+use crate::clock::Clock;
+use crate::pool::{AcquireError, Pool};
+use crate::process::{self, ProcessSample};
+
+/// Settings of a wall-clock run.
+///
+/// # Examples
+///
+/// ```
+/// let options = tidepool::sim::WallOptions { workers: Some(8), ..Default::default() };
+/// assert_eq!(options.late_after, std::time::Duration::from_millis(1));
+/// ```
+#[derive(Debug, Clone)]
+pub struct WallOptions {
+    /// The most executor threads, so the most open-loop operations in
+    /// progress at once (k6's `maxVUs`); `None`: [`DEFAULT_MAX_WORKERS`].
+    /// A run starts [`default_workers`] of them and adds a quarter more
+    /// whenever all are busy while starts queue behind them.
+    pub workers: Option<usize>,
+    /// A start this much after its intended time counts as late.
+    pub late_after: Duration,
+    /// Record the pool's operations here (see [`crate::pool::trace`]).
+    pub trace: Option<Arc<crate::pool::trace::TraceRecorder>>,
+}
+
+impl Default for WallOptions {
+    fn default() -> Self {
+        WallOptions { workers: None, late_after: Duration::from_millis(1), trace: None }
+    }
+}
+
+/// The most executor or closed-loop worker threads a run may start.
+pub const MAX_THREADS: usize = 4096;
+
+/// The most executors a run starts unless `--workers` says otherwise.
+pub const DEFAULT_MAX_WORKERS: usize = 1024;
+
+/// What only a wall-clock run measures: how well the schedule was kept, and
+/// what the process cost.
+#[derive(Debug, Clone)]
+pub struct WallFigures {
+    /// Executor threads started (grown as the run needed them).
+    pub workers: usize,
+    /// Open-loop starts the schedule asked for before the run ended.
+    pub scheduled: u64,
+    /// Of those, never started: the queue to the executors was full, or
+    /// they were still queued at the end.
+    pub dropped: u64,
+    /// Starts later than `late_after`.
+    pub late: u64,
+    /// The threshold for `late`.
+    pub late_after: Duration,
+    /// How late every start was, ns (0: on time).
+    pub lag: Histogram<u64>,
+    /// The process at the start and the end of the run.
+    pub process: Option<(ProcessSample, ProcessSample)>,
+    /// The largest RSS sampled, bytes.
+    pub rss_peak: u64,
+    /// Wall seconds from the first intended start to the end.
+    pub seconds: f64,
+}
+
+/// Executor threads a run starts with: twice the busiest phase's
+/// concurrency (peak rate × (mean hold + mean creation time)), at least one
+/// per CPU and at most [`MAX_THREADS`].
+///
+/// # Examples
+///
+/// ```
+/// let w = tidepool::sim::Workload::parse(r#"
+///     hold = { dist = "constant", value = "50ms" }
+///     [[phase]]
+///     name = "busy"
+///     duration = "1m"
+///     arrival = { process = "poisson", rate = 1000 }
+/// "#, "doc.toml").unwrap();
+/// assert_eq!(tidepool::sim::wall::default_workers(&w), 100);
+/// ```
+pub fn default_workers(workload: &Workload) -> usize {
+    let create = workload.pool.create_time.as_ref().map_or(0.0, Dist::mean_seconds);
+    let need = (0..workload.phases.len())
+        .filter(|&i| !matches!(workload.phases[i].arrival, Arrival::Closed { .. }))
+        .map(|i| {
+            let hold = workload.hold_of(i).map_or(0.0, Dist::mean_seconds);
+            workload.peak_rate(i) * (hold + create)
+        })
+        .fold(0.0, f64::max);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let want = (2.0 * need).ceil();
+    if want.is_finite() {
+        (want as usize).clamp(cpus, MAX_THREADS)
+    } else {
+        MAX_THREADS
+    }
+}
+
+/// One operation handed to an executor.
+#[derive(Debug, Clone, Copy)]
+struct Job {
+    /// Intended start, ns since the run's origin.
+    intended: u64,
+    /// Hold time, ns.
+    hold: u64,
+    phase: u16,
+}
+
+/// Counts kept by a group of executors; the scheduler merges the shards.
+struct Shard {
+    total: Tally,
+    phases: Vec<Tally>,
+    drift: [Tally; 2],
+    interval: IntervalTally,
+    lag: Histogram<u64>,
+    interval_lag: Histogram<u64>,
+    late: u64,
+    interval_late: u64,
+    /// Per phase: (holding, waiting) when the run ended.
+    open: Vec<(u64, u64)>,
+    /// Jobs still queued when the run ended.
+    unstarted: u64,
+}
+
+fn lag_histogram() -> Histogram<u64> {
+    // 1 ns to 1 h at 2 significant digits: small enough to keep one per
+    // shard and per interval.
+    Histogram::new_with_bounds(1, 3_600_000_000_000, 2).unwrap_or_else(|_| {
+        Histogram::new(2).unwrap_or_else(|_| unreachable!("2 significant digits is valid"))
+    })
+}
+
+impl Shard {
+    fn new(phases: usize) -> Shard {
+        Shard {
+            total: Tally::default(),
+            phases: (0..phases).map(|_| Tally::default()).collect(),
+            drift: [Tally::default(), Tally::default()],
+            interval: IntervalTally::new(),
+            lag: lag_histogram(),
+            interval_lag: lag_histogram(),
+            late: 0,
+            interval_late: 0,
+            open: vec![(0, 0); phases],
+            unstarted: 0,
+        }
+    }
+
+    fn count<F: Fn(&mut Tally)>(&mut self, job: &Job, windows: &[(u64, u64); 2], f: F) {
+        f(&mut self.total);
+        f(&mut self.phases[job.phase as usize]);
+        for (k, &(a, b)) in windows.iter().enumerate() {
+            if job.intended >= a && job.intended < b {
+                f(&mut self.drift[k]);
+            }
+        }
+    }
+}
+
+/// What the threads of a run share.
+struct Shared<'w> {
+    workload: &'w Workload,
+    pool: Pool<u64>,
+    clock: Clock,
+    origin: u64,
+    /// Set when the run ends (schedule done or stopped): holds cut short,
+    /// queued jobs left unstarted.
+    ending: AtomicBool,
+    faults: Window,
+    leaked: AtomicU64,
+    late_after: u64,
+    windows: [(u64, u64); 2],
+    shards: Vec<Mutex<Shard>>,
+    /// Executors inside an operation.
+    busy: std::sync::atomic::AtomicUsize,
+}
+
+impl Shared<'_> {
+    /// ns since the run's origin.
+    #[inline]
+    fn now(&self) -> u64 {
+        self.clock.now_nanos().saturating_sub(self.origin)
+    }
+
+    /// Sleeps until `at` (ns since the origin); false if the run ended first.
+    fn sleep_until(&self, at: u64) -> bool {
+        loop {
+            if self.ending.load(Ordering::Relaxed) {
+                return false;
+            }
+            let now = self.now();
+            if now >= at {
+                return true;
+            }
+            let left = at - now;
+            if left > 50_000 {
+                // Wake at least every 20 ms to notice the end.
+                std::thread::sleep(Duration::from_nanos(left.min(20_000_000)));
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    /// Runs one operation: acquire, hold, release; counts it in `shard`.
+    fn perform(&self, shard: &Mutex<Shard>, job: Job) {
+        let start = self.now();
+        let lag = start.saturating_sub(job.intended);
+        if self.faults.leaks() {
+            self.leaked.fetch_add(self.faults.leak_at(job.intended), Ordering::Relaxed);
+        }
+        let result = self.pool.acquire_blocking();
+        let ready = self.now();
+        let corrected = ready.saturating_sub(job.intended);
+        let uncorrected = ready.saturating_sub(start);
+        let windows = &self.windows;
+        {
+            let mut s = shard.lock();
+            s.lag.saturating_record(lag);
+            s.interval_lag.saturating_record(lag);
+            if lag > self.late_after {
+                s.late += 1;
+                s.interval_late += 1;
+            }
+            s.count(&job, windows, |t| t.arrived += 1);
+            s.interval.arrived += 1;
+            match &result {
+                Ok(guard) => {
+                    let fresh = guard.is_fresh();
+                    s.count(&job, windows, |t| {
+                        t.wait_corrected.saturating_record(corrected);
+                        t.wait_uncorrected.saturating_record(uncorrected);
+                        t.served += 1;
+                        t.waited += u64::from(corrected > 0);
+                        t.fresh += u64::from(fresh);
+                    });
+                    s.interval.wait.saturating_record(corrected);
+                }
+                Err(e) if e.is_timeout() => {
+                    s.count(&job, windows, |t| {
+                        t.timed_out += 1;
+                        t.wait_corrected.saturating_record(corrected);
+                        t.wait_uncorrected.saturating_record(uncorrected);
+                    });
+                    s.interval.timed_out += 1;
+                    s.interval.wait.saturating_record(corrected);
+                }
+                Err(AcquireError::Closed { .. }) if self.ending.load(Ordering::Relaxed) => {
+                    s.open[job.phase as usize].1 += 1;
+                }
+                Err(_) => {
+                    s.count(&job, windows, |t| t.failed += 1);
+                    s.interval.failed += 1;
+                }
+            }
+        }
+        let Ok(guard) = result else { return };
+        let release = self.faults.release_at(ready, job.hold);
+        let finished = release <= ready || self.sleep_until(release);
+        drop(guard);
+        let held = self.now().saturating_sub(ready);
+        let mut s = shard.lock();
+        if finished {
+            s.count(&job, windows, |t| {
+                t.completed += 1;
+                t.hold.saturating_record(held);
+            });
+            s.interval.completed += 1;
+        } else {
+            s.open[job.phase as usize].0 += 1;
+        }
+    }
+
+    /// An executor: takes jobs until the queue closes.
+    fn executor(&self, shard: &Mutex<Shard>, jobs: &Receiver<Job>) {
+        while let Some(job) = next_job(jobs) {
+            if self.ending.load(Ordering::Relaxed) {
+                shard.lock().unstarted += 1;
+                continue;
+            }
+            self.busy.fetch_add(1, Ordering::Relaxed);
+            self.perform(shard, job);
+            self.busy.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A closed-loop worker of phase instance `instance`: acquire, hold,
+    /// think, until the instance ends.
+    fn closed_worker(
+        &self,
+        shard: &Mutex<Shard>,
+        instance: Instance,
+        hold: Sampler,
+        think: Option<Sampler>,
+        seed: u64,
+    ) {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        loop {
+            let now = self.now();
+            if now >= instance.end || self.ending.load(Ordering::Relaxed) {
+                return;
+            }
+            let job = Job { intended: now, hold: hold.sample_ns(&mut rng), phase: instance.phase as u16 };
+            self.perform(shard, job);
+            if let Some(think) = &think {
+                let until = self.now().saturating_add(think.sample_ns(&mut rng));
+                if !self.sleep_until(until.min(instance.end)) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The next job, `None` once the queue is closed and empty. Under load
+/// the queue is rarely empty for long: spin (yielding) a little before
+/// parking, so the scheduler does not pay a futex wake per start.
+#[inline]
+fn next_job(jobs: &Receiver<Job>) -> Option<Job> {
+    for _ in 0..SPINS_BEFORE_PARKING {
+        match jobs.try_recv() {
+            Ok(job) => return Some(job),
+            Err(crossbeam_channel::TryRecvError::Disconnected) => return None,
+            Err(crossbeam_channel::TryRecvError::Empty) => std::thread::yield_now(),
+        }
+    }
+    jobs.recv().ok()
+}
+
+/// About 50 µs of yielding.
+const SPINS_BEFORE_PARKING: u32 = 100;
+
+/// The scheduler's own state.
+struct Scheduler<'s, 'w, 'o> {
+    shared: &'s Shared<'w>,
+    observer: &'o mut dyn Observer,
+    stop: &'o AtomicBool,
+    instances: Vec<Instance>,
+    current: usize,
+    /// Areas (utilization, size) are integrated here, not in the shards.
+    total: Tally,
+    phases: Vec<Tally>,
+    drift: [Tally; 2],
+    last_area_at: u64,
+    levels: (usize, usize),
+    size_seen: (usize, usize),
+    target: usize,
+    resizes: u64,
+    memory: MemoryTrack,
+    next_housekeeping: u64,
+    next_sample: u64,
+    last_sample_at: u64,
+    sample_interval: u64,
+    scheduled: u64,
+    dropped: u64,
+    interval_dropped: u64,
+    rss_peak: u64,
+    phase_gauge: Option<usize>,
+    /// Executors running.
+    workers: usize,
+    /// The most executors this run may start.
+    max_workers: usize,
+    process_start: Option<ProcessSample>,
+    /// Time to check whether the executors keep up (once a housekeeping).
+    grow: bool,
+}
+
+/// Housekeeping (pool levels, stop flag) at least this often, ns.
+const HOUSEKEEPING_NS: u64 = 1_000_000;
+
+impl Scheduler<'_, '_, '_> {
+    /// Everything measured up to `at` (ns since the origin): the
+    /// scheduler's areas and the shards' counts, merged.
+    fn outcome(&self, at: u64, interrupted: bool) -> (Outcome, WallFigures) {
+        let workload = self.shared.workload;
+        let (mut total, mut phases, mut drift) =
+            (self.total.clone(), self.phases.clone(), self.drift.clone());
+        let mut lag = lag_histogram();
+        let (mut late, mut dropped) = (0, self.dropped);
+        let mut phase_open = vec![(0u64, 0u64); workload.phases.len()];
+        for shard in &self.shared.shards {
+            // Copied under the lock, merged outside it: executors wait for
+            // a memcpy, not for the merge.
+            let (s_total, s_phases, s_drift, s_lag) = {
+                let s = shard.lock();
+                late += s.late;
+                dropped += s.unstarted;
+                for (o, x) in phase_open.iter_mut().zip(&s.open) {
+                    o.0 += x.0;
+                    o.1 += x.1;
+                }
+                (s.total.clone(), s.phases.clone(), s.drift.clone(), s.lag.clone())
+            };
+            total.merge(&s_total);
+            for (p, x) in phases.iter_mut().zip(&s_phases) {
+                p.merge(x);
+            }
+            for (d, x) in drift.iter_mut().zip(&s_drift) {
+                d.merge(x);
+            }
+            let _ = lag.add(&s_lag);
+        }
+        for t in std::iter::once(&mut total).chain(phases.iter_mut()).chain(drift.iter_mut()) {
+            t.settle();
+        }
+        let memory_end = self.memory_now();
+        let process_end = process::sample();
+        let outcome = Outcome {
+            virtual_ns: at,
+            interrupted,
+            total,
+            phases,
+            drift,
+            drift_windows: self.shared.windows,
+            in_flight: phase_open.iter().map(|p| p.0).sum(),
+            waiting: phase_open.iter().map(|p| p.1).sum(),
+            phase_open,
+            size_seen: self.size_seen,
+            resizes: self.resizes,
+            pool_stats: self.shared.pool.stats(),
+            memory: self.memory.extent(memory_end),
+            memory_floor: self.memory.floors(memory_end),
+        };
+        let figures = WallFigures {
+            workers: self.workers,
+            scheduled: self.scheduled,
+            dropped,
+            late,
+            late_after: Duration::from_nanos(self.shared.late_after),
+            lag,
+            process: self.process_start.zip(process_end),
+            rss_peak: self.rss_peak.max(process_end.map_or(0, |p| p.rss_bytes)),
+            seconds: at as f64 / 1e9,
+        };
+        (outcome, figures)
+    }
+
+    fn memory_now(&self) -> u64 {
+        (self.levels.1 as u64)
+            .saturating_mul(self.shared.workload.pool.object_bytes)
+            .saturating_add(self.shared.leaked.load(Ordering::Relaxed))
+    }
+
+    /// Reads the pool's levels, integrates them up to `now`, and samples
+    /// when one is due. Returns false when the run must stop.
+    fn housekeeping(&mut self, now: u64) -> bool {
+        self.next_housekeeping = now + HOUSEKEEPING_NS;
+        let end = self.end();
+        let at = now.min(end);
+        if at > self.last_area_at {
+            let phase = self.phase_at(self.last_area_at);
+            integrate(
+                &mut self.total,
+                &mut self.phases[phase],
+                &mut self.drift,
+                &self.shared.windows,
+                (self.last_area_at, at),
+                self.levels,
+            );
+            self.last_area_at = at;
+        }
+        self.grow = true;
+        let status = self.shared.pool.status();
+        self.levels = (status.in_use, status.size);
+        self.size_seen = (self.size_seen.0.min(status.size), self.size_seen.1.max(status.size));
+        if status.target != self.target {
+            self.target = status.target;
+            self.resizes += 1;
+        }
+        let memory = self.memory_now();
+        self.memory.note(at, memory);
+        while now >= self.next_sample && self.next_sample <= end {
+            let t = self.next_sample;
+            self.sample(t);
+            self.next_sample += self.sample_interval;
+        }
+        !self.stop.load(Ordering::Relaxed)
+    }
+
+    fn end(&self) -> u64 {
+        ns(self.shared.workload.duration)
+    }
+
+    /// The workload phase running at `t`.
+    fn phase_at(&self, t: u64) -> usize {
+        let mut i = self.current.min(self.instances.len().saturating_sub(1));
+        while i > 0 && self.instances[i].start > t {
+            i -= 1;
+        }
+        self.instances.get(i).map_or(0, |x| x.phase)
+    }
+
+    fn sample(&mut self, t: u64) {
+        self.last_sample_at = t;
+        let mut interval = IntervalTally::new();
+        let mut lag = lag_histogram();
+        let mut late = 0;
+        for shard in &self.shared.shards {
+            let mut s = shard.lock();
+            interval.merge(&s.interval);
+            s.interval.reset();
+            let _ = lag.add(&s.interval_lag);
+            s.interval_lag.reset();
+            late += std::mem::take(&mut s.interval_late);
+        }
+        let dropped = std::mem::take(&mut self.interval_dropped);
+        let status = self.shared.pool.status();
+        let proc = process::sample();
+        let rss = proc.map_or(0, |p| p.rss_bytes);
+        self.rss_peak = self.rss_peak.max(rss);
+        // The interval just ended belongs to the phase running before `t`.
+        let phase = self.phase_at(t.saturating_sub(1));
+        let name = self.shared.workload.phases.get(phase).map_or("", |p| p.name.as_str());
+        self.publish(phase, late, dropped, proc);
+        let sample = Sample {
+            t: t as f64 / 1e9,
+            phase: name.to_string(),
+            size: status.size,
+            idle: status.idle,
+            in_use: status.in_use,
+            waiting: status.pending,
+            target: status.target,
+            arrived: interval.arrived,
+            completed: interval.completed,
+            timed_out: interval.timed_out,
+            failed: interval.failed,
+            wait_p99: interval.wait_p99(),
+            memory_bytes: self.memory_now(),
+            wall: Some(WallSample {
+                lag_p99: lag.value_at_quantile(0.99) as f64 / 1e9,
+                late,
+                dropped,
+                rss_bytes: rss,
+                cpu_seconds: proc.map_or(0.0, |p| p.cpu_seconds),
+            }),
+        };
+        self.observer.on_sample(&sample);
+        if self.observer.wants_checkpoint() {
+            let (outcome, figures) = self.outcome(t, true);
+            self.observer.on_checkpoint(&outcome, Some(&figures));
+        }
+    }
+
+    /// The run's live gauges, for Grafana during the soak.
+    fn publish(&mut self, phase: usize, late: u64, dropped: u64, proc: Option<ProcessSample>) {
+        let workload = &self.shared.workload.name;
+        if self.phase_gauge != Some(phase) {
+            for (i, p) in self.shared.workload.phases.iter().enumerate() {
+                metrics::gauge!(SIM_PHASE, "workload" => workload.clone(), "phase" => p.name.clone())
+                    .set(if i == phase { 1.0 } else { 0.0 });
+            }
+            self.phase_gauge = Some(phase);
+        }
+        metrics::counter!(SIM_STARTS, "workload" => workload.clone(), "result" => "late").increment(late);
+        metrics::counter!(SIM_STARTS, "workload" => workload.clone(), "result" => "dropped")
+            .increment(dropped);
+        if let Some(p) = proc {
+            metrics::gauge!(PROCESS_RSS).set(p.rss_bytes as f64);
+            metrics::counter!(PROCESS_CPU).absolute(p.cpu_seconds as u64);
+            metrics::gauge!(PROCESS_THREADS).set(p.threads as f64);
+        }
+    }
+
+    /// Waits until `at`, keeping house; false when the run must stop.
+    fn wait_until(&mut self, at: u64) -> bool {
+        loop {
+            let now = self.shared.now();
+            if now >= self.next_housekeeping && !self.housekeeping(now) {
+                return false;
+            }
+            if now >= at {
+                return true;
+            }
+            let left = (at - now).min(self.next_housekeeping.saturating_sub(now).max(1));
+            if left > 200_000 {
+                // Linux oversleeps by up to ~60 µs: wake early, spin the rest.
+                std::thread::sleep(Duration::from_nanos(left - 100_000));
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
+/// The gauge `tidepool_sim_phase{workload, phase}`: 1 for the phase running.
+pub const SIM_PHASE: &str = "tidepool_sim_phase";
+/// `tidepool_sim_starts_total{workload, result="late"|"dropped"}`.
+pub const SIM_STARTS: &str = "tidepool_sim_starts_total";
+/// The process's resident memory, bytes (the standard process metric name).
+pub const PROCESS_RSS: &str = "process_resident_memory_bytes";
+/// The process's CPU time, seconds.
+pub const PROCESS_CPU: &str = "process_cpu_seconds_total";
+/// The process's threads.
+pub const PROCESS_THREADS: &str = "process_threads";
+
+/// Plays `workload` against a real pool on real threads and the real clock.
+///
+/// The pool's metrics go to whatever `metrics` recorder is installed when
+/// this is called (install the exporter first to watch the run live).
+/// `observer` sees a sample every sample interval; setting `stop` ends the
+/// run early (its outcome says `interrupted`).
+///
+/// # Errors
+///
+/// [`SimError::Pool`] if the pool refuses the workload's settings;
+/// [`SimError::Threads`] if a thread cannot be started or a closed-loop
+/// phase asks for more than [`MAX_THREADS`] workers.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::AtomicBool;
+/// use tidepool::sim::{run_wall, NoObserver, WallOptions, Workload};
+///
+/// let w = Workload::parse(r#"
+///     duration = "300ms"
+///     hold = { dist = "constant", value = "1ms" }
+///     [pool]
+///     max = 4
+///     [[phase]]
+///     name = "only"
+///     duration = "300ms"
+///     arrival = { process = "constant", rate = 200 }
+/// "#, "doc.toml").unwrap();
+/// let (outcome, figures) = run_wall(&w, &mut NoObserver, &AtomicBool::new(false), &WallOptions::default()).unwrap();
+/// let t = &outcome.total;
+/// assert_eq!(t.arrived + figures.dropped, figures.scheduled);
+/// assert_eq!(t.arrived, t.completed + t.timed_out + t.failed + outcome.in_flight + outcome.waiting);
+/// ```
+pub fn run_wall(
+    workload: &Workload,
+    observer: &mut dyn Observer,
+    stop: &AtomicBool,
+    options: &WallOptions,
+) -> Result<(Outcome, WallFigures), SimError> {
+    let clock = Clock::system();
+    let factory = Arc::new(FactoryModel::new(workload, clock.clone(), true));
+    let model = Arc::clone(&factory);
+    let mut builder = workload
+        .pool
+        .configure(Pool::builder(workload.name.clone()))
+        .clock(clock.clone())
+        .factory(move || model.create())
+        // Counted by the pool (stats().leaks); no log line per leak.
+        .on_leak(|_| {});
+    if let Some(recorder) = &options.trace {
+        builder = builder.trace(Arc::clone(recorder));
+    }
+    let pool = builder.build()?;
+    // Start with what the workload needs on average; grow (up to the cap)
+    // whenever every executor is busy and starts queue up behind them.
+    let max_workers = options.workers.unwrap_or(DEFAULT_MAX_WORKERS).clamp(1, MAX_THREADS);
+    let workers = default_workers(workload).min(max_workers);
+    let instances = schedule::instances(workload);
+    for (i, p) in workload.phases.iter().enumerate() {
+        if let Arrival::Closed { workers, .. } = p.arrival {
+            if workers > MAX_THREADS {
+                return Err(SimError::Threads(format!(
+                    "phase `{}` has {workers} closed-loop workers; a wall-clock run starts at most {MAX_THREADS} threads",
+                    workload.phases[i].name
+                )));
+            }
+        }
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let shards =
+        (0..workers.min(cpus).max(1)).map(|_| Mutex::new(Shard::new(workload.phases.len()))).collect();
+    let process_start = process::sample();
+    let origin = clock.now_nanos();
+    factory.arm(origin);
+    let shared = Shared {
+        workload,
+        pool,
+        clock,
+        origin,
+        ending: AtomicBool::new(false),
+        faults: Window::of(workload),
+        leaked: AtomicU64::new(0),
+        late_after: ns(options.late_after),
+        windows: drift_windows(workload),
+        shards,
+        busy: std::sync::atomic::AtomicUsize::new(0),
+    };
+    let status = shared.pool.status();
+    let memory_start = (status.size as u64).saturating_mul(workload.pool.object_bytes);
+    let sample_interval = ns(workload.sample_interval).max(1);
+    let mut scheduler = Scheduler {
+        shared: &shared,
+        observer,
+        stop,
+        instances,
+        current: 0,
+        total: Tally::default(),
+        phases: (0..workload.phases.len()).map(|_| Tally::default()).collect(),
+        drift: [Tally::default(), Tally::default()],
+        last_area_at: 0,
+        levels: (status.in_use, status.size),
+        size_seen: (status.size, status.size),
+        target: status.target,
+        resizes: 0,
+        memory: MemoryTrack::new(memory_start, ns(workload.duration), shared.windows),
+        next_housekeeping: 0,
+        next_sample: sample_interval,
+        last_sample_at: 0,
+        sample_interval,
+        scheduled: 0,
+        dropped: 0,
+        interval_dropped: 0,
+        rss_peak: process_start.map_or(0, |p| p.rss_bytes),
+        phase_gauge: None,
+        workers: 0,
+        max_workers,
+        process_start,
+        grow: false,
+    };
+    let backlog = (max_workers * 16).max(4096);
+    let (tx, rx) = crossbeam_channel::bounded::<Job>(backlog);
+    let spawned = std::thread::scope(|scope| -> Result<(), SimError> {
+        let result =
+            scheduler.grow_executors(scope, &rx, workers).and_then(|()| scheduler.play(scope, &tx, &rx));
+        // The end: holds are cut short, waiters released, queued jobs left.
+        shared.ending.store(true, Ordering::Relaxed);
+        shared.pool.close();
+        drop(tx);
+        result
+    });
+    let interrupted = stop.load(Ordering::Relaxed);
+    let end_at = shared.now().min(ns(workload.duration));
+    if !interrupted {
+        scheduler.housekeeping(ns(workload.duration));
+        // The last, partial interval (or the only one) still gets its line.
+        if scheduler.last_sample_at < end_at {
+            scheduler.sample(end_at);
+        }
+    } else {
+        scheduler.housekeeping(end_at);
+    }
+    spawned?;
+    Ok(scheduler.outcome(end_at, interrupted))
+}
+
+impl<'s, 'w> Scheduler<'s, 'w, '_> {
+    /// Plays the schedule: open-loop starts to the executors, closed-loop
+    /// phases on threads of their own.
+    /// Starts `n` more executors (fewer at the cap).
+    fn grow_executors<'scope>(
+        &mut self,
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        rx: &Receiver<Job>,
+        n: usize,
+    ) -> Result<(), SimError>
+    where
+        's: 'scope,
+        'w: 'scope,
+    {
+        let shared: &'s Shared<'w> = self.shared;
+        for _ in 0..n.min(self.max_workers - self.workers) {
+            let w = self.workers;
+            let rx = rx.clone();
+            let shard = &shared.shards[w % shared.shards.len()];
+            std::thread::Builder::new()
+                .name(format!("tidepool-exec-{w}"))
+                .spawn_scoped(scope, move || shared.executor(shard, &rx))
+                .map_err(|e| SimError::Threads(format!("starting executor {w}: {e}")))?;
+            self.workers += 1;
+        }
+        Ok(())
+    }
+
+    /// Grows the executors by a quarter (at least one) when they are all
+    /// busy and starts queue behind them; checked once a housekeeping.
+    fn grow_if_starved<'scope>(
+        &mut self,
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        tx: &crossbeam_channel::Sender<Job>,
+        rx: &Receiver<Job>,
+    ) -> Result<(), SimError>
+    where
+        's: 'scope,
+        'w: 'scope,
+    {
+        if std::mem::take(&mut self.grow)
+            && self.workers < self.max_workers
+            && self.shared.busy.load(Ordering::Relaxed) >= self.workers
+            && !tx.is_empty()
+        {
+            self.grow_executors(scope, rx, (self.workers / 4).max(1))?;
+        }
+        Ok(())
+    }
+
+    fn play<'scope>(
+        &mut self,
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        tx: &crossbeam_channel::Sender<Job>,
+        rx: &Receiver<Job>,
+    ) -> Result<(), SimError>
+    where
+        's: 'scope,
+        'w: 'scope,
+    {
+        let shared: &'s Shared<'w> = self.shared;
+        let workload = shared.workload;
+        let mut rng = SmallRng::seed_from_u64(workload.seed);
+        let holds: Vec<Sampler> = (0..workload.phases.len())
+            .map(|i| workload.hold_of(i).map_or(Sampler::Constant(0.0), |d| d.sampler()))
+            .collect();
+        let mut cursor = ArrivalCursor::default();
+        let end = self.end();
+        for i in 0..self.instances.len() {
+            let instance = self.instances[i];
+            if !self.wait_until(instance.start) {
+                return Ok(());
+            }
+            self.current = i;
+            let phase = &workload.phases[instance.phase];
+            if let Arrival::Closed { workers, think } = &phase.arrival {
+                let think = think.as_ref().map(Dist::sampler);
+                for w in 0..*workers {
+                    let shard = &shared.shards[w % shared.shards.len()];
+                    let (hold, think) = (holds[instance.phase].clone(), think.clone());
+                    let seed =
+                        workload.seed ^ ((i as u64) << 32 | w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                    std::thread::Builder::new()
+                        .name(format!("tidepool-closed-{w}"))
+                        .spawn_scoped(scope, move || shared.closed_worker(shard, instance, hold, think, seed))
+                        .map_err(|e| SimError::Threads(format!("starting closed-loop worker {w}: {e}")))?;
+                }
+            } else {
+                cursor.reset();
+                let mut next = cursor.next(workload, &instance, instance.start, &mut rng);
+                while let Some((at, recorded)) = next {
+                    if !self.wait_until(at) {
+                        return Ok(());
+                    }
+                    self.grow_if_starved(scope, tx, rx)?;
+                    let hold = if recorded == NO_HOLD {
+                        holds[instance.phase].sample_ns(&mut rng)
+                    } else {
+                        recorded
+                    };
+                    self.scheduled += 1;
+                    let job = Job { intended: at, hold, phase: instance.phase as u16 };
+                    match tx.try_send(job) {
+                        Ok(()) => {}
+                        Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                            self.dropped += 1;
+                            self.interval_dropped += 1;
+                        }
+                    }
+                    next = cursor.next(workload, &instance, at, &mut rng);
+                }
+            }
+            if !self.wait_until(instance.end.min(end)) {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}

@@ -35,7 +35,7 @@ loom:
 
 ## bench: pool vs floor and peers; simulator speed and memory vs a naive peer; profiled locks vs parking_lot
 bench:
-	$(CARGO) bench --bench pool --bench sim --bench locks
+	$(CARGO) bench --bench pool --bench sim --bench locks --bench wall
 
 ## deps: install the Debian packages the tests need, only when missing
 deps:

@@ -107,7 +107,7 @@ pub struct WallFigures {
 
 /// Executor threads a run starts with: twice the busiest phase's
 /// concurrency (peak rate × (mean hold + mean creation time)), at least one
-/// per CPU and at most [`MAX_THREADS`].
+/// per CPU but the scheduler's, and at most [`MAX_THREADS`].
 ///
 /// # Examples
 ///
@@ -130,10 +130,13 @@ pub fn default_workers(workload: &Workload) -> usize {
             workload.peak_rate(i) * (hold + create)
         })
         .fold(0.0, f64::max);
+    // The scheduler keeps a core busy at high rates: one executor per
+    // other core suffices when nothing blocks.
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let floor = cpus.saturating_sub(1).max(1);
     let want = (2.0 * need).ceil();
     if want.is_finite() {
-        (want as usize).clamp(cpus, MAX_THREADS)
+        (want as usize).clamp(floor, MAX_THREADS)
     } else {
         MAX_THREADS
     }
@@ -214,8 +217,9 @@ struct Shared<'w> {
     late_after: u64,
     windows: [(u64, u64); 2],
     shards: Vec<Mutex<Shard>>,
-    /// Executors inside an operation.
-    busy: std::sync::atomic::AtomicUsize,
+    /// Threads inside an acquire or sleeping through a hold: waiting on
+    /// the pool or the workload, not on the CPU.
+    blocked: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared<'_> {
@@ -246,13 +250,17 @@ impl Shared<'_> {
     }
 
     /// Runs one operation: acquire, hold, release; counts it in `shard`.
-    fn perform(&self, shard: &Mutex<Shard>, job: Job) {
+    fn perform(&self, shard: &Mutex<Shard>, job: Job, executor: bool) {
+        // Only executors count as blocked: the scheduler grows them.
+        let blocked = if executor { 1 } else { 0 };
         let start = self.now();
         let lag = start.saturating_sub(job.intended);
         if self.faults.leaks() {
             self.leaked.fetch_add(self.faults.leak_at(job.intended), Ordering::Relaxed);
         }
+        self.blocked.fetch_add(blocked, Ordering::Relaxed);
         let result = self.pool.acquire_blocking();
+        self.blocked.fetch_sub(blocked, Ordering::Relaxed);
         let ready = self.now();
         let corrected = ready.saturating_sub(job.intended);
         let uncorrected = ready.saturating_sub(start);
@@ -299,7 +307,12 @@ impl Shared<'_> {
         }
         let Ok(guard) = result else { return };
         let release = self.faults.release_at(ready, job.hold);
-        let finished = release <= ready || self.sleep_until(release);
+        let finished = release <= ready || {
+            self.blocked.fetch_add(blocked, Ordering::Relaxed);
+            let finished = self.sleep_until(release);
+            self.blocked.fetch_sub(blocked, Ordering::Relaxed);
+            finished
+        };
         drop(guard);
         let held = self.now().saturating_sub(ready);
         let mut s = shard.lock();
@@ -321,9 +334,7 @@ impl Shared<'_> {
                 shard.lock().unstarted += 1;
                 continue;
             }
-            self.busy.fetch_add(1, Ordering::Relaxed);
-            self.perform(shard, job);
-            self.busy.fetch_sub(1, Ordering::Relaxed);
+            self.perform(shard, job, true);
         }
     }
 
@@ -344,7 +355,7 @@ impl Shared<'_> {
                 return;
             }
             let job = Job { intended: now, hold: hold.sample_ns(&mut rng), phase: instance.phase as u16 };
-            self.perform(shard, job);
+            self.perform(shard, job, false);
             if let Some(think) = &think {
                 let until = self.now().saturating_add(think.sample_ns(&mut rng));
                 if !self.sleep_until(until.min(instance.end)) {
@@ -406,6 +417,8 @@ struct Scheduler<'s, 'w, 'o> {
     process_start: Option<ProcessSample>,
     /// Time to check whether the executors keep up (once a housekeeping).
     grow: bool,
+    /// Consecutive checks that found every executor blocked and starts queued.
+    starved: u32,
 }
 
 /// Housekeeping (pool levels, stop flag) at least this often, ns.
@@ -722,7 +735,7 @@ pub fn run_wall(
         late_after: ns(options.late_after),
         windows: drift_windows(workload),
         shards,
-        busy: std::sync::atomic::AtomicUsize::new(0),
+        blocked: std::sync::atomic::AtomicUsize::new(0),
     };
     let status = shared.pool.status();
     let memory_start = (status.size as u64).saturating_mul(workload.pool.object_bytes);
@@ -755,6 +768,7 @@ pub fn run_wall(
         max_workers,
         process_start,
         grow: false,
+        starved: 0,
     };
     let backlog = (max_workers * 16).max(4096);
     let (tx, rx) = crossbeam_channel::bounded::<Job>(backlog);
@@ -810,8 +824,11 @@ impl<'s, 'w> Scheduler<'s, 'w, '_> {
         Ok(())
     }
 
-    /// Grows the executors by a quarter (at least one) when they are all
-    /// busy and starts queue behind them; checked once a housekeeping.
+    /// Grows the executors by a quarter (at least one) when, at two checks
+    /// in a row (a housekeeping apart), every one was blocked — in the
+    /// pool's line or sleeping through a hold — while starts queued behind
+    /// them. Executors short of CPU are not blocked: more threads would not
+    /// help them.
     fn grow_if_starved<'scope>(
         &mut self,
         scope: &'scope std::thread::Scope<'scope, '_>,
@@ -822,11 +839,17 @@ impl<'s, 'w> Scheduler<'s, 'w, '_> {
         's: 'scope,
         'w: 'scope,
     {
-        if std::mem::take(&mut self.grow)
-            && self.workers < self.max_workers
-            && self.shared.busy.load(Ordering::Relaxed) >= self.workers
-            && !tx.is_empty()
-        {
+        if !std::mem::take(&mut self.grow) || self.workers >= self.max_workers {
+            return Ok(());
+        }
+        let blocked = self.shared.blocked.load(Ordering::Relaxed);
+        if blocked >= self.workers && !tx.is_empty() {
+            self.starved += 1;
+        } else {
+            self.starved = 0;
+        }
+        if self.starved >= 2 {
+            self.starved = 0;
             self.grow_executors(scope, rx, (self.workers / 4).max(1))?;
         }
         Ok(())

@@ -13,6 +13,7 @@
 //! A closed stdout (`tidepool demo | head`) is not an error.
 
 mod demo;
+mod detect;
 mod soak;
 
 use std::io::Write;
@@ -21,6 +22,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub use demo::{DemoArgs, DemoReport};
+pub use detect::{detect, DetectArgs};
 pub use soak::{ReplayArgs, SoakArgs, SoakEnd, UnitArg, ValidateArgs, DAILY_CYCLE};
 
 /// tidepool: instrument resource pools and replay workloads through them.
@@ -45,6 +47,8 @@ enum Command {
     Validate(ValidateArgs),
     /// Run a pool under a small built-in concurrent load while serving /metrics, then print a summary.
     Demo(DemoArgs),
+    /// Score a `timestamp,value` series with the streaming anomaly detector and write per-row scores and severities.
+    Detect(DetectArgs),
 }
 
 /// Errors of the command line, each with its exit code.
@@ -82,6 +86,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args).and_then(|report| print(&report.to_string())),
         Command::Validate(args) => soak::validate(&args).and_then(|text| print(&text)),
+        Command::Detect(args) => detect::detect(&args),
         Command::Soak(args) => return finish_run(soak::run(&args)),
         Command::Replay(args) => return finish_run(soak::replay(&args)),
     };

@@ -171,7 +171,8 @@ mod monitor {
         rejected(b"timestamp,value\n2014-04-01 00:00:00,1\nnot a time,2\n", ":3:1: timestamp");
         rejected(b"timestamp,value\n", ": no rows");
         rejected(b"", ": no rows");
-        rejected(b"\x7fELF\x02\x01\x01\x00\x00\x00\xff\xfe", ": not a text file");
+        rejected(b"\x7fELF\x02\x01\x01\x00\x00\x00\xff\xfe", ":1:11: timestamp: not text");
+        rejected(b"timestamp,value\n10,1\n20,\xff\xfe\n", ":3:4: value: not text");
     }
 
     #[test]

@@ -98,6 +98,29 @@ fn parse_rows<'a>(text: &'a str, file: &str) -> Result<Vec<Row<'a>>, CliError> {
     Ok(rows)
 }
 
+/// Reads the series as text. A binary or non-UTF-8 file is named down to the
+/// line, column and field of its first bad byte.
+fn read_series(path: &Path) -> Result<(String, String), CliError> {
+    match read_text(path) {
+        Ok(read) => Ok(read),
+        Err(WorkloadError::NotText { file, offset }) => {
+            let bytes = std::fs::read(path).unwrap_or_default();
+            let before = &bytes[..offset.min(bytes.len())];
+            let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |k| k + 1);
+            let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+            let field = if before[line_start..].contains(&b',') { "value" } else { "timestamp" };
+            Err(invalid(
+                &file,
+                line,
+                offset - line_start + 1,
+                field,
+                format!("not text (a NUL or invalid UTF-8 byte at offset {offset}); expected a `timestamp,value` CSV"),
+            ))
+        }
+        Err(e) => Err(CliError::Input(e.to_string())),
+    }
+}
+
 /// Scores `args.series` and writes `args.out`.
 ///
 /// # Errors
@@ -107,7 +130,7 @@ fn parse_rows<'a>(text: &'a str, file: &str) -> Result<Vec<Row<'a>>, CliError> {
 /// value that does not parse, or goes back in time; nothing is written then.
 /// [`CliError::Run`] if the output cannot be written.
 pub fn detect(args: &DetectArgs) -> Result<(), CliError> {
-    let (text, file) = read_text(&args.series).map_err(|e| CliError::Input(e.to_string()))?;
+    let (text, file) = read_series(&args.series)?;
     let rows = parse_rows(&text, &file)?;
     let mut detector = AnomalyDetector::new(AnomalyConfig::default());
     let mut out = String::with_capacity(rows.len() * 48 + 64);

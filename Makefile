@@ -5,7 +5,7 @@ DEBIAN_PACKAGES := prometheus
 # Binaries the packages above provide, checked before installing.
 DEBIAN_BINARIES := prometheus promtool
 
-.PHONY: run test lint unit loom bench deps demo clean
+.PHONY: run test lint unit loom bench deps demo clean nab
 
 ## run: the main job on built-in defaults: a 24 h daily-cycle soak in virtual time
 run:
@@ -36,6 +36,11 @@ loom:
 ## bench: pool vs floor and peers; simulator speed and memory vs a naive peer; profiled locks vs parking_lot
 bench:
 	$(CARGO) bench --bench pool --bench sim --bench locks --bench wall
+
+## nab: score `tidepool detect` on the NAB corpus in $(NAB) at threshold 0.5 (not part of test)
+NAB ?= ../shared/data/nab
+nab:
+	NAB=$(NAB) scripts/nab.sh
 
 ## deps: install the Debian packages the tests need, only when missing
 deps:

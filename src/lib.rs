@@ -11,6 +11,8 @@
 //! * [`sim`] and [`report`]: the virtual-time workload simulator behind
 //!   `tidepool soak`, and its soak reports.
 //! * [`clock`]: the one time source everything reads, real or virtual.
+//! * [`monitor`]: the streaming [`AnomalyDetector`](monitor::anomaly::AnomalyDetector)
+//!   behind `tidepool detect`.
 //! * [`export`]: the Prometheus exporter for everything recorded through the
 //!   `metrics` facade.
 //!
@@ -38,6 +40,7 @@ pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod export;
+pub mod monitor;
 pub mod pool;
 mod primitives;
 pub mod process;

@@ -13,6 +13,7 @@
 //! A closed stdout (`tidepool demo | head`) is not an error.
 
 mod demo;
+mod detect;
 mod recover;
 mod soak;
 
@@ -22,6 +23,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub use demo::{DemoArgs, DemoReport};
+pub use detect::{detect, DetectArgs};
 pub use recover::ReportArgs;
 pub use soak::{ReplayArgs, SoakArgs, SoakEnd, TimeArgs, TimeMode, UnitArg, ValidateArgs, DAILY_CYCLE};
 
@@ -49,6 +51,8 @@ enum Command {
     Demo(DemoArgs),
     /// Rebuild report.json and report.md of a killed run from its samples.jsonl and last checkpoint.
     Report(ReportArgs),
+    /// Score a `timestamp,value` series with the streaming anomaly detector and write per-row scores and severities.
+    Detect(DetectArgs),
 }
 
 /// Errors of the command line, each with its exit code.
@@ -87,6 +91,7 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args).and_then(|report| print(&report.to_string())),
         Command::Validate(args) => soak::validate(&args).and_then(|text| print(&text)),
         Command::Report(args) => recover::recover(&args).and_then(|text| print(&text)),
+        Command::Detect(args) => detect::detect(&args),
         Command::Soak(args) => return finish_run(soak::run(&args)),
         Command::Replay(args) => return finish_run(soak::replay(&args)),
     };

@@ -220,13 +220,27 @@ impl RateSeries {
     }
 }
 
-/// Unix seconds, or `YYYY-MM-DD HH:MM:SS` (UTC), as seconds.
-fn parse_timestamp(s: &str) -> Option<f64> {
+/// Unix seconds, or `YYYY-MM-DD HH:MM:SS` (UTC), or RFC 3339
+/// (`2014-04-10T00:04:00.5+02:00`, `...Z`), as Unix seconds.
+pub(crate) fn parse_timestamp(s: &str) -> Option<f64> {
     if let Ok(x) = s.parse::<f64>() {
         return x.is_finite().then_some(x);
     }
-    let s = s.trim_end_matches('Z');
+    let s = s.trim_end_matches(['Z', 'z']);
     let (date, time) = s.split_once([' ', 'T'])?;
+    // An RFC 3339 offset (`+02:00`, `-05:30`) after the time.
+    let (time, offset) = match time.rfind(['+', '-']) {
+        Some(k) => {
+            let (hh, mm) = time[k + 1..].split_once(':')?;
+            let (hh, mm): (u32, u32) = (hh.parse().ok()?, mm.parse().ok()?);
+            if hh > 23 || mm > 59 {
+                return None;
+            }
+            let sign = if time[k..].starts_with('-') { -1.0 } else { 1.0 };
+            (&time[..k], sign * f64::from(hh * 3600 + mm * 60))
+        }
+        None => (time, 0.0),
+    };
     let mut d = date.split('-');
     let (y, m, day): (i64, u32, u32) =
         (d.next()?.parse().ok()?, d.next()?.parse().ok()?, d.next()?.parse().ok()?);
@@ -239,7 +253,7 @@ fn parse_timestamp(s: &str) -> Option<f64> {
     if t.next().is_some() || hh > 23 || mm > 59 || !(0.0..61.0).contains(&ss) {
         return None;
     }
-    Some(days_from_civil(y, m, day) as f64 * 86_400.0 + f64::from(hh * 3600 + mm * 60) + ss)
+    Some(days_from_civil(y, m, day) as f64 * 86_400.0 + f64::from(hh * 3600 + mm * 60) + ss - offset)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -263,6 +277,8 @@ mod tests {
         assert_eq!(parse_timestamp("2014-04-10 00:04:00"), Some(1_397_088_240.0));
         assert_eq!(parse_timestamp("2014-04-10T00:04:00Z"), Some(1_397_088_240.0));
         assert_eq!(parse_timestamp("1397088240.5"), Some(1_397_088_240.5));
+        assert_eq!(parse_timestamp("2014-04-10T02:04:00.5+02:00"), Some(1_397_088_240.5));
+        assert_eq!(parse_timestamp("2014-04-09T19:04:00-05:00"), Some(1_397_088_240.0));
         assert_eq!(parse_timestamp("2014-13-10 00:04:00"), None);
         assert_eq!(parse_timestamp("yesterday"), None);
     }

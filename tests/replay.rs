@@ -236,3 +236,56 @@ fn a_trace_loops_and_its_idle_gaps_can_be_capped() {
     let secs = looped["virtual_seconds"].as_f64().expect("s");
     assert!((secs - 3.0 * 10.001).abs() < 1e-6, "{secs}");
 }
+
+#[test]
+fn a_trace_records_timeouts_and_factory_failures_and_replays_them() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    use tidepool::pool::trace::{TraceOutcome, TraceRecorder};
+    use tidepool::sim::{engine::run_traced, trace::Trace, NoObserver, Workload};
+
+    // Two objects, held 20 ms, at 150/s: over capacity, so callers time
+    // out; and the factory fails one creation in five.
+    let w = Workload::parse(
+        "seed = 8\n[pool]\nmin = 1\nmax = 2\nacquire_timeout = \"30ms\"\nmax_lifetime = \"1s\"\nfactory_failure = 0.2\n\
+         [[phase]]\nname = \"p\"\nduration = \"2m\"\narrival = { process = \"poisson\", rate = 150 }\n\
+         hold = { dist = \"constant\", value = \"20ms\" }\n",
+        "fail.toml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let recorder = Arc::new(TraceRecorder::new(1, 1_000_000));
+    let outcome =
+        run_traced(&w, &mut NoObserver, &AtomicBool::new(false), Some(Arc::clone(&recorder))).expect("runs");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("fail.jsonl");
+    let mut file = std::fs::File::create(&path).expect("create");
+    recorder.write_jsonl(&mut file).expect("write");
+    drop(file);
+    let text = std::fs::read_to_string(&path).expect("read");
+    let count = |o: TraceOutcome| match o {
+        TraceOutcome::Ok => text.lines().filter(|l| !l.contains("outcome")).count() as u64,
+        other => {
+            text.lines().filter(|l| l.contains(&format!("\"outcome\":\"{}\"", other.as_str()))).count() as u64
+        }
+    };
+    let t = &outcome.total;
+    assert!(t.timed_out > 0 && t.failed > 0, "the scenario must time out and fail: {t:?}");
+    assert_eq!(count(TraceOutcome::Timeout), t.timed_out);
+    assert_eq!(count(TraceOutcome::Error), t.failed);
+    // Holders cut off by the end of the run return their objects at
+    // teardown: recorded too, with the hold they had.
+    assert_eq!(count(TraceOutcome::Ok), t.completed + outcome.in_flight);
+    for line in text.lines().filter(|l| l.contains("timeout")) {
+        let v: serde_json::Value = serde_json::from_str(line).expect("json");
+        assert_eq!(v["hold"], 0.0);
+        assert!(v["wait"].as_f64().expect("wait") >= 0.030, "a timeout waited its timeout: {line}");
+    }
+    // Every recorded arrival replays.
+    let trace = Trace::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(trace.len() as u64, t.completed + outcome.in_flight + t.timed_out + t.failed);
+    // A misspelt outcome is named.
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"t\":0,\"hold\":0,\"outcome\":\"lost\"}\n").expect("write");
+    let err = Trace::load(&bad).expect_err("unknown outcome").to_string();
+    assert!(err.contains("bad.jsonl:1") && err.contains("outcome"), "{err}");
+}

@@ -155,7 +155,7 @@ fn bad_input_exits_2_naming_file_line_and_field_and_writes_nothing() {
         ("dur.toml", &BUSY.replace("duration = \"20m\"", "duration = \"twenty\""), "dur.toml:17:"),
         ("unknown.toml", &BUSY.replace("seed = 11", "seed = 11\nseeed = 12"), "seeed"),
         ("size.toml", &BUSY.replace("max = 8", "max = 1"), "size.toml:9:"),
-        ("empty.toml", "", "empty workload file"),
+        ("empty.toml", "", "empty file (it needs at least [pool]"),
     ];
     for (name, text, expect) in cases {
         let file = write(dir.path(), name, text);

@@ -437,7 +437,7 @@ impl<T: Send + 'static> Pool<T> {
                 match inner.core.cancel(&waiter) {
                     handoff::Poll::Ready(grant) => break grant,
                     handoff::Poll::Closed => return Err(inner.closed()),
-                    handoff::Poll::Pending => return Err(inner.timed_out()),
+                    handoff::Poll::Pending => return Err(inner.timed_out(start)),
                 }
             }
             std::thread::park_timeout(Duration::from_nanos(timeout - waited));
@@ -479,7 +479,7 @@ impl<T: Send + 'static> Pool<T> {
         }
         let waiter =
             inner.core.enqueue(Wake::Task(parking_lot::Mutex::new(None))).ok_or_else(|| inner.closed())?;
-        let mut line = InLine { inner, waiter: Some(waiter) };
+        let mut line = InLine { inner, waiter: Some(waiter), start };
         let timeout = nanos(inner.acquire_timeout);
         let waited = inner.clock.now_nanos().saturating_sub(start);
         let sleep = tokio::time::sleep(Duration::from_nanos(timeout.saturating_sub(waited)));
@@ -641,7 +641,7 @@ impl<T: Send + 'static> Ticket<T> {
         match self.inner.core.cancel(&waiter) {
             handoff::Poll::Ready(grant) => self.inner.serve_blocking(grant, self.start, Path::Waited),
             handoff::Poll::Closed => Err(self.inner.closed()),
-            handoff::Poll::Pending => Err(self.inner.timed_out()),
+            handoff::Poll::Pending => Err(self.inner.timed_out(self.start)),
         }
     }
 
@@ -665,6 +665,8 @@ impl<T: Send + 'static> Drop for Ticket<T> {
 struct InLine<'a, T: Send + 'static> {
     inner: &'a Inner<T>,
     waiter: Option<Arc<handoff::Waiter<Entry<T>>>>,
+    /// When the acquire started.
+    start: u64,
 }
 
 impl<T: Send + 'static> InLine<'_, T> {
@@ -695,7 +697,7 @@ impl<T: Send + 'static> InLine<'_, T> {
         match self.waiter.take().map(|w| self.inner.core.cancel(&w)) {
             Some(handoff::Poll::Ready(grant)) => P::Ready(Ok(grant)),
             Some(handoff::Poll::Closed) | None => P::Ready(Err(self.inner.closed())),
-            Some(handoff::Poll::Pending) => P::Ready(Err(self.inner.timed_out())),
+            Some(handoff::Poll::Pending) => P::Ready(Err(self.inner.timed_out(self.start))),
         }
     }
 }
@@ -733,9 +735,13 @@ impl<T: Send + 'static> Inner<T> {
         AcquireError::Closed { pool: self.name.clone() }
     }
 
-    fn timed_out(&self) -> AcquireError {
+    /// Counts a timeout of the acquire that started at `start`.
+    fn timed_out(&self, start: u64) -> AcquireError {
         self.counters.timeouts.fetch_add(1, Ordering::Relaxed);
         self.metrics.timeouts.increment(1);
+        if let Some(trace) = &self.trace {
+            trace.record_failed(start, self.clock.now_nanos(), trace::TraceOutcome::Timeout);
+        }
         AcquireError::Timeout { pool: self.name.clone(), timeout: self.acquire_timeout }
     }
 
@@ -906,6 +912,14 @@ impl<T: Send + 'static> Inner<T> {
         }
     }
 
+    /// Traces a failed creation for the acquire that started at `start`.
+    fn failed(&self, e: AcquireError, start: u64) -> AcquireError {
+        if let Some(trace) = &self.trace {
+            trace.record_failed(start, self.clock.now_nanos(), trace::TraceOutcome::Error);
+        }
+        e
+    }
+
     /// Turns a grant into a guard on the blocking path.
     fn serve_blocking(
         self: &Arc<Self>,
@@ -915,7 +929,9 @@ impl<T: Send + 'static> Inner<T> {
     ) -> Result<PoolGuard<T>, AcquireError> {
         let (entry, fresh) = match self.usable(grant) {
             Some(entry) => (entry, false),
-            None => (self.create_in_unit_blocking(CreateReason::Demand)?, true),
+            None => {
+                (self.create_in_unit_blocking(CreateReason::Demand).map_err(|e| self.failed(e, start))?, true)
+            }
         };
         Ok(self.checkout(entry, start, path, fresh))
     }
@@ -928,7 +944,10 @@ impl<T: Send + 'static> Inner<T> {
     ) -> Result<PoolGuard<T>, AcquireError> {
         let (entry, fresh) = match self.usable(grant) {
             Some(entry) => (entry, false),
-            None => (self.create_in_unit_async(CreateReason::Demand).await?, true),
+            None => (
+                self.create_in_unit_async(CreateReason::Demand).await.map_err(|e| self.failed(e, start))?,
+                true,
+            ),
         };
         Ok(self.checkout(entry, start, path, fresh))
     }

@@ -2,9 +2,10 @@
 //! TRACE.jsonl`).
 //!
 //! A [`TraceRecorder`] attached with [`super::PoolBuilder::trace`] keeps one
-//! returned object in `N`: when the acquire started, how long it waited and
-//! how long it was held, in a bounded buffer (events past its capacity are
-//! counted, not kept). [`TraceRecorder::write_jsonl`] writes the trace
+//! operation in `N`: when the acquire started, how long it waited, how long
+//! the object was held, and the outcome (served, timed out, or failed by the
+//! factory), in a bounded buffer (events past its capacity are counted, not
+//! kept). [`TraceRecorder::write_jsonl`] writes the trace
 //! format documented in `workloads/README.md`. A pool without a recorder
 //! pays one untaken branch per return.
 //!
@@ -36,8 +37,32 @@ pub struct TraceEvent {
     pub start_ns: u64,
     /// How long it waited for the object.
     pub wait_ns: u64,
-    /// How long the object was held.
+    /// How long the object was held (0 unless served).
     pub hold_ns: u64,
+    /// How the acquire ended.
+    pub outcome: TraceOutcome,
+}
+
+/// How a traced acquire ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceOutcome {
+    /// Served: the object was held and returned.
+    Ok,
+    /// The acquire timed out (`wait` is how long it waited).
+    Timeout,
+    /// The factory failed or panicked creating the object.
+    Error,
+}
+
+impl TraceOutcome {
+    /// `ok`, `timeout` or `error`, as in the trace file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TraceOutcome::Ok => "ok",
+            TraceOutcome::Timeout => "timeout",
+            TraceOutcome::Error => "error",
+        }
+    }
 }
 
 /// A bounded, sampled buffer of [`TraceEvent`]s.
@@ -69,11 +94,24 @@ impl TraceRecorder {
         if n % self.sample_every != 0 {
             return;
         }
-        let event = TraceEvent {
+        self.push(TraceEvent {
             start_ns,
             wait_ns: checkout_ns.saturating_sub(start_ns),
             hold_ns: now_ns.saturating_sub(checkout_ns),
-        };
+            outcome: TraceOutcome::Ok,
+        });
+    }
+
+    /// Records an acquire that ended without an object (called by the pool).
+    pub(crate) fn record_failed(&self, start_ns: u64, now_ns: u64, outcome: TraceOutcome) {
+        let n = self.seen.fetch_add(1, Ordering::Relaxed);
+        if n % self.sample_every != 0 {
+            return;
+        }
+        self.push(TraceEvent { start_ns, wait_ns: now_ns.saturating_sub(start_ns), hold_ns: 0, outcome });
+    }
+
+    fn push(&self, event: TraceEvent) {
         let mut events = self.events.lock();
         if events.len() < self.capacity {
             events.push(event);
@@ -100,7 +138,8 @@ impl TraceRecorder {
     }
 
     /// Writes the buffered events as JSON lines (`t`, `wait`, `hold` in
-    /// seconds, `t` from the first event) and empties the buffer.
+    /// seconds, `t` from the first event; `outcome` on acquires that ended
+    /// without an object) and empties the buffer.
     ///
     /// # Errors
     ///
@@ -109,13 +148,17 @@ impl TraceRecorder {
         let events = self.take();
         let origin = events.first().map_or(0, |e| e.start_ns);
         for e in events {
-            writeln!(
+            write!(
                 out,
-                "{{\"t\":{:.9},\"wait\":{:.9},\"hold\":{:.9}}}",
+                "{{\"t\":{:.9},\"wait\":{:.9},\"hold\":{:.9}",
                 (e.start_ns - origin) as f64 / 1e9,
                 e.wait_ns as f64 / 1e9,
                 e.hold_ns as f64 / 1e9
             )?;
+            match e.outcome {
+                TraceOutcome::Ok => writeln!(out, "}}")?,
+                other => writeln!(out, ",\"outcome\":\"{}\"}}", other.as_str())?,
+            }
         }
         out.flush()
     }

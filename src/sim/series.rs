@@ -120,7 +120,7 @@ impl RateSeries {
             rows.push((t, v));
         }
         if rows.is_empty() {
-            return Err(WorkloadError::Empty { file: file.into() });
+            return Err(WorkloadError::Empty { file: file.into(), needs: "`timestamp,value` rows" });
         }
         let t0 = rows[0].0;
         let mut gaps: Vec<f64> = rows.windows(2).map(|w| w[1].0 - w[0].0).collect();

@@ -8,7 +8,9 @@
 //!
 //! `t` is seconds from the trace's start (non-decreasing), `hold` the
 //! seconds the object was held; `wait` is informational (the replay
-//! measures its own).
+//! measures its own). `outcome` (`ok` when absent, `timeout`, `error`) says
+//! how the recorded acquire ended: a failed one is replayed as an arrival
+//! that holds for its recorded `hold` (0), since its load still happened.
 //!
 //! # Examples
 //!
@@ -39,6 +41,44 @@ struct Line {
     #[allow(dead_code)]
     wait: f64,
     hold: f64,
+    #[serde(default)]
+    #[allow(dead_code)]
+    outcome: Outcome,
+}
+
+/// A recorded outcome; only checked (the replay's pool decides its own).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+enum Outcome {
+    #[default]
+    Ok,
+    Timeout,
+    Error,
+}
+
+/// The field a JSON error is about: the one a missing or unknown field
+/// message names, else the last key before the error's column.
+fn field_of(line: &str, e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    if message.starts_with("missing field") || message.starts_with("unknown field") {
+        if let Some(name) = message.split('`').nth(1) {
+            return name.to_string();
+        }
+    }
+    let upto = line.get(..e.column().min(line.len())).unwrap_or(line);
+    let mut key = None;
+    let mut rest = upto;
+    while let Some(open) = rest.find('"') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('"') else { break };
+        let name = &after[..close];
+        let tail = &after[close + 1..];
+        if tail.trim_start().starts_with(':') {
+            key = Some(name.to_string());
+        }
+        rest = tail;
+    }
+    key.unwrap_or_else(|| "line".into())
 }
 
 fn invalid(file: &str, line: usize, field: &str, message: String) -> WorkloadError {
@@ -70,13 +110,8 @@ impl Trace {
             if line.trim().is_empty() {
                 continue;
             }
-            let row: Line = serde_json::from_str(line).map_err(|e| {
-                let field = ["\"t\"", "\"hold\"", "\"wait\""]
-                    .iter()
-                    .find(|f| e.to_string().contains(&f[1..f.len() - 1]))
-                    .map_or("line", |f| &f[1..f.len() - 1]);
-                invalid(file, n, field, format!("not a trace line ({e})"))
-            })?;
+            let row: Line = serde_json::from_str(line)
+                .map_err(|e| invalid(file, n, &field_of(line, &e), format!("not a trace line ({e})")))?;
             for (field, v) in [("t", row.t), ("hold", row.hold)] {
                 if !v.is_finite() || v < 0.0 || v > super::workload::MAX_DURATION.as_secs_f64() {
                     return Err(invalid(
@@ -99,7 +134,7 @@ impl Trace {
             events.push(((row.t * 1e9).round() as u64, (row.hold * 1e9).round() as u64));
         }
         if events.is_empty() {
-            return Err(WorkloadError::Empty { file: file.into() });
+            return Err(WorkloadError::Empty { file: file.into(), needs: "one JSON line per operation" });
         }
         Ok(Trace { events })
     }

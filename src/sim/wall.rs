@@ -114,6 +114,7 @@ pub struct WallFigures {
 /// ```
 /// let w = tidepool::sim::Workload::parse(r#"
 ///     hold = { dist = "constant", value = "50ms" }
+///     [pool]
 ///     [[phase]]
 ///     name = "busy"
 ///     duration = "1m"

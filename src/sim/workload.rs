@@ -55,10 +55,12 @@ pub enum WorkloadError {
         offset: usize,
     },
     /// The file has no content.
-    #[error("{file}: empty workload file (it needs at least [pool] and one [[phase]])")]
+    #[error("{file}: empty file (it needs {needs})")]
     Empty {
         /// The file.
         file: String,
+        /// What the file should hold.
+        needs: &'static str,
     },
     /// A syntax error, an unknown field, or a value out of range.
     #[error("{file}:{line}:{column}: {field}: {message}")]
@@ -723,7 +725,10 @@ impl Workload {
     /// [`WorkloadError`], naming the file, line and field.
     pub fn parse(text: &str, file: &str) -> Result<Workload, WorkloadError> {
         if text.trim().is_empty() {
-            return Err(WorkloadError::Empty { file: file.into() });
+            return Err(WorkloadError::Empty {
+                file: file.into(),
+                needs: "at least [pool] and one [[phase]]",
+            });
         }
         let raw: RawWorkload = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map_or((0, 0), |span| line_col(text, span.start));
@@ -1030,6 +1035,7 @@ impl Workload {
     /// let w = tidepool::sim::Workload::parse(r#"
     ///     duration = "24h"
     ///     hold = { dist = "constant", value = "1ms" }
+    ///     [pool]
     ///     [[phase]]
     ///     name = "busy"
     ///     duration = "6h"

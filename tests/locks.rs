@@ -161,3 +161,51 @@ fn the_registry_sorts_by_wait_keeps_bounded_history_and_publishes_metrics() {
     let table = tidepool::sync::format_table(&rows);
     assert!(table.lines().any(|l| l.starts_with("published")), "{table}");
 }
+
+/// A trace recorder on a lock captures every acquisition under real
+/// contention — its wait and hold — and timed-out `try_lock_for`s, and the
+/// file it writes replays like a pool's.
+#[test]
+fn a_traced_lock_captures_waits_holds_and_timeouts() {
+    use tidepool::pool::trace::{TraceOutcome, TraceRecorder};
+    const HOLD: Duration = Duration::from_millis(20);
+    let recorder = Arc::new(TraceRecorder::new(1, 10_000));
+    let lock = Arc::new(ProfiledMutex::with_options(
+        "traced-lock",
+        0u64,
+        LockOptions::default().trace(Arc::clone(&recorder)),
+    ));
+    let barrier = Arc::new(Barrier::new(2));
+    let (l, b) = (Arc::clone(&lock), Arc::clone(&barrier));
+    let holder = std::thread::spawn(move || {
+        let mut guard = l.lock();
+        b.wait();
+        std::thread::sleep(HOLD);
+        *guard += 1;
+    });
+    barrier.wait();
+    // Gives up after 1 ms: a timeout in the trace.
+    assert!(lock.try_lock_for(Duration::from_millis(1)).is_none());
+    // Waits for the holder: a wait of about HOLD.
+    *lock.lock() += 1;
+    holder.join().expect("holder");
+    let events = recorder.take();
+    assert_eq!(events.len(), 3, "{events:?}");
+    let timeouts: Vec<_> = events.iter().filter(|e| e.outcome == TraceOutcome::Timeout).collect();
+    assert_eq!(timeouts.len(), 1, "{events:?}");
+    assert!(timeouts[0].wait_ns >= 1_000_000 && timeouts[0].hold_ns == 0);
+    let served: Vec<_> = events.iter().filter(|e| e.outcome == TraceOutcome::Ok).collect();
+    assert!(served.iter().any(|e| e.hold_ns >= HOLD.as_nanos() as u64), "the holder's hold: {served:?}");
+    assert!(served.iter().any(|e| e.wait_ns >= HOLD.as_nanos() as u64 / 2), "the waiter's wait: {served:?}");
+    // Read and write sides too, written as a file `tidepool replay` reads.
+    let rw =
+        ProfiledRwLock::with_options("traced-rw", 0u8, LockOptions::default().trace(Arc::clone(&recorder)));
+    drop(rw.read());
+    drop(rw.write());
+    let mut out = Vec::new();
+    recorder.write_jsonl(&mut out).expect("write");
+    let text = String::from_utf8(out).expect("utf-8");
+    assert_eq!(text.lines().count(), 2, "{text}");
+    let trace = tidepool::sim::trace::Trace::parse(&text, "lock.jsonl").expect("a lock trace is a trace");
+    assert_eq!(trace.len(), 2);
+}

@@ -68,7 +68,7 @@ pub struct TimeArgs {
     pub no_metrics: bool,
     /// With --time wall: the most executor threads, so the most operations
     /// in progress at once; a run starts with what the workload needs and
-    /// grows while they are all busy [default: 1024].
+    /// doubles them while they are all blocked [default: 1024].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub workers: Option<u64>,
     /// With --time wall: a start this much after its schedule counts as late.

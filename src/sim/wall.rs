@@ -2,13 +2,15 @@
 //! real pool on real threads and the real clock.
 //!
 //! The schedule is the virtual engine's ([`super::schedule`]): the same
-//! generator draws the intended start of every operation. The calling thread
-//! is the *scheduler*: it sleeps (then spins) until each intended start and
-//! hands the operation to a fixed set of *executor* threads through a
-//! bounded queue, so arrivals never wait for earlier operations (open loop,
-//! like k6's arrival-rate executors and wrk2). An executor acquires through
+//! generator draws the intended start of every operation. A *dispatcher*
+//! thread sleeps (then spins) until each intended start and hands the
+//! operation to *executor* threads through a bounded queue, so arrivals
+//! never wait for earlier operations (open loop, like k6's arrival-rate
+//! executors and wrk2). An executor acquires through
 //! [`Pool::acquire_blocking`] — the production path, parking in the pool's
-//! line — holds by sleeping, and drops the guard.
+//! line — holds by sleeping, and drops the guard. The dispatcher starts
+//! with [`default_workers`] executors and doubles them, up to
+//! [`WallOptions::workers`], while all are blocked with starts queued.
 //!
 //! Every wait is measured from the intended start (corrected for
 //! coordinated omission) and from the actual start (uncorrected). A start
@@ -21,17 +23,18 @@
 //! Closed-loop phases run their workers as threads of their own for the
 //! phase's length.
 //!
-//! The scheduler also samples: every millisecond or so it reads the pool's
-//! levels (for the time-weighted utilization and size), and every sample
-//! interval it merges the executors' counts into a [`Sample`] with the
-//! process's RSS and CPU time, publishes the run's gauges, and hands the
-//! sample to the observer.
+//! The calling thread is the *monitor*: every millisecond it reads the
+//! pool's levels (for the time-weighted utilization and size), and every
+//! sample interval it merges the executors' counts into a [`Sample`] with
+//! the process's RSS and CPU time, publishes the run's gauges, and hands
+//! samples and checkpoints to the observer — off the dispatcher's thread,
+//! so they never delay a start.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, TrySendError};
+use crossbeam_channel::Receiver;
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use rand::rngs::SmallRng;
@@ -59,8 +62,8 @@ use crate::process::{self, ProcessSample};
 pub struct WallOptions {
     /// The most executor threads, so the most open-loop operations in
     /// progress at once (k6's `maxVUs`); `None`: [`DEFAULT_MAX_WORKERS`].
-    /// A run starts [`default_workers`] of them and adds a quarter more
-    /// whenever all are busy while starts queue behind them.
+    /// A run starts [`default_workers`] of them and doubles them whenever
+    /// all are blocked (in the pool's line, or holding) while starts queue.
     pub workers: Option<usize>,
     /// A start this much after its intended time counts as late.
     pub late_after: Duration,
@@ -106,8 +109,9 @@ pub struct WallFigures {
 }
 
 /// Executor threads a run starts with: twice the busiest phase's
-/// concurrency (peak rate × (mean hold + mean creation time)), at least one
-/// per CPU but the scheduler's, and at most [`MAX_THREADS`].
+/// concurrency — peak rate × (mean hold + mean creation time), or, past the
+/// pool's `max`, `max` holders plus peak rate × acquire timeout waiters —
+/// at least one per CPU but the scheduler's, and at most [`MAX_THREADS`].
 ///
 /// # Examples
 ///
@@ -115,6 +119,7 @@ pub struct WallFigures {
 /// let w = tidepool::sim::Workload::parse(r#"
 ///     hold = { dist = "constant", value = "50ms" }
 ///     [pool]
+///     max = 100
 ///     [[phase]]
 ///     name = "busy"
 ///     duration = "1m"
@@ -128,7 +133,15 @@ pub fn default_workers(workload: &Workload) -> usize {
         .filter(|&i| !matches!(workload.phases[i].arrival, Arrival::Closed { .. }))
         .map(|i| {
             let hold = workload.hold_of(i).map_or(0.0, Dist::mean_seconds);
-            workload.peak_rate(i) * (hold + create)
+            let rate = workload.peak_rate(i);
+            let busy = rate * (hold + create);
+            if busy > workload.pool.max as f64 {
+                // Past the pool's capacity, callers queue for up to the
+                // acquire timeout, each holding an executor meanwhile.
+                workload.pool.max as f64 + rate * workload.pool.acquire_timeout.as_secs_f64()
+            } else {
+                busy
+            }
         })
         .fold(0.0, f64::max);
     // The scheduler keeps a core busy at high rates: one executor per
@@ -221,6 +234,17 @@ struct Shared<'w> {
     /// Threads inside an acquire or sleeping through a hold: waiting on
     /// the pool or the workload, not on the CPU.
     blocked: std::sync::atomic::AtomicUsize,
+    /// Open-loop starts the schedule asked for so far.
+    scheduled: AtomicU64,
+    /// Of those, not taken by an executor (the queue was full).
+    dropped: AtomicU64,
+    /// Executors started.
+    workers: std::sync::atomic::AtomicUsize,
+    /// The dispatcher returned (schedule done, or an error).
+    dispatch_done: AtomicBool,
+    /// When `ending` was set (ns since the origin): starts due before it
+    /// that the dispatcher had not reached count as dropped.
+    ended_at: AtomicU64,
 }
 
 impl Shared<'_> {
@@ -385,13 +409,16 @@ fn next_job(jobs: &Receiver<Job>) -> Option<Job> {
 /// About 50 µs of yielding.
 const SPINS_BEFORE_PARKING: u32 = 100;
 
-/// The scheduler's own state.
-struct Scheduler<'s, 'w, 'o> {
+/// The monitor, on the calling thread: reads the pool's levels every
+/// millisecond (time-weighted utilization and size, memory), takes the
+/// samples, publishes the live gauges and hands samples and checkpoints to
+/// the observer. None of it runs on the dispatcher's thread, so a sample or
+/// a checkpoint never delays a start.
+struct Monitor<'s, 'w, 'o> {
     shared: &'s Shared<'w>,
     observer: &'o mut dyn Observer,
     stop: &'o AtomicBool,
     instances: Vec<Instance>,
-    current: usize,
     /// Areas (utilization, size) are integrated here, not in the shards.
     total: Tally,
     phases: Vec<Tally>,
@@ -402,38 +429,46 @@ struct Scheduler<'s, 'w, 'o> {
     target: usize,
     resizes: u64,
     memory: MemoryTrack,
-    next_housekeeping: u64,
     next_sample: u64,
     last_sample_at: u64,
     sample_interval: u64,
-    scheduled: u64,
-    dropped: u64,
-    interval_dropped: u64,
+    /// `shared.dropped` at the last sample.
+    dropped_before: u64,
     rss_peak: u64,
     phase_gauge: Option<usize>,
-    /// Executors running.
-    workers: usize,
-    /// The most executors this run may start.
-    max_workers: usize,
     process_start: Option<ProcessSample>,
-    /// Time to check whether the executors keep up (once a housekeeping).
-    grow: bool,
-    /// Consecutive checks that found every executor blocked and starts queued.
-    starved: u32,
 }
 
-/// Housekeeping (pool levels, stop flag) at least this often, ns.
+/// The monitor reads the pool this often, ns.
 const HOUSEKEEPING_NS: u64 = 1_000_000;
 
-impl Scheduler<'_, '_, '_> {
+impl Monitor<'_, '_, '_> {
+    /// Keeps house until the schedule's end, a stop, or the dispatcher
+    /// giving up.
+    fn run(&mut self) {
+        let end = self.end();
+        loop {
+            let now = self.shared.now();
+            self.housekeeping(now);
+            if now >= end
+                || self.stop.load(Ordering::Relaxed)
+                || self.shared.dispatch_done.load(Ordering::Relaxed)
+            {
+                return;
+            }
+            let next = (now + HOUSEKEEPING_NS).min(end);
+            std::thread::sleep(Duration::from_nanos(next.saturating_sub(self.shared.now()).max(1)));
+        }
+    }
+
     /// Everything measured up to `at` (ns since the origin): the
-    /// scheduler's areas and the shards' counts, merged.
+    /// monitor's areas and the shards' counts, merged.
     fn outcome(&self, at: u64, interrupted: bool) -> (Outcome, WallFigures) {
         let workload = self.shared.workload;
         let (mut total, mut phases, mut drift) =
             (self.total.clone(), self.phases.clone(), self.drift.clone());
         let mut lag = lag_histogram();
-        let (mut late, mut dropped) = (0, self.dropped);
+        let (mut late, mut dropped) = (0, self.shared.dropped.load(Ordering::Relaxed));
         let mut phase_open = vec![(0u64, 0u64); workload.phases.len()];
         for shard in &self.shared.shards {
             // Copied under the lock, merged outside it: executors wait for
@@ -479,8 +514,8 @@ impl Scheduler<'_, '_, '_> {
             memory_floor: self.memory.floors(memory_end),
         };
         let figures = WallFigures {
-            workers: self.workers,
-            scheduled: self.scheduled,
+            workers: self.shared.workers.load(Ordering::Relaxed),
+            scheduled: self.shared.scheduled.load(Ordering::Relaxed),
             dropped,
             late,
             late_after: Duration::from_nanos(self.shared.late_after),
@@ -499,9 +534,8 @@ impl Scheduler<'_, '_, '_> {
     }
 
     /// Reads the pool's levels, integrates them up to `now`, and samples
-    /// when one is due. Returns false when the run must stop.
-    fn housekeeping(&mut self, now: u64) -> bool {
-        self.next_housekeeping = now + HOUSEKEEPING_NS;
+    /// when one is due.
+    fn housekeeping(&mut self, now: u64) {
         let end = self.end();
         let at = now.min(end);
         if at > self.last_area_at {
@@ -516,7 +550,6 @@ impl Scheduler<'_, '_, '_> {
             );
             self.last_area_at = at;
         }
-        self.grow = true;
         let status = self.shared.pool.status();
         self.levels = (status.in_use, status.size);
         self.size_seen = (self.size_seen.0.min(status.size), self.size_seen.1.max(status.size));
@@ -526,12 +559,12 @@ impl Scheduler<'_, '_, '_> {
         }
         let memory = self.memory_now();
         self.memory.note(at, memory);
-        while now >= self.next_sample && self.next_sample <= end {
+        // The sample at the end waits for the executors to finish (run_wall).
+        while now >= self.next_sample && self.next_sample < end {
             let t = self.next_sample;
             self.sample(t);
             self.next_sample += self.sample_interval;
         }
-        !self.stop.load(Ordering::Relaxed)
     }
 
     fn end(&self) -> u64 {
@@ -540,10 +573,7 @@ impl Scheduler<'_, '_, '_> {
 
     /// The workload phase running at `t`.
     fn phase_at(&self, t: u64) -> usize {
-        let mut i = self.current.min(self.instances.len().saturating_sub(1));
-        while i > 0 && self.instances[i].start > t {
-            i -= 1;
-        }
+        let i = self.instances.partition_point(|x| x.start <= t).saturating_sub(1);
         self.instances.get(i).map_or(0, |x| x.phase)
     }
 
@@ -560,7 +590,8 @@ impl Scheduler<'_, '_, '_> {
             s.interval_lag.reset();
             late += std::mem::take(&mut s.interval_late);
         }
-        let dropped = std::mem::take(&mut self.interval_dropped);
+        let dropped_now = self.shared.dropped.load(Ordering::Relaxed);
+        let dropped = dropped_now.saturating_sub(std::mem::replace(&mut self.dropped_before, dropped_now));
         let status = self.shared.pool.status();
         let proc = process::sample();
         let rss = proc.map_or(0, |p| p.rss_bytes);
@@ -617,18 +648,99 @@ impl Scheduler<'_, '_, '_> {
             metrics::gauge!(PROCESS_THREADS).set(p.threads as f64);
         }
     }
+}
 
-    /// Waits until `at`, keeping house; false when the run must stop.
-    fn wait_until(&mut self, at: u64) -> bool {
+/// The dispatcher, on a thread of its own: waits for each intended start
+/// and hands it to the executors; starts closed-loop workers; grows the
+/// executors when they are all blocked.
+struct Dispatcher<'s, 'w> {
+    shared: &'s Shared<'w>,
+    instances: Vec<Instance>,
+    /// Executors running.
+    workers: usize,
+    /// The most executors this run may start.
+    max_workers: usize,
+    /// Consecutive checks that found every executor blocked and starts queued.
+    starved: u32,
+    /// When to check next whether the executors keep up.
+    next_check: u64,
+}
+
+impl<'s, 'w> Dispatcher<'s, 'w> {
+    /// Starts `n` more executors (fewer at the cap).
+    fn grow_executors<'scope>(
+        &mut self,
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        rx: &Receiver<Job>,
+        n: usize,
+    ) -> Result<(), SimError>
+    where
+        's: 'scope,
+        'w: 'scope,
+    {
+        let shared: &'s Shared<'w> = self.shared;
+        for _ in 0..n.min(self.max_workers - self.workers) {
+            let w = self.workers;
+            let rx = rx.clone();
+            let shard = &shared.shards[w % shared.shards.len()];
+            std::thread::Builder::new()
+                .name(format!("tidepool-exec-{w}"))
+                .spawn_scoped(scope, move || shared.executor(shard, &rx))
+                .map_err(|e| SimError::Threads(format!("starting executor {w}: {e}")))?;
+            self.workers += 1;
+            shared.workers.store(self.workers, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Doubles the executors (up to the cap) when, at two checks a
+    /// millisecond apart, every one was blocked — in the pool's line or
+    /// sleeping through a hold — while starts queued behind them.
+    /// Executors short of CPU are not blocked: more threads would not help
+    /// them.
+    fn grow_if_starved<'scope>(
+        &mut self,
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        tx: &crossbeam_channel::Sender<Job>,
+        rx: &Receiver<Job>,
+        now: u64,
+    ) -> Result<(), SimError>
+    where
+        's: 'scope,
+        'w: 'scope,
+    {
+        if now < self.next_check || self.workers >= self.max_workers {
+            return Ok(());
+        }
+        self.next_check = now + HOUSEKEEPING_NS;
+        let blocked = self.shared.blocked.load(Ordering::Relaxed);
+        if blocked >= self.workers && !tx.is_empty() {
+            self.starved += 1;
+        } else {
+            self.starved = 0;
+        }
+        if self.starved >= 2 {
+            self.starved = 0;
+            self.grow_executors(scope, rx, self.workers.max(1))?;
+        }
+        Ok(())
+    }
+
+    /// Waits until `at`; false when the run ended before it. A start due
+    /// before the end that the run's end overtook returns true at once:
+    /// the caller's `try_send` then finds the queue closed to it (the
+    /// executors leave unstarted jobs unstarted) and it counts as dropped.
+    fn wait_until(&self, at: u64) -> bool {
         loop {
-            let now = self.shared.now();
-            if now >= self.next_housekeeping && !self.housekeeping(now) {
-                return false;
+            // Acquire: pairs with the monitor's Release, so `ended_at` is seen.
+            if self.shared.ending.load(Ordering::Acquire) {
+                return at < self.shared.ended_at.load(Ordering::Relaxed);
             }
+            let now = self.shared.now();
             if now >= at {
                 return true;
             }
-            let left = (at - now).min(self.next_housekeeping.saturating_sub(now).max(1));
+            let left = (at - now).min(20_000_000);
             if left > 200_000 {
                 // Linux oversleeps by up to ~60 µs: wake early, spin the rest.
                 std::thread::sleep(Duration::from_nanos(left - 100_000));
@@ -636,6 +748,73 @@ impl Scheduler<'_, '_, '_> {
                 std::thread::yield_now();
             }
         }
+    }
+
+    /// Plays the schedule: open-loop starts to the executors, closed-loop
+    /// phases on threads of their own.
+    fn play<'scope>(
+        &mut self,
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        tx: &crossbeam_channel::Sender<Job>,
+        rx: &Receiver<Job>,
+    ) -> Result<(), SimError>
+    where
+        's: 'scope,
+        'w: 'scope,
+    {
+        let shared: &'s Shared<'w> = self.shared;
+        let workload = shared.workload;
+        let mut rng = SmallRng::seed_from_u64(workload.seed);
+        let holds: Vec<Sampler> = (0..workload.phases.len())
+            .map(|i| workload.hold_of(i).map_or(Sampler::Constant(0.0), |d| d.sampler()))
+            .collect();
+        let mut cursor = ArrivalCursor::default();
+        let end = ns(workload.duration);
+        for i in 0..self.instances.len() {
+            let instance = self.instances[i];
+            if !self.wait_until(instance.start) {
+                return Ok(());
+            }
+            let phase = &workload.phases[instance.phase];
+            let ending = shared.ending.load(Ordering::Relaxed);
+            if let (Arrival::Closed { workers, think }, false) = (&phase.arrival, ending) {
+                let think = think.as_ref().map(Dist::sampler);
+                for w in 0..*workers {
+                    let shard = &shared.shards[w % shared.shards.len()];
+                    let (hold, think) = (holds[instance.phase].clone(), think.clone());
+                    let seed =
+                        workload.seed ^ ((i as u64) << 32 | w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                    std::thread::Builder::new()
+                        .name(format!("tidepool-closed-{w}"))
+                        .spawn_scoped(scope, move || shared.closed_worker(shard, instance, hold, think, seed))
+                        .map_err(|e| SimError::Threads(format!("starting closed-loop worker {w}: {e}")))?;
+                }
+            } else if !matches!(phase.arrival, Arrival::Closed { .. }) {
+                cursor.reset();
+                let mut next = cursor.next(workload, &instance, instance.start, &mut rng);
+                while let Some((at, recorded)) = next {
+                    if !self.wait_until(at) {
+                        return Ok(());
+                    }
+                    let hold = if recorded == NO_HOLD {
+                        holds[instance.phase].sample_ns(&mut rng)
+                    } else {
+                        recorded
+                    };
+                    shared.scheduled.fetch_add(1, Ordering::Relaxed);
+                    let job = Job { intended: at, hold, phase: instance.phase as u16 };
+                    if shared.ending.load(Ordering::Relaxed) || tx.try_send(job).is_err() {
+                        shared.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    self.grow_if_starved(scope, tx, rx, at)?;
+                    next = cursor.next(workload, &instance, at, &mut rng);
+                }
+            }
+            if !self.wait_until(instance.end.min(end)) {
+                return Ok(());
+            }
+        }
+        Ok(())
     }
 }
 
@@ -737,16 +916,20 @@ pub fn run_wall(
         windows: drift_windows(workload),
         shards,
         blocked: std::sync::atomic::AtomicUsize::new(0),
+        scheduled: AtomicU64::new(0),
+        dropped: AtomicU64::new(0),
+        workers: std::sync::atomic::AtomicUsize::new(0),
+        dispatch_done: AtomicBool::new(false),
+        ended_at: AtomicU64::new(u64::MAX),
     };
     let status = shared.pool.status();
     let memory_start = (status.size as u64).saturating_mul(workload.pool.object_bytes);
     let sample_interval = ns(workload.sample_interval).max(1);
-    let mut scheduler = Scheduler {
+    let mut monitor = Monitor {
         shared: &shared,
         observer,
         stop,
-        instances,
-        current: 0,
+        instances: instances.clone(),
         total: Tally::default(),
         phases: (0..workload.phases.len()).map(|_| Tally::default()).collect(),
         drift: [Tally::default(), Tally::default()],
@@ -756,172 +939,49 @@ pub fn run_wall(
         target: status.target,
         resizes: 0,
         memory: MemoryTrack::new(memory_start, ns(workload.duration), shared.windows),
-        next_housekeeping: 0,
         next_sample: sample_interval,
         last_sample_at: 0,
         sample_interval,
-        scheduled: 0,
-        dropped: 0,
-        interval_dropped: 0,
+        dropped_before: 0,
         rss_peak: process_start.map_or(0, |p| p.rss_bytes),
         phase_gauge: None,
-        workers: 0,
-        max_workers,
         process_start,
-        grow: false,
-        starved: 0,
     };
+    let mut dispatcher =
+        Dispatcher { shared: &shared, instances, workers: 0, max_workers, starved: 0, next_check: 0 };
     let backlog = (max_workers * 16).max(4096);
     let (tx, rx) = crossbeam_channel::bounded::<Job>(backlog);
-    let spawned = std::thread::scope(|scope| -> Result<(), SimError> {
-        let result =
-            scheduler.grow_executors(scope, &rx, workers).and_then(|()| scheduler.play(scope, &tx, &rx));
+    let played = std::thread::scope(|scope| -> Result<(), SimError> {
+        let shared = &shared;
+        let spawned =
+            std::thread::Builder::new().name("tidepool-dispatch".into()).spawn_scoped(scope, move || {
+                let result = dispatcher
+                    .grow_executors(scope, &rx, workers)
+                    .and_then(|()| dispatcher.play(scope, &tx, &rx));
+                shared.dispatch_done.store(true, Ordering::Relaxed);
+                // `tx` drops here: executors drain the queue and leave.
+                result
+            });
+        let handle = match spawned {
+            Ok(handle) => handle,
+            Err(e) => return Err(SimError::Threads(format!("starting the dispatcher: {e}"))),
+        };
+        monitor.run();
         // The end: holds are cut short, waiters released, queued jobs left.
-        shared.ending.store(true, Ordering::Relaxed);
+        let ended_at = if stop.load(Ordering::Relaxed) { shared.now() } else { ns(workload.duration) };
+        shared.ended_at.store(ended_at, Ordering::Relaxed);
+        shared.ending.store(true, Ordering::Release);
         shared.pool.close();
-        drop(tx);
-        result
+        handle.join().unwrap_or_else(|_| Err(SimError::Threads("the dispatcher panicked".into())))
     });
     let interrupted = stop.load(Ordering::Relaxed);
     let end_at = shared.now().min(ns(workload.duration));
-    if !interrupted {
-        scheduler.housekeeping(ns(workload.duration));
-        // The last, partial interval (or the only one) still gets its line.
-        if scheduler.last_sample_at < end_at {
-            scheduler.sample(end_at);
-        }
-    } else {
-        scheduler.housekeeping(end_at);
+    monitor.housekeeping(end_at);
+    // The last interval (partial, or the only one) gets its line once
+    // every executor is done, so the samples add up to the run.
+    if monitor.last_sample_at < end_at {
+        monitor.sample(end_at);
     }
-    spawned?;
-    Ok(scheduler.outcome(end_at, interrupted))
-}
-
-impl<'s, 'w> Scheduler<'s, 'w, '_> {
-    /// Plays the schedule: open-loop starts to the executors, closed-loop
-    /// phases on threads of their own.
-    /// Starts `n` more executors (fewer at the cap).
-    fn grow_executors<'scope>(
-        &mut self,
-        scope: &'scope std::thread::Scope<'scope, '_>,
-        rx: &Receiver<Job>,
-        n: usize,
-    ) -> Result<(), SimError>
-    where
-        's: 'scope,
-        'w: 'scope,
-    {
-        let shared: &'s Shared<'w> = self.shared;
-        for _ in 0..n.min(self.max_workers - self.workers) {
-            let w = self.workers;
-            let rx = rx.clone();
-            let shard = &shared.shards[w % shared.shards.len()];
-            std::thread::Builder::new()
-                .name(format!("tidepool-exec-{w}"))
-                .spawn_scoped(scope, move || shared.executor(shard, &rx))
-                .map_err(|e| SimError::Threads(format!("starting executor {w}: {e}")))?;
-            self.workers += 1;
-        }
-        Ok(())
-    }
-
-    /// Grows the executors by a quarter (at least one) when, at two checks
-    /// in a row (a housekeeping apart), every one was blocked — in the
-    /// pool's line or sleeping through a hold — while starts queued behind
-    /// them. Executors short of CPU are not blocked: more threads would not
-    /// help them.
-    fn grow_if_starved<'scope>(
-        &mut self,
-        scope: &'scope std::thread::Scope<'scope, '_>,
-        tx: &crossbeam_channel::Sender<Job>,
-        rx: &Receiver<Job>,
-    ) -> Result<(), SimError>
-    where
-        's: 'scope,
-        'w: 'scope,
-    {
-        if !std::mem::take(&mut self.grow) || self.workers >= self.max_workers {
-            return Ok(());
-        }
-        let blocked = self.shared.blocked.load(Ordering::Relaxed);
-        if blocked >= self.workers && !tx.is_empty() {
-            self.starved += 1;
-        } else {
-            self.starved = 0;
-        }
-        if self.starved >= 2 {
-            self.starved = 0;
-            self.grow_executors(scope, rx, (self.workers / 4).max(1))?;
-        }
-        Ok(())
-    }
-
-    fn play<'scope>(
-        &mut self,
-        scope: &'scope std::thread::Scope<'scope, '_>,
-        tx: &crossbeam_channel::Sender<Job>,
-        rx: &Receiver<Job>,
-    ) -> Result<(), SimError>
-    where
-        's: 'scope,
-        'w: 'scope,
-    {
-        let shared: &'s Shared<'w> = self.shared;
-        let workload = shared.workload;
-        let mut rng = SmallRng::seed_from_u64(workload.seed);
-        let holds: Vec<Sampler> = (0..workload.phases.len())
-            .map(|i| workload.hold_of(i).map_or(Sampler::Constant(0.0), |d| d.sampler()))
-            .collect();
-        let mut cursor = ArrivalCursor::default();
-        let end = self.end();
-        for i in 0..self.instances.len() {
-            let instance = self.instances[i];
-            if !self.wait_until(instance.start) {
-                return Ok(());
-            }
-            self.current = i;
-            let phase = &workload.phases[instance.phase];
-            if let Arrival::Closed { workers, think } = &phase.arrival {
-                let think = think.as_ref().map(Dist::sampler);
-                for w in 0..*workers {
-                    let shard = &shared.shards[w % shared.shards.len()];
-                    let (hold, think) = (holds[instance.phase].clone(), think.clone());
-                    let seed =
-                        workload.seed ^ ((i as u64) << 32 | w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                    std::thread::Builder::new()
-                        .name(format!("tidepool-closed-{w}"))
-                        .spawn_scoped(scope, move || shared.closed_worker(shard, instance, hold, think, seed))
-                        .map_err(|e| SimError::Threads(format!("starting closed-loop worker {w}: {e}")))?;
-                }
-            } else {
-                cursor.reset();
-                let mut next = cursor.next(workload, &instance, instance.start, &mut rng);
-                while let Some((at, recorded)) = next {
-                    if !self.wait_until(at) {
-                        return Ok(());
-                    }
-                    self.grow_if_starved(scope, tx, rx)?;
-                    let hold = if recorded == NO_HOLD {
-                        holds[instance.phase].sample_ns(&mut rng)
-                    } else {
-                        recorded
-                    };
-                    self.scheduled += 1;
-                    let job = Job { intended: at, hold, phase: instance.phase as u16 };
-                    match tx.try_send(job) {
-                        Ok(()) => {}
-                        Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                            self.dropped += 1;
-                            self.interval_dropped += 1;
-                        }
-                    }
-                    next = cursor.next(workload, &instance, at, &mut rng);
-                }
-            }
-            if !self.wait_until(instance.end.min(end)) {
-                return Ok(());
-            }
-        }
-        Ok(())
-    }
+    played?;
+    Ok(monitor.outcome(end_at, interrupted))
 }

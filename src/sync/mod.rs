@@ -79,6 +79,7 @@ pub struct LockOptions {
     pub(crate) sample_every: u32,
     pub(crate) threshold: Duration,
     pub(crate) clock: Clock,
+    pub(crate) trace: Option<Arc<crate::pool::trace::TraceRecorder>>,
 }
 
 impl Default for LockOptions {
@@ -87,6 +88,7 @@ impl Default for LockOptions {
             sample_every: DEFAULT_SAMPLE_EVERY,
             threshold: Duration::from_millis(10),
             clock: Clock::system(),
+            trace: None,
         }
     }
 }
@@ -111,6 +113,29 @@ impl LockOptions {
     /// The clock waits and holds are read from (default: the system clock).
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Captures acquisitions into `recorder` (one in its N): when each
+    /// acquire began, its wait and its hold, and timed-out `try_lock_for`s,
+    /// in the trace format of [`crate::pool::trace`]. Every hold is then
+    /// timed (the cost of `hold_sample_every(1)`: see BENCHMARKS.md).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tidepool::pool::trace::TraceRecorder;
+    /// use tidepool::sync::{LockOptions, ProfiledMutex};
+    ///
+    /// let recorder = Arc::new(TraceRecorder::new(1, 1000));
+    /// let m = ProfiledMutex::with_options("traced", 0u32, LockOptions::default().trace(Arc::clone(&recorder)));
+    /// *m.lock() += 1;
+    /// *m.lock() += 1;
+    /// assert_eq!(recorder.take().len(), 2);
+    /// ```
+    pub fn trace(mut self, recorder: Arc<crate::pool::trace::TraceRecorder>) -> Self {
+        self.trace = Some(recorder);
         self
     }
 }
@@ -326,6 +351,8 @@ pub(crate) struct LockShared {
     /// is sampled.
     sample_mask: u64,
     threshold_ns: u64,
+    /// Capture of every acquisition (kept 1 in the recorder's N).
+    trace: Option<Arc<crate::pool::trace::TraceRecorder>>,
     pub(crate) modes: Vec<ModeStats>,
     pub(crate) metrics: Vec<metrics::LockMetrics>,
     history: Mutex<VecDeque<Vec<LockSnapshot>>>,
@@ -362,8 +389,10 @@ impl LockShared {
             modes: modes.iter().map(|&m| ModeStats::new(m)).collect(),
             name,
             clock: options.clock,
-            sample_every: options.sample_every,
-            sample_mask: u64::from(options.sample_every) - 1,
+            // A trace needs every hold timed; the recorder samples.
+            sample_every: if options.trace.is_some() { 1 } else { options.sample_every },
+            sample_mask: if options.trace.is_some() { 0 } else { u64::from(options.sample_every) - 1 },
+            trace: options.trace,
             threshold_ns: u64::try_from(options.threshold.as_nanos()).unwrap_or(u64::MAX),
             history: Mutex::new(VecDeque::new()),
         });
@@ -374,6 +403,13 @@ impl LockShared {
     #[inline]
     pub(crate) fn now(&self) -> u64 {
         self.clock.now_nanos()
+    }
+
+    /// `(now, now)`: the span of an acquire that did not wait.
+    #[inline]
+    pub(crate) fn now_span(&self) -> (u64, u64) {
+        let t = self.now();
+        (t, t)
     }
 
     /// Counts an exclusive acquisition (the caller holds the lock) and says
@@ -435,12 +471,16 @@ impl LockShared {
         }
     }
 
-    /// Records a measured hold. `exclusive`: the caller still holds the lock
+    /// Records a measured hold; `(asked, start)`: when the acquire began
+    /// and when the hold did. `exclusive`: the caller still holds the lock
     /// exclusively, so the counts take plain stores; otherwise (readers)
     /// read-modify-writes.
-    pub(crate) fn held(&self, mode: usize, start: u64, exclusive: bool) {
+    pub(crate) fn held(&self, mode: usize, (asked, start): (u64, u64), exclusive: bool) {
         let s = &self.modes[mode];
         let end = self.now();
+        if let Some(trace) = &self.trace {
+            trace.record(asked, start, end);
+        }
         let held = end.saturating_sub(start);
         let scaled = held.saturating_mul(u64::from(self.sample_every));
         if exclusive {
@@ -468,29 +508,32 @@ impl LockShared {
     /// The slow path of every acquire, after its uncontended attempt failed:
     /// runs `block` (a blocking or timed acquire) between two clock reads and
     /// records the wait, or the timeout when `block` gives up. Returns the
-    /// guard and when it was acquired.
+    /// guard and when the acquire began and ended.
     pub(crate) fn contended<G>(
         &self,
         mode: usize,
         exclusive: bool,
         block: impl FnOnce() -> Option<G>,
-    ) -> Option<(G, u64)> {
+    ) -> Option<(G, (u64, u64))> {
         let start = self.now();
         match block() {
             Some(guard) => {
                 let end = self.now();
                 self.waited(mode, start, end, exclusive);
-                Some((guard, end))
+                Some((guard, (start, end)))
             }
             None => {
-                self.timed_out(mode);
+                self.timed_out(mode, start);
                 None
             }
         }
     }
 
-    fn timed_out(&self, mode: usize) {
+    fn timed_out(&self, mode: usize, start: u64) {
         self.modes[mode].timeouts.fetch_add(1, Ordering::Relaxed);
+        if let Some(trace) = &self.trace {
+            trace.record_failed(start, self.now(), crate::pool::trace::TraceOutcome::Timeout);
+        }
     }
 
     fn event(&self, mode: LockMode, kind: LockEventKind, nanos: u64, at: u64) {

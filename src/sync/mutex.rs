@@ -49,8 +49,8 @@ pub struct ProfiledMutex<T: ?Sized> {
 pub struct ProfiledMutexGuard<'a, T: ?Sized> {
     inner: parking_lot::MutexGuard<'a, T>,
     shared: &'a LockShared,
-    /// When the hold began, if this hold is sampled.
-    hold_start: Option<u64>,
+    /// (When the acquire began, when the hold began), if this hold is sampled.
+    hold_start: Option<(u64, u64)>,
 }
 
 impl<T> ProfiledMutex<T> {
@@ -82,7 +82,7 @@ impl<T: ?Sized> ProfiledMutex<T> {
             return self.acquired(inner, None);
         }
         match self.shared.contended(EXCLUSIVE, true, || Some(self.inner.lock())) {
-            Some((inner, end)) => self.acquired(inner, Some(end)),
+            Some((inner, span)) => self.acquired(inner, Some(span)),
             None => unreachable!("a blocking acquire never gives up"),
         }
     }
@@ -100,7 +100,7 @@ impl<T: ?Sized> ProfiledMutex<T> {
         }
         self.shared
             .contended(EXCLUSIVE, true, || self.inner.try_lock_for(timeout))
-            .map(|(inner, end)| self.acquired(inner, Some(end)))
+            .map(|(inner, span)| self.acquired(inner, Some(span)))
     }
 
     /// A mutable reference without locking (the borrow proves exclusivity).
@@ -122,10 +122,10 @@ impl<T: ?Sized> ProfiledMutex<T> {
     fn acquired<'a>(
         &'a self,
         inner: parking_lot::MutexGuard<'a, T>,
-        now: Option<u64>,
+        now: Option<(u64, u64)>,
     ) -> ProfiledMutexGuard<'a, T> {
         let sampled = self.shared.acquired_exclusive(EXCLUSIVE);
-        let hold_start = if sampled { Some(now.unwrap_or_else(|| self.shared.now())) } else { None };
+        let hold_start = if sampled { Some(now.unwrap_or_else(|| self.shared.now_span())) } else { None };
         ProfiledMutexGuard { inner, shared: &self.shared, hold_start }
     }
 }

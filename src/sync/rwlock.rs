@@ -35,7 +35,7 @@ pub struct ProfiledRwLock<T: ?Sized> {
 pub struct ProfiledRwLockReadGuard<'a, T: ?Sized> {
     inner: parking_lot::RwLockReadGuard<'a, T>,
     shared: &'a LockShared,
-    hold_start: Option<u64>,
+    hold_start: Option<(u64, u64)>,
 }
 
 /// Exclusive access to a [`ProfiledRwLock`]'s value; released on drop.
@@ -43,7 +43,7 @@ pub struct ProfiledRwLockReadGuard<'a, T: ?Sized> {
 pub struct ProfiledRwLockWriteGuard<'a, T: ?Sized> {
     inner: parking_lot::RwLockWriteGuard<'a, T>,
     shared: &'a LockShared,
-    hold_start: Option<u64>,
+    hold_start: Option<(u64, u64)>,
 }
 
 impl<T> ProfiledRwLock<T> {
@@ -74,7 +74,7 @@ impl<T: ?Sized> ProfiledRwLock<T> {
             return self.read_acquired(inner, None);
         }
         match self.shared.contended(READ, false, || Some(self.inner.read())) {
-            Some((inner, end)) => self.read_acquired(inner, Some(end)),
+            Some((inner, span)) => self.read_acquired(inner, Some(span)),
             None => unreachable!("a blocking acquire never gives up"),
         }
     }
@@ -92,7 +92,7 @@ impl<T: ?Sized> ProfiledRwLock<T> {
         }
         self.shared
             .contended(READ, false, || self.inner.try_read_for(timeout))
-            .map(|(inner, end)| self.read_acquired(inner, Some(end)))
+            .map(|(inner, span)| self.read_acquired(inner, Some(span)))
     }
 
     /// Exclusive access, blocking while anyone holds the lock.
@@ -102,7 +102,7 @@ impl<T: ?Sized> ProfiledRwLock<T> {
             return self.write_acquired(inner, None);
         }
         match self.shared.contended(WRITE, true, || Some(self.inner.write())) {
-            Some((inner, end)) => self.write_acquired(inner, Some(end)),
+            Some((inner, span)) => self.write_acquired(inner, Some(span)),
             None => unreachable!("a blocking acquire never gives up"),
         }
     }
@@ -120,7 +120,7 @@ impl<T: ?Sized> ProfiledRwLock<T> {
         }
         self.shared
             .contended(WRITE, true, || self.inner.try_write_for(timeout))
-            .map(|(inner, end)| self.write_acquired(inner, Some(end)))
+            .map(|(inner, span)| self.write_acquired(inner, Some(span)))
     }
 
     /// A mutable reference without locking.
@@ -146,10 +146,10 @@ impl<T: ?Sized> ProfiledRwLock<T> {
     fn read_acquired<'a>(
         &'a self,
         inner: parking_lot::RwLockReadGuard<'a, T>,
-        now: Option<u64>,
+        now: Option<(u64, u64)>,
     ) -> ProfiledRwLockReadGuard<'a, T> {
         let sampled = self.shared.acquired_shared(READ);
-        let hold_start = if sampled { Some(now.unwrap_or_else(|| self.shared.now())) } else { None };
+        let hold_start = if sampled { Some(now.unwrap_or_else(|| self.shared.now_span())) } else { None };
         ProfiledRwLockReadGuard { inner, shared: &self.shared, hold_start }
     }
 
@@ -157,10 +157,10 @@ impl<T: ?Sized> ProfiledRwLock<T> {
     fn write_acquired<'a>(
         &'a self,
         inner: parking_lot::RwLockWriteGuard<'a, T>,
-        now: Option<u64>,
+        now: Option<(u64, u64)>,
     ) -> ProfiledRwLockWriteGuard<'a, T> {
         let sampled = self.shared.acquired_exclusive(WRITE);
-        let hold_start = if sampled { Some(now.unwrap_or_else(|| self.shared.now())) } else { None };
+        let hold_start = if sampled { Some(now.unwrap_or_else(|| self.shared.now_span())) } else { None };
         ProfiledRwLockWriteGuard { inner, shared: &self.shared, hold_start }
     }
 }

@@ -234,7 +234,10 @@ impl AnomalyConfig {
 /// assert!(Severity::Emergency > Severity::Warning);
 /// assert_eq!(Severity::Warning.to_string(), "warning");
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Score below 0.5: no alert.
     #[default]

@@ -1,7 +1,398 @@
-//! Watching a running system's signals.
+//! The monitor: turns sampled numbers into decisions.
 //!
-//! * [`anomaly`]: a streaming adaptive-baseline anomaly detector for one
-//!   signal (pool wait p99, memory RSS, a request rate), the engine behind
-//!   `tidepool detect`.
+//! Every sample interval (2 s by default; virtual time inside the
+//! simulator) the monitor gets one [`Reading`] per signal — a pool's wait,
+//! its starvation, memory, a lock's contention — and runs each through its
+//! own [`SignalDetector`]: static [`Floors`] per severity combined with the
+//! adaptive baseline of [`anomaly`], confirmed over a few samples and
+//! cleared with hysteresis. Changes of severity become [`AlertEvent`]s with
+//! a lifecycle (firing → escalated / de-escalated → resolved) and per
+//! (kind, severity) suppression; remedies registered per kind run when an
+//! alert fires, and whether the signal recovered is recorded. A
+//! [`LeakTracker`] judges the memory series. Events go to sinks
+//! (`alerts.jsonl`, [`alertmanager`]) and to the metrics
+//! `tidepool_alerts_active{kind,severity}` and `tidepool_alerts_total`.
+//!
+//! * [`anomaly`]: the streaming adaptive-baseline detector (also behind
+//!   `tidepool detect`).
+//! * [`sampler`]: readings from live pools, locks and the process, and a
+//!   thread that samples them on the real clock.
+//! * [`alertmanager`]: delivery to a Prometheus Alertmanager.
+//!
+//! The simulator feeds the same [`Monitor`] from its samples, so a soak's
+//! alerts are the ones production would have raised.
+//!
+//! # Example
+//!
+//! ```
+//! use tidepool::monitor::{Kind, Monitor, MonitorConfig, Reading, Severity};
+//!
+//! let mut monitor = Monitor::new(MonitorConfig::default());
+//! // A minute of a healthy pool, then a minute of 40 ms waits.
+//! for i in 0..60 {
+//!     let wait = if i < 30 { 0.0005 } else { 0.040 };
+//!     monitor.observe(f64::from(i) * 2.0, &[Reading::new(Kind::PoolWait, "db", wait)]);
+//! }
+//! assert_eq!(monitor.severity(Kind::PoolWait, "db"), Severity::Critical);
+//! ```
 
+pub mod alertmanager;
+mod alerts;
 pub mod anomaly;
+mod leak;
+pub mod sampler;
+mod signal;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use alerts::{AlertEvent, AlertSink, AlertState, Cooldowns, Episode};
+pub use anomaly::Severity;
+pub use leak::{LeakReport, LeakTracker, LeakVerdict};
+pub use signal::{monitor_anomaly_config, Combine, Floors, Kind, SignalDetector, Stability};
+
+/// `tidepool_alerts_active{kind, severity}`: alerts active now.
+pub const ALERTS_ACTIVE: &str = "tidepool_alerts_active";
+/// `tidepool_alerts_total{kind, severity}`: alerts notified (fired or escalated).
+pub const ALERTS_TOTAL: &str = "tidepool_alerts_total";
+
+/// One signal's value at a sample.
+///
+/// ```
+/// use tidepool::monitor::{Kind, Reading};
+/// let r = Reading::new(Kind::Starvation, "parsers", 0.75);
+/// assert_eq!(r.subject, "parsers");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    /// What is measured.
+    pub kind: Kind,
+    /// Which pool, lock, or `process`.
+    pub subject: String,
+    /// The value, in the kind's unit (seconds, a ratio, bytes).
+    pub value: f64,
+}
+
+impl Reading {
+    /// A reading.
+    pub fn new(kind: Kind, subject: impl Into<String>, value: f64) -> Reading {
+        Reading { kind, subject: subject.into(), value }
+    }
+}
+
+/// The monitor's settings. Defaults: the original design's floors, both
+/// floor and adaptive band required, 5 samples to confirm, 3 to clear,
+/// cooldowns of 120 s (warning) and 60 s (critical), a leak budget of
+/// 1 MiB/h after 5 minutes of warm-up, and 15 samples for a remedy to work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorConfig {
+    /// Pool wait floors, seconds: 10 / 25 / 50 ms.
+    pub pool_wait: Floors,
+    /// Starvation floors (`in_use / max` while callers wait): 70 / 90 / 98 %.
+    pub starvation: Floors,
+    /// Memory floors, bytes: 500 / 800 / 1200 MB.
+    pub memory: Floors,
+    /// Lock contention floors (mean wait per acquisition), seconds:
+    /// 1 / 3 / 10 ms (3 ms is the original design's contention threshold).
+    pub lock_contention: Floors,
+    /// How floor and adaptive band combine.
+    pub combine: Combine,
+    /// Confirmation and hysteresis.
+    pub stability: Stability,
+    /// Suppression cooldowns.
+    pub cooldowns: Cooldowns,
+    /// The leak verdict's budget, bytes per hour.
+    pub leak_budget_bytes_per_hour: f64,
+    /// The leak verdict ignores this much of the run's start, seconds.
+    pub leak_warmup_seconds: f64,
+    /// A remedy "worked" if its alert resolved within this many samples.
+    pub recover_within_samples: u32,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            pool_wait: Floors::new(0.010, 0.025, 0.050),
+            starvation: Floors::new(0.70, 0.90, 0.98),
+            memory: Floors::new(500e6, 800e6, 1200e6),
+            lock_contention: Floors::new(0.001, 0.003, 0.010),
+            combine: Combine::Both,
+            stability: Stability::default(),
+            cooldowns: Cooldowns::default(),
+            leak_budget_bytes_per_hour: 1024.0 * 1024.0,
+            leak_warmup_seconds: 300.0,
+            recover_within_samples: 15,
+        }
+    }
+}
+
+impl MonitorConfig {
+    /// The floors of `kind`.
+    pub fn floors(&self, kind: Kind) -> Floors {
+        match kind {
+            Kind::PoolWait => self.pool_wait,
+            Kind::Starvation => self.starvation,
+            Kind::Memory => self.memory,
+            Kind::LockContention => self.lock_contention,
+        }
+    }
+}
+
+/// A remedy: runs when an alert of its kind fires or escalates; returns
+/// what it did, or why it could not.
+pub type Action = Box<dyn FnMut(&AlertEvent) -> Result<String, String> + Send>;
+
+/// One run of a remedy and whether the signal recovered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Remediation {
+    /// When it ran, seconds.
+    pub at: f64,
+    /// The alert's kind.
+    pub kind: Kind,
+    /// The alert's subject.
+    pub subject: String,
+    /// The remedy's name.
+    pub action: String,
+    /// What it reported.
+    pub result: String,
+    /// Whether it ran without error.
+    pub ok: bool,
+    /// `Some(true)`: the alert resolved within the window; `Some(false)`:
+    /// it did not; `None`: the window is still open.
+    pub recovered: Option<bool>,
+    /// When the alert resolved, seconds.
+    pub recovered_at: Option<f64>,
+    #[serde(skip)]
+    samples_left: u32,
+}
+
+/// What the monitor saw over a run: the soak report's alert section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct MonitorReport {
+    /// Every alert episode, in start order.
+    pub episodes: Vec<Episode>,
+    /// Events by state.
+    pub events: BTreeMap<String, u64>,
+    /// Every remedy run.
+    pub remediations: Vec<Remediation>,
+    /// The memory verdict, when there were enough samples.
+    pub leak: Option<LeakReport>,
+    /// The highest severity any alert reached (notified or not).
+    pub worst: Severity,
+}
+
+/// The monitor. See the [module docs](self).
+pub struct Monitor {
+    config: MonitorConfig,
+    detectors: BTreeMap<(Kind, String), SignalDetector>,
+    book: alerts::AlertBook,
+    leak: LeakTracker,
+    leak_subject: Option<String>,
+    actions: Vec<(Kind, String, Action)>,
+    remediations: Vec<Remediation>,
+    sinks: Vec<Box<dyn AlertSink>>,
+    events: BTreeMap<String, u64>,
+}
+
+impl std::fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Monitor").field("signals", &self.detectors.len()).finish_non_exhaustive()
+    }
+}
+
+impl Monitor {
+    /// A monitor with `config`; registers its metrics at zero for every
+    /// (kind, severity), so dashboards see zeros rather than no data.
+    pub fn new(config: MonitorConfig) -> Monitor {
+        for kind in Kind::ALL {
+            for severity in [Severity::Warning, Severity::Critical, Severity::Emergency] {
+                let labels = [("kind", kind.as_str()), ("severity", severity.as_str())];
+                metrics::gauge!(ALERTS_ACTIVE, &labels).set(0.0);
+                metrics::counter!(ALERTS_TOTAL, &labels).increment(0);
+            }
+        }
+        Monitor {
+            leak: LeakTracker::new(config.leak_budget_bytes_per_hour, config.leak_warmup_seconds),
+            book: alerts::AlertBook::new(config.cooldowns),
+            config,
+            detectors: BTreeMap::new(),
+            leak_subject: None,
+            actions: Vec::new(),
+            remediations: Vec::new(),
+            sinks: Vec::new(),
+            events: BTreeMap::new(),
+        }
+    }
+
+    /// Registers a remedy for alerts of `kind`.
+    ///
+    /// ```
+    /// use tidepool::monitor::{Kind, Monitor, MonitorConfig};
+    /// let mut monitor = Monitor::new(MonitorConfig::default());
+    /// monitor.on(Kind::Memory, "page someone", |alert| Ok(format!("paged about {}", alert.subject)));
+    /// ```
+    pub fn on(
+        &mut self,
+        kind: Kind,
+        name: impl Into<String>,
+        action: impl FnMut(&AlertEvent) -> Result<String, String> + Send + 'static,
+    ) {
+        self.actions.push((kind, name.into(), Box::new(action)));
+    }
+
+    /// Adds a sink for notified events.
+    pub fn add_sink(&mut self, sink: impl AlertSink + 'static) {
+        self.sinks.push(Box::new(sink));
+    }
+
+    /// The current severity of (kind, subject).
+    pub fn severity(&self, kind: Kind, subject: &str) -> Severity {
+        self.book.severity(kind, subject)
+    }
+
+    /// Feeds one sample's readings at `at` seconds; returns the alert events
+    /// it caused (suppressed ones included).
+    pub fn observe(&mut self, at: f64, readings: &[Reading]) -> Vec<AlertEvent> {
+        let mut out = Vec::new();
+        for r in readings {
+            if r.kind == Kind::Memory
+                && self.leak_subject.get_or_insert_with(|| r.subject.clone()) == &r.subject
+            {
+                self.leak.record(at, r.value);
+            }
+            let key = (r.kind, r.subject.clone());
+            let (floors, combine, stability) =
+                (self.config.floors(r.kind), self.config.combine, self.config.stability);
+            let detector =
+                self.detectors.entry(key).or_insert_with(|| SignalDetector::new(floors, combine, stability));
+            let severity = detector.observe(at, r.value);
+            let expected = detector.expected();
+            if let Some(event) = self.book.transition(at, r.kind, &r.subject, severity, r.value, expected) {
+                out.push(event);
+            }
+        }
+        // Remedies still waiting: did their alert clear?
+        for rem in self.remediations.iter_mut().filter(|r| r.recovered.is_none()) {
+            if self.book.severity(rem.kind, &rem.subject) == Severity::None {
+                rem.recovered = Some(true);
+                rem.recovered_at = Some(at);
+            } else if rem.samples_left == 0 {
+                rem.recovered = Some(false);
+            } else {
+                rem.samples_left -= 1;
+            }
+        }
+        for event in &out {
+            *self.events.entry(format!("{:?}", event.state).to_lowercase()).or_insert(0) += 1;
+            if matches!(event.state, AlertState::Firing | AlertState::Escalated) {
+                let labels = [("kind", event.kind.as_str()), ("severity", event.severity.as_str())];
+                metrics::counter!(ALERTS_TOTAL, &labels).increment(1);
+            }
+            if matches!(event.state, AlertState::Firing | AlertState::Escalated | AlertState::Suppressed)
+                && event.severity > event.previous
+            {
+                self.remedy(event);
+            }
+            if event.state.notifies() {
+                for sink in &mut self.sinks {
+                    sink.deliver(event);
+                }
+            }
+        }
+        if !out.is_empty() {
+            let counts = self.book.active_counts();
+            for kind in Kind::ALL {
+                for severity in [Severity::Warning, Severity::Critical, Severity::Emergency] {
+                    let n = counts.get(&(kind, severity)).copied().unwrap_or(0);
+                    let labels = [("kind", kind.as_str()), ("severity", severity.as_str())];
+                    metrics::gauge!(ALERTS_ACTIVE, &labels).set(n as f64);
+                }
+            }
+        }
+        out
+    }
+
+    fn remedy(&mut self, event: &AlertEvent) {
+        for (kind, name, action) in &mut self.actions {
+            if *kind != event.kind {
+                continue;
+            }
+            let (ok, result) = match action(event) {
+                Ok(what) => (true, what),
+                Err(why) => (false, why),
+            };
+            self.remediations.push(Remediation {
+                at: event.at,
+                kind: event.kind,
+                subject: event.subject.clone(),
+                action: name.clone(),
+                result,
+                ok,
+                recovered: None,
+                recovered_at: None,
+                samples_left: self.config.recover_within_samples,
+            });
+        }
+    }
+
+    /// The leak verdict now.
+    pub fn leak_verdict(&self) -> Option<LeakReport> {
+        self.leak.verdict()
+    }
+
+    /// Everything so far, for a report.
+    pub fn report(&self) -> MonitorReport {
+        MonitorReport {
+            episodes: self.book.episodes.clone(),
+            events: self.events.clone(),
+            remediations: self.remediations.clone(),
+            leak: self.leak.verdict(),
+            worst: self.book.episodes.iter().map(|e| e.peak).max().unwrap_or(Severity::None),
+        }
+    }
+}
+
+/// Built-in remedies.
+pub mod actions {
+    use crate::pool::Pool;
+
+    /// Grows a starving pool: raises its target to `max_size`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tidepool::monitor::{actions, Kind, Monitor, MonitorConfig};
+    /// let pool = tidepool::pool::Pool::builder("p").max_size(8).factory(|| Ok(0u8)).build()?;
+    /// let mut monitor = Monitor::new(MonitorConfig::default());
+    /// monitor.on(Kind::Starvation, "grow_pool", actions::grow_pool(pool.clone()));
+    /// # Ok(()) }
+    /// ```
+    pub fn grow_pool<T: Send + 'static>(
+        pool: Pool<T>,
+    ) -> impl FnMut(&super::AlertEvent) -> Result<String, String> + Send + 'static {
+        move |alert| {
+            if alert.subject != pool.name() {
+                return Err(format!("not this pool ({})", pool.name()));
+            }
+            let before = pool.status().target;
+            let after = pool.set_target(usize::MAX);
+            if after > before {
+                Ok(format!("target {before} -> {after}"))
+            } else {
+                Err(format!("already at max_size {after}"))
+            }
+        }
+    }
+
+    /// Relieves memory pressure: destroys a pool's idle objects above
+    /// `min_size`.
+    pub fn trim_idle<T: Send + 'static>(
+        pool: Pool<T>,
+    ) -> impl FnMut(&super::AlertEvent) -> Result<String, String> + Send + 'static {
+        move |_| {
+            let n = pool.trim_idle();
+            Ok(format!("trimmed {n} idle objects from {}", pool.name()))
+        }
+    }
+}

@@ -553,6 +553,53 @@ impl<T: Send + 'static> Pool<T> {
         self.inner.maintain()
     }
 
+    /// Sets the size target now, clamped to `min_size..=max_size`, and
+    /// returns it: the remedy for a starving pool (the monitor's built-in
+    /// `grow_pool` action raises it to `max_size`). The sizing policy may
+    /// move it again at its next interval.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = tidepool::pool::Pool::builder("grown").min_size(1).max_size(8).factory(|| Ok(0u8)).build()?;
+    /// assert_eq!(pool.set_target(100), 8);
+    /// assert_eq!(pool.status().target, 8);
+    /// # Ok(()) }
+    /// ```
+    pub fn set_target(&self, target: usize) -> usize {
+        let inner = &self.inner;
+        let target = target.clamp(inner.min, inner.max);
+        inner.core.set_target(target);
+        target
+    }
+
+    /// Destroys idle objects above `min_size` now and returns how many: the
+    /// remedy for memory pressure (the monitor's built-in `trim_idle`
+    /// action). Counted as retired.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = tidepool::pool::Pool::builder("trimmed").min_size(1).max_size(4).factory(|| Ok(0u8)).build()?;
+    /// let held: Vec<_> = (0..4).map(|_| pool.acquire_blocking()).collect::<Result<_, _>>()?;
+    /// drop(held);
+    /// assert_eq!(pool.trim_idle(), 3);
+    /// assert_eq!(pool.status().size, 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn trim_idle(&self) -> usize {
+        let inner = &self.inner;
+        let mut trimmed = 0;
+        while inner.core.size() > inner.min {
+            let Some(entry) = inner.core.pop_idle() else { break };
+            inner.destroy(entry, DestroyReason::Retired);
+            trimmed += 1;
+        }
+        trimmed
+    }
+
     /// Closes the pool: waiters fail with [`AcquireError::Closed`], idle
     /// objects are destroyed now and held ones when returned.
     pub fn close(&self) {

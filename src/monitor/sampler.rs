@@ -1,0 +1,188 @@
+//! Readings from live objects — pools, the profiled locks, the process —
+//! and a thread that feeds them to a [`Monitor`] on the real clock.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use tidepool::monitor::{sampler::Sampler, Kind, Monitor, MonitorConfig};
+//!
+//! let pool = tidepool::pool::Pool::builder("db").max_size(4).factory(|| Ok(0u8)).build()?;
+//! let mut sampler = Sampler::new().pool(&pool).locks().process();
+//! let readings = sampler.readings();
+//! assert!(readings.iter().any(|r| r.kind == Kind::PoolWait && r.subject == "db"));
+//!
+//! // Or let a thread sample every interval:
+//! let running = sampler.spawn(Monitor::new(MonitorConfig::default()), Duration::from_millis(10))?;
+//! std::thread::sleep(Duration::from_millis(50));
+//! let monitor = running.stop();
+//! assert!(monitor.report().episodes.is_empty());
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Kind, Monitor, Reading};
+use crate::clock::Clock;
+use crate::pool::{Pool, Stats, Status};
+
+/// A pool, seen through what the sampler needs.
+trait PoolProbe: Send {
+    fn name(&self) -> &str;
+    fn status(&self) -> Status;
+    fn stats(&self) -> Stats;
+}
+
+impl<T: Send + 'static> PoolProbe for Pool<T> {
+    fn name(&self) -> &str {
+        Pool::name(self)
+    }
+    fn status(&self) -> Status {
+        Pool::status(self)
+    }
+    fn stats(&self) -> Stats {
+        Pool::stats(self)
+    }
+}
+
+/// Turns live objects into [`Reading`]s, one set per call.
+///
+/// * per pool: [`Kind::PoolWait`] — the mean wait of the acquires served
+///   since the last call (a live pool keeps sums, not quantiles; the
+///   simulator reports the interval's p99) — and [`Kind::Starvation`];
+/// * per profiled lock and mode: [`Kind::LockContention`], the mean wait
+///   per acquisition since the last call;
+/// * the process: [`Kind::Memory`] (RSS), subject `process`.
+#[derive(Default)]
+pub struct Sampler {
+    pools: Vec<Box<dyn PoolProbe>>,
+    locks: bool,
+    process: bool,
+    last_pool: HashMap<String, Stats>,
+    last_lock: HashMap<String, (u64, Duration)>,
+}
+
+impl std::fmt::Debug for Sampler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sampler").field("pools", &self.pools.len()).field("locks", &self.locks).finish()
+    }
+}
+
+impl Sampler {
+    /// A sampler watching nothing yet.
+    pub fn new() -> Sampler {
+        Sampler::default()
+    }
+
+    /// Watches `pool` (a shared handle is kept).
+    pub fn pool<T: Send + 'static>(mut self, pool: &Pool<T>) -> Sampler {
+        self.pools.push(Box::new(pool.clone()));
+        self
+    }
+
+    /// Watches every profiled lock ([`crate::sync::registry`]).
+    pub fn locks(mut self) -> Sampler {
+        self.locks = true;
+        self
+    }
+
+    /// Watches the process's RSS.
+    pub fn process(mut self) -> Sampler {
+        self.process = true;
+        self
+    }
+
+    /// The readings since the last call (the first call measures from the
+    /// objects' creation).
+    pub fn readings(&mut self) -> Vec<Reading> {
+        let mut out = Vec::new();
+        for pool in &self.pools {
+            let (status, stats) = (pool.status(), pool.stats());
+            let delta = match self.last_pool.insert(pool.name().to_string(), stats) {
+                Some(before) => stats.since(&before),
+                None => stats,
+            };
+            let served = delta.acquires();
+            let wait = if served == 0 { 0.0 } else { delta.wait_total.as_secs_f64() / served as f64 };
+            out.push(Reading::new(Kind::PoolWait, pool.name(), wait));
+            out.push(Reading::new(Kind::Starvation, pool.name(), starvation(&status)));
+        }
+        if self.locks {
+            for lock in crate::sync::registry().snapshot() {
+                let key = format!("{}:{}", lock.name, lock.mode.as_str());
+                let now = (lock.acquisitions, lock.wait_total);
+                let (a0, w0) = self.last_lock.insert(key, now).unwrap_or((0, Duration::ZERO));
+                let acquisitions = now.0.saturating_sub(a0);
+                let waited = now.1.saturating_sub(w0);
+                let mean = if acquisitions == 0 { 0.0 } else { waited.as_secs_f64() / acquisitions as f64 };
+                out.push(Reading::new(Kind::LockContention, lock.name.to_string(), mean));
+            }
+        }
+        if self.process {
+            if let Some(p) = crate::process::sample() {
+                out.push(Reading::new(Kind::Memory, "process", p.rss_bytes as f64));
+            }
+        }
+        out
+    }
+
+    /// Samples every `interval` on a thread of its own, feeding `monitor`,
+    /// until [`RunningMonitor::stop`].
+    ///
+    /// # Errors
+    ///
+    /// The OS refused the thread.
+    pub fn spawn(mut self, mut monitor: Monitor, interval: Duration) -> std::io::Result<RunningMonitor> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let clock = Clock::system();
+        let handle = std::thread::Builder::new().name("tidepool-monitor".into()).spawn(move || {
+            let mut next = interval;
+            while !flag.load(Ordering::Relaxed) {
+                let now = clock.now();
+                if now < next {
+                    std::thread::sleep((next - now).min(Duration::from_millis(50)));
+                    continue;
+                }
+                next += interval;
+                let readings = self.readings();
+                monitor.observe(now.as_secs_f64(), &readings);
+            }
+            monitor
+        })?;
+        Ok(RunningMonitor { stop, handle })
+    }
+}
+
+/// `in_use / max` while callers wait, else 0.
+pub fn starvation(status: &Status) -> f64 {
+    if status.pending == 0 || status.max == 0 {
+        0.0
+    } else {
+        status.in_use as f64 / status.max as f64
+    }
+}
+
+/// A monitor sampling on its own thread.
+#[derive(Debug)]
+pub struct RunningMonitor {
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<Monitor>,
+}
+
+impl RunningMonitor {
+    /// Stops sampling and returns the monitor (for its report).
+    ///
+    /// # Panics
+    ///
+    /// If the sampling thread panicked (a bug), the panic is resumed here.
+    pub fn stop(self) -> Monitor {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.handle.join() {
+            Ok(monitor) => monitor,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}

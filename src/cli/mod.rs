@@ -25,7 +25,9 @@ use clap::{Parser, Subcommand};
 pub use demo::{DemoArgs, DemoReport};
 pub use detect::{detect, DetectArgs};
 pub use recover::ReportArgs;
-pub use soak::{ReplayArgs, SoakArgs, SoakEnd, TimeArgs, TimeMode, UnitArg, ValidateArgs, DAILY_CYCLE};
+pub use soak::{
+    AlertArgs, ReplayArgs, SoakArgs, SoakEnd, TimeArgs, TimeMode, UnitArg, ValidateArgs, DAILY_CYCLE,
+};
 
 /// tidepool: instrument resource pools and replay workloads through them.
 #[derive(Debug, Parser)]
@@ -41,9 +43,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Replay a workload through a real pool in virtual time and write a soak report with pass/fail gates.
+    /// Replay a workload through a real pool (virtual time, or --time wall) and write a soak report with pass/fail gates and alerts.
     Soak(SoakArgs),
-    /// Replay a captured `timestamp,value` rate series through a real pool in virtual time (same report and gates as soak).
+    /// Replay a captured rate series (`timestamp,value` CSV) or a recorded trace (`.jsonl`) through a real pool (same report, gates and alerts as soak).
     Replay(ReplayArgs),
     /// Check a workload file and print what a run would do, without running it.
     Validate(ValidateArgs),

@@ -46,6 +46,38 @@ pub struct SoakArgs {
     /// Virtual or wall-clock time.
     #[command(flatten)]
     pub time: TimeArgs,
+    /// Where alerts go.
+    #[command(flatten)]
+    pub alerting: AlertArgs,
+}
+
+/// What `soak` and `replay` share.
+#[derive(Clone, Copy)]
+struct Common<'a> {
+    out: &'a Path,
+    quiet: bool,
+    time: &'a TimeArgs,
+    alerting: &'a AlertArgs,
+}
+
+impl SoakArgs {
+    fn common(&self) -> Common<'_> {
+        Common { out: &self.out, quiet: self.quiet, time: &self.time, alerting: &self.alerting }
+    }
+}
+
+impl ReplayArgs {
+    fn common(&self) -> Common<'_> {
+        Common { out: &self.out, quiet: self.quiet, time: &self.time, alerting: &self.alerting }
+    }
+}
+
+/// Where the monitor's alerts go besides alerts.jsonl.
+#[derive(Debug, Clone, Args)]
+pub struct AlertArgs {
+    /// Post alerts to this Alertmanager (http://HOST:PORT) as they fire and resolve.
+    #[arg(long, value_name = "URL")]
+    pub alertmanager: Option<String>,
 }
 
 /// Virtual or wall-clock time, and the wall-clock settings.
@@ -71,9 +103,10 @@ pub struct TimeArgs {
     /// doubles them while they are all blocked [default: 1024].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub workers: Option<u64>,
-    /// With --time wall: a start this much after its schedule counts as late.
-    #[arg(long, default_value = "1ms", value_parser = parse_late_after)]
-    pub late_after: Duration,
+    /// With --time wall: a start this much after its schedule counts as
+    /// late [default: 1ms].
+    #[arg(long, value_parser = parse_late_after)]
+    pub late_after: Option<Duration>,
 }
 
 /// `--time` values.
@@ -94,6 +127,7 @@ impl TimeArgs {
                 ("--listen", self.listen.is_some()),
                 ("--no-metrics", self.no_metrics),
                 ("--workers", self.workers.is_some()),
+                ("--late-after", self.late_after.is_some()),
             ];
             if let Some((flag, _)) = given.iter().find(|(_, on)| *on) {
                 return Err(CliError::Input(format!(
@@ -114,6 +148,9 @@ impl TimeArgs {
             }
             if let Some(w) = self.workers {
                 cmd += &format!(" --workers {w}");
+            }
+            if let Some(d) = self.late_after {
+                cmd += &format!(" --late-after {}", sim::workload::fmt_duration(d).replace(' ', ""));
             }
         }
         cmd
@@ -245,6 +282,11 @@ struct Progress {
     wall_mode: bool,
     /// What a checkpoint report needs.
     checkpoint: Checkpoint,
+    /// The monitor, fed every sample; its events go to alerts.jsonl.
+    monitor: crate::monitor::Monitor,
+    alerts: BufWriter<std::fs::File>,
+    /// The pool's max (starvation is `in_use / max` while callers wait).
+    pool_max: usize,
 }
 
 /// Writes `checkpoint.json` (a report of everything so far, marked
@@ -279,6 +321,45 @@ impl Progress {
     }
 }
 
+impl Progress {
+    /// Runs the sample's readings through the monitor; writes and shows
+    /// the events.
+    fn monitor(&mut self, sample: &Sample) {
+        use crate::monitor::{Kind, Reading};
+        let subject = self.checkpoint.workload.name.as_str();
+        let starvation = if sample.waiting > 0 && self.pool_max > 0 {
+            sample.in_use as f64 / self.pool_max as f64
+        } else {
+            0.0
+        };
+        let readings = [
+            Reading::new(Kind::PoolWait, subject, sample.wait_p99),
+            Reading::new(Kind::Starvation, subject, starvation),
+            Reading::new(Kind::Memory, subject, sample.memory_bytes as f64),
+        ];
+        for event in self.monitor.observe(sample.t, &readings) {
+            if self.error.is_none() {
+                let line = serde_json::to_string(&event).unwrap_or_default();
+                if let Err(e) = writeln!(self.alerts, "{line}").and_then(|()| self.alerts.flush()) {
+                    self.error = Some(e);
+                }
+            }
+            if !self.quiet {
+                let line = format!(
+                    "tidepool: alert at {}: {} ({:?})",
+                    report::human_seconds(event.at),
+                    event.summary,
+                    event.state
+                );
+                match &self.bar {
+                    Some(bar) => bar.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
+        }
+    }
+}
+
 impl Observer for Progress {
     fn wants_checkpoint(&mut self) -> bool {
         let now = self.wall.now_nanos();
@@ -297,12 +378,14 @@ impl Observer for Progress {
         if let Some(f) = figures {
             report = report.with_wall_figures(f, c.compress);
         }
+        report = report.with_monitor(&c.workload, self.monitor.report());
         if let Err(e) = report::write_atomic(&c.out, CHECKPOINT, &report.to_json()) {
             self.error.get_or_insert(e);
         }
     }
 
     fn on_sample(&mut self, sample: &Sample) {
+        self.monitor(sample);
         self.arrived += sample.arrived;
         if self.error.is_none() {
             let line = serde_json::to_string(sample).unwrap_or_default();
@@ -354,12 +437,11 @@ pub fn run(args: &SoakArgs) -> Result<(String, SoakEnd), CliError> {
     args.time.check()?;
     let replay = replay_command(args, &workload);
     let Some(path) = &args.record_trace else {
-        return execute(&workload, &file, &args.out, args.quiet, replay, None, &args.time);
+        return execute(&workload, &file, replay, None, args.common());
     };
     // Bounded: at most 50 M events (about 1.2 GB) are kept for the file.
     let recorder = Arc::new(crate::pool::trace::TraceRecorder::new(args.record_every, 50_000_000));
-    let result =
-        execute(&workload, &file, &args.out, args.quiet, replay, Some(Arc::clone(&recorder)), &args.time)?;
+    let result = execute(&workload, &file, replay, Some(Arc::clone(&recorder)), args.common())?;
     let mut out = std::fs::File::create(path)
         .map(std::io::BufWriter::new)
         .map_err(|e| CliError::Input(format!("--record-trace {}: {e}", path.display())))?;
@@ -412,6 +494,9 @@ pub struct ReplayArgs {
     /// Virtual or wall-clock time.
     #[command(flatten)]
     pub time: TimeArgs,
+    /// Where alerts go.
+    #[command(flatten)]
+    pub alerting: AlertArgs,
 }
 
 /// `--unit` values.
@@ -520,19 +605,18 @@ pub fn replay(args: &ReplayArgs) -> Result<(String, SoakEnd), CliError> {
     }
     cmd += &args.time.command_suffix();
     cmd += &format!(" --out {}", shell_word(&args.out.display().to_string()));
-    execute(&workload, &file, &args.out, args.quiet, cmd, None, &args.time)
+    execute(&workload, &file, cmd, None, args.common())
 }
 
 /// Runs a prepared workload and writes the reports into `out`.
 fn execute(
     workload: &Workload,
     file: &str,
-    out: &Path,
-    quiet: bool,
     replay: String,
     trace: Option<Arc<crate::pool::trace::TraceRecorder>>,
-    time: &TimeArgs,
+    run: Common<'_>,
 ) -> Result<(String, SoakEnd), CliError> {
+    let Common { out, quiet, time, alerting } = run;
     let wall_mode = time.time == TimeMode::Wall;
     let workload = match time.compress {
         Some(k) => workload.compressed(k).map_err(CliError::Input)?,
@@ -562,6 +646,24 @@ fn execute(
     let samples_path = out.join("samples.jsonl");
     let samples = std::fs::File::create(&samples_path)
         .map_err(|e| CliError::Input(format!("{}: cannot create: {e}", samples_path.display())))?;
+    let alerts_path = out.join("alerts.jsonl");
+    let alerts = std::fs::File::create(&alerts_path)
+        .map_err(|e| CliError::Input(format!("{}: cannot create: {e}", alerts_path.display())))?;
+    let mut monitor_config = workload.monitor.clone();
+    if let Some(budget) = workload.slo.max_memory_growth_per_hour {
+        monitor_config.leak_budget_bytes_per_hour = budget as f64;
+    }
+    // The pool grows to its working size first: as for the memory floors.
+    monitor_config.leak_warmup_seconds =
+        monitor_config.leak_warmup_seconds.min(workload.duration.as_secs_f64() / 20.0);
+    let mut monitor = crate::monitor::Monitor::new(monitor_config);
+    if let Some(url) = &alerting.alertmanager {
+        let sink = crate::monitor::alertmanager::Alertmanager::new(url)
+            .map_err(|e| CliError::Input(format!("--alertmanager: {e}")))?
+            .label("job", "tidepool")
+            .label("workload", workload.name.clone());
+        monitor.add_sink(sink);
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // Registration only fails for forbidden signals; these two are not.
@@ -592,6 +694,9 @@ fn execute(
         quiet,
         arrived: 0,
         wall_mode,
+        monitor,
+        alerts: BufWriter::new(alerts),
+        pool_max: workload.pool.max,
         checkpoint: Checkpoint {
             workload: workload.clone(),
             file: file.to_string(),
@@ -613,7 +718,7 @@ fn execute(
     let (outcome, figures) = if wall_mode {
         let options = sim::WallOptions {
             workers: time.workers.map(|w| w as usize),
-            late_after: time.late_after,
+            late_after: time.late_after.unwrap_or(Duration::from_millis(1)),
             trace,
         };
         let (outcome, figures) = sim::run_wall(&workload, &mut progress, &stop, &options)
@@ -636,6 +741,7 @@ fn execute(
     if let Some(figures) = &figures {
         report = report.with_wall_figures(figures, time.compress);
     }
+    report = report.with_monitor(&workload, progress.monitor.report());
     let json = report::write_atomic(out, "report.json", &report.to_json())
         .map_err(|e| CliError::Run(format!("writing the report: {e}")))?;
     let md = report::write_atomic(out, "report.md", &report.to_markdown())

@@ -1,6 +1,8 @@
 //! The open-loop arrival schedule of a workload, shared by the virtual-time
 //! engine and the wall-clock runner: one generator, so both modes draw
-//! the same intended start times from the same seed.
+//! their intended start times the same way. (Not the same draws: the
+//! engine interleaves hold draws with arrival draws on one stream as
+//! events happen, the wall-clock dispatcher draws each hold at dispatch.)
 
 use rand::rngs::SmallRng;
 use rand::Rng;

@@ -109,8 +109,8 @@ pub struct WallFigures {
 }
 
 /// Executor threads a run starts with: twice the busiest phase's
-/// concurrency — peak rate × (mean hold + mean creation time), or, past the
-/// pool's `max`, `max` holders plus peak rate × acquire timeout waiters —
+/// concurrency — peak rate × mean hold, or, past the pool's `max`, `max`
+/// holders plus peak rate × acquire timeout waiters —
 /// at least one per CPU but the scheduler's, and at most [`MAX_THREADS`].
 ///
 /// # Examples
@@ -128,13 +128,14 @@ pub struct WallFigures {
 /// assert_eq!(tidepool::sim::wall::default_workers(&w), 100);
 /// ```
 pub fn default_workers(workload: &Workload) -> usize {
-    let create = workload.pool.create_time.as_ref().map_or(0.0, Dist::mean_seconds);
     let need = (0..workload.phases.len())
         .filter(|&i| !matches!(workload.phases[i].arrival, Arrival::Closed { .. }))
         .map(|i| {
             let hold = workload.hold_of(i).map_or(0.0, Dist::mean_seconds);
             let rate = workload.peak_rate(i);
-            let busy = rate * (hold + create);
+            // Creation time only delays the acquires that create: not
+            // charged to every operation.
+            let busy = rate * hold;
             if busy > workload.pool.max as f64 {
                 // Past the pool's capacity, callers queue for up to the
                 // acquire timeout, each holding an executor meanwhile.
@@ -437,6 +438,8 @@ struct Monitor<'s, 'w, 'o> {
     rss_peak: u64,
     phase_gauge: Option<usize>,
     process_start: Option<ProcessSample>,
+    /// The pool's levels just before it was closed at the end.
+    final_status: Option<crate::pool::Status>,
 }
 
 /// The monitor reads the pool this often, ns.
@@ -536,6 +539,9 @@ impl Monitor<'_, '_, '_> {
     /// Reads the pool's levels, integrates them up to `now`, and samples
     /// when one is due.
     fn housekeeping(&mut self, now: u64) {
+        if self.final_status.is_some() {
+            return; // the pool is closed: its levels are no longer the run's
+        }
         let end = self.end();
         let at = now.min(end);
         if at > self.last_area_at {
@@ -592,7 +598,7 @@ impl Monitor<'_, '_, '_> {
         }
         let dropped_now = self.shared.dropped.load(Ordering::Relaxed);
         let dropped = dropped_now.saturating_sub(std::mem::replace(&mut self.dropped_before, dropped_now));
-        let status = self.shared.pool.status();
+        let status = self.final_status.unwrap_or_else(|| self.shared.pool.status());
         let proc = process::sample();
         let rss = proc.map_or(0, |p| p.rss_bytes);
         self.rss_peak = self.rss_peak.max(rss);
@@ -644,7 +650,8 @@ impl Monitor<'_, '_, '_> {
             .increment(dropped);
         if let Some(p) = proc {
             metrics::gauge!(PROCESS_RSS).set(p.rss_bytes as f64);
-            metrics::counter!(PROCESS_CPU).absolute(p.cpu_seconds as u64);
+            // A gauge: the counter facade takes whole numbers only.
+            metrics::gauge!(PROCESS_CPU).set(p.cpu_seconds);
             metrics::gauge!(PROCESS_THREADS).set(p.threads as f64);
         }
     }
@@ -946,6 +953,7 @@ pub fn run_wall(
         rss_peak: process_start.map_or(0, |p| p.rss_bytes),
         phase_gauge: None,
         process_start,
+        final_status: None,
     };
     let mut dispatcher =
         Dispatcher { shared: &shared, instances, workers: 0, max_workers, starved: 0, next_check: 0 };
@@ -967,6 +975,9 @@ pub fn run_wall(
             Err(e) => return Err(SimError::Threads(format!("starting the dispatcher: {e}"))),
         };
         monitor.run();
+        // The pool's last levels, before closing it empties it.
+        monitor.housekeeping(shared.now().min(ns(workload.duration)));
+        monitor.final_status = Some(shared.pool.status());
         // The end: holds are cut short, waiters released, queued jobs left.
         let ended_at = if stop.load(Ordering::Relaxed) { shared.now() } else { ns(workload.duration) };
         shared.ended_at.store(ended_at, Ordering::Relaxed);
@@ -975,8 +986,7 @@ pub fn run_wall(
         handle.join().unwrap_or_else(|_| Err(SimError::Threads("the dispatcher panicked".into())))
     });
     let interrupted = stop.load(Ordering::Relaxed);
-    let end_at = shared.now().min(ns(workload.duration));
-    monitor.housekeeping(end_at);
+    let end_at = monitor.last_area_at;
     // The last interval (partial, or the only one) gets its line once
     // every executor is done, so the samples add up to the run.
     if monitor.last_sample_at < end_at {

@@ -101,6 +101,9 @@ pub struct Workload {
     pub faults: Vec<Fault>,
     /// Pass/fail gates.
     pub slo: Slo,
+    /// The monitor's floors, stability and cooldowns for this run
+    /// (`[monitor]`; defaults: [`crate::monitor::MonitorConfig::default`]).
+    pub monitor: crate::monitor::MonitorConfig,
 }
 
 /// Pool settings for the run.
@@ -647,9 +650,14 @@ pub struct Slo {
     /// Highest allowed number of timed-out acquires.
     #[serde(default)]
     pub max_timeouts: Option<u64>,
-    /// Highest allowed growth of modeled memory per hour, in bytes.
+    /// Highest allowed growth of modeled memory per hour, in bytes (also
+    /// the budget of the monitor's leak verdict).
     #[serde(default, deserialize_with = "de_opt_bytes")]
     pub max_memory_growth_per_hour: Option<u64>,
+    /// The most severe alert the monitor may raise (`none`: no alert at
+    /// all; `warning`: warnings only; ...). Suppressed alerts count.
+    #[serde(default)]
+    pub max_alert_severity: Option<crate::monitor::Severity>,
 }
 
 /// The file's top level, before cross-field checks.
@@ -672,6 +680,8 @@ struct RawWorkload {
     fault: Vec<RawFault>,
     #[serde(default)]
     slo: Slo,
+    #[serde(default)]
+    monitor: crate::monitor::MonitorConfig,
 }
 
 fn default_seed() -> u64 {
@@ -942,6 +952,7 @@ impl Workload {
             phases: raw.phase,
             faults,
             slo: raw.slo,
+            monitor: raw.monitor,
         };
         let ops = workload.expected_ops();
         if ops.is_nan() || ops > MAX_EXPECTED_OPS {

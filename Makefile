@@ -1,9 +1,9 @@
 # tidepool — the targets CI and the README use.
 SHELL := /bin/bash
 CARGO ?= cargo
-DEBIAN_PACKAGES := prometheus
+DEBIAN_PACKAGES := prometheus prometheus-alertmanager
 # Binaries the packages above provide, checked before installing.
-DEBIAN_BINARIES := prometheus promtool
+DEBIAN_BINARIES := prometheus promtool prometheus-alertmanager
 
 .PHONY: run test lint unit loom bench deps demo clean nab
 

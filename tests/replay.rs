@@ -289,3 +289,29 @@ fn a_trace_records_timeouts_and_factory_failures_and_replays_them() {
     let err = Trace::load(&bad).expect_err("unknown outcome").to_string();
     assert!(err.contains("bad.jsonl:1") && err.contains("outcome"), "{err}");
 }
+
+#[test]
+fn validate_is_the_dry_run_of_a_trace_and_of_a_series() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = dir.path().join("t.jsonl");
+    std::fs::write(
+        &trace,
+        "{\"t\":0,\"hold\":0.01}\n{\"t\":2,\"hold\":0.03}\n{\"t\":4,\"hold\":0.02,\"outcome\":\"timeout\"}\n",
+    )
+    .expect("write");
+    let o = tidepool(&["validate", trace.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("3 operations over 4.0 s") && text.contains("mean hold 20.00 ms"), "{text}");
+    let series = dir.path().join("s.csv");
+    std::fs::write(&series, "timestamp,value\n0,60\n60,120\n").expect("write");
+    let o = tidepool(&["validate", series.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("2 rows over 2.0 min, 180 expected arrivals"), "{text}");
+    // Bad ones name the file and line, exit 2.
+    std::fs::write(&series, "timestamp,value\n0,60\n60,-1\n").expect("write");
+    let o = tidepool(&["validate", series.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("s.csv:3"), "{o:?}");
+}

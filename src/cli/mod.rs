@@ -47,7 +47,7 @@ enum Command {
     Soak(SoakArgs),
     /// Replay a captured rate series (`timestamp,value` CSV) or a recorded trace (`.jsonl`) through a real pool (same report, gates and alerts as soak).
     Replay(ReplayArgs),
-    /// Check a workload file and print what a run would do, without running it.
+    /// Check a workload file, trace or rate series and print what a run would do, without running it.
     Validate(ValidateArgs),
     /// Run a pool under a small built-in concurrent load while serving /metrics, then print a summary.
     Demo(DemoArgs),

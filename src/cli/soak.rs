@@ -167,7 +167,8 @@ pub const CHECKPOINT: &str = "checkpoint.json";
 /// Arguments of `tidepool validate`.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Workload file to check.
+    /// Workload file (.toml) to check, or the dry run of a replay: a
+    /// recorded trace (.jsonl) or a rate series (.csv).
     pub workload: PathBuf,
 }
 
@@ -197,6 +198,44 @@ fn load(path: Option<&Path>) -> Result<(Workload, String), CliError> {
 
 /// `tidepool validate`: parse, check, and print what a run would do.
 pub fn validate(args: &ValidateArgs) -> Result<String, CliError> {
+    let path = &args.workload;
+    let input = |e: sim::WorkloadError| CliError::Input(e.to_string());
+    match path.extension().and_then(|e| e.to_str()) {
+        // The dry run of `tidepool replay TRACE.jsonl`.
+        Some("jsonl") => {
+            let trace = sim::trace::Trace::load(path).map_err(input)?;
+            let span = trace.span().as_secs_f64();
+            let holds: Vec<u64> = trace.holds().collect();
+            let mean_hold = holds.iter().map(|&h| h as f64).sum::<f64>() / holds.len().max(1) as f64 / 1e9;
+            return Ok(format!(
+                "{}: ok\n  recorded trace: {} operations over {} ({:.1} ops/s), mean hold {}\n  \
+                 `tidepool replay` plays it in {} (÷ --speed, × --loop, idle gaps capped by --max-idle-gap)\n",
+                path.display(),
+                trace.len(),
+                report::human_seconds(span),
+                if span > 0.0 { trace.len() as f64 / span } else { 0.0 },
+                report::ms(mean_hold),
+                report::human_seconds(span + 1e-3),
+            ));
+        }
+        // The dry run of `tidepool replay SERIES.csv` with its defaults.
+        Some("csv") => {
+            let series =
+                sim::series::RateSeries::load(path, sim::series::SeriesUnit::Count, 1.0).map_err(input)?;
+            let secs = series.duration().as_secs_f64();
+            return Ok(format!(
+                "{}: ok\n  rate series: {} rows over {}, {:.0} expected arrivals (mean {:.2}/s, peak {:.2}/s) \
+                 reading each value as a count per row (`--unit per-second` and `--scale` change that)\n",
+                path.display(),
+                series.len(),
+                report::human_seconds(secs),
+                series.expected_arrivals(),
+                if secs > 0.0 { series.expected_arrivals() / secs } else { 0.0 },
+                series.peak_rate()
+            ));
+        }
+        _ => {}
+    }
     let (w, file) = load(Some(&args.workload))?;
     let mut out = format!(
         "{file}: ok\n  workload {} (seed {}), {} of virtual time: {:.3} cycle(s) of {}\n",

@@ -5,7 +5,7 @@ DEBIAN_PACKAGES := prometheus prometheus-alertmanager
 # Binaries the packages above provide, checked before installing.
 DEBIAN_BINARIES := prometheus promtool prometheus-alertmanager
 
-.PHONY: run test lint unit loom bench deps demo clean nab
+.PHONY: run test lint unit loom bench deps demo clean nab rules-test up down
 
 ## run: the main job on built-in defaults: a 24 h daily-cycle soak in virtual time
 run:
@@ -16,12 +16,51 @@ demo:
 	$(CARGO) run --release -- demo --seconds 15
 
 ## test: lint, then every test, installing and starting what they need
-test: deps lint unit loom
+test: deps lint rules-test unit loom
 
 ## lint: formatting and clippy with warnings as errors
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+## rules-test: lint and unit-test the Prometheus rules in dashboards/prometheus
+RULES_DIR := dashboards/prometheus
+rules-test:
+	promtool check rules $(RULES_DIR)/tidepool-rules.yml
+	cd $(RULES_DIR) && promtool test rules tidepool-rules.test.yml
+
+## up: Prometheus on 127.0.0.1:9090 (dashboards/prometheus/prometheus.yml) and,
+## if installed, Alertmanager on 127.0.0.1:9093, in the background; data,
+## logs and pid files in $(RUN_DIR). `make down` stops them.
+RUN_DIR ?= .run
+up:
+	@mkdir -p $(RUN_DIR) && echo '*' > $(RUN_DIR)/.gitignore
+	@if [ -f $(RUN_DIR)/prometheus.pid ] && kill -0 $$(cat $(RUN_DIR)/prometheus.pid) 2>/dev/null; then \
+		echo "prometheus already running (pid $$(cat $(RUN_DIR)/prometheus.pid))"; \
+	else \
+		prometheus --config.file=$(RULES_DIR)/prometheus.yml --storage.tsdb.path=$(RUN_DIR)/prometheus-data \
+			--web.listen-address=127.0.0.1:9090 >$(RUN_DIR)/prometheus.log 2>&1 & echo $$! > $(RUN_DIR)/prometheus.pid; \
+		echo "prometheus on http://127.0.0.1:9090 (pid $$(cat $(RUN_DIR)/prometheus.pid), log $(RUN_DIR)/prometheus.log)"; \
+	fi
+	@if ! command -v prometheus-alertmanager >/dev/null; then echo "prometheus-alertmanager not installed: no Alertmanager"; \
+	elif [ -f $(RUN_DIR)/alertmanager.pid ] && kill -0 $$(cat $(RUN_DIR)/alertmanager.pid) 2>/dev/null; then \
+		echo "alertmanager already running (pid $$(cat $(RUN_DIR)/alertmanager.pid))"; \
+	else \
+		prometheus-alertmanager --config.file=$(RULES_DIR)/alertmanager.yml --storage.path=$(RUN_DIR)/alertmanager-data \
+			--web.listen-address=127.0.0.1:9093 --cluster.listen-address= >$(RUN_DIR)/alertmanager.log 2>&1 & \
+			echo $$! > $(RUN_DIR)/alertmanager.pid; \
+		echo "alertmanager on http://127.0.0.1:9093 (pid $$(cat $(RUN_DIR)/alertmanager.pid), log $(RUN_DIR)/alertmanager.log)"; \
+	fi
+
+## down: stop what `make up` started (by pid file)
+down:
+	@for name in prometheus alertmanager; do \
+		pidfile=$(RUN_DIR)/$$name.pid; \
+		if [ -f $$pidfile ] && kill -0 $$(cat $$pidfile) 2>/dev/null; then \
+			kill $$(cat $$pidfile) && echo "stopped $$name (pid $$(cat $$pidfile))"; \
+		fi; \
+		rm -f $$pidfile; \
+	done
 
 ## unit: unit, integration (real Prometheus), doc tests
 unit:

@@ -149,13 +149,18 @@ fn validate_prints_the_expected_duration_and_ops_without_running() {
 #[test]
 fn bad_input_exits_2_naming_file_line_and_field_and_writes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cases: [(&str, &str, &str); 6] = [
+    let monitor =
+        format!("{BUSY}\n[monitor]\nstarvation = {{ warning = 0.9, critical = 0.5, emergency = 0.98 }}\n");
+    let alert_gate = BUSY.replace("[slo]\n", "[slo]\nmax_alert_severity = \"loud\"\n");
+    let cases: [(&str, &str, &str); 8] = [
         ("neg.toml", &BUSY.replace("rate = 600", "rate = -600"), "neg.toml:18:"),
         ("nan.toml", &BUSY.replace("rate = 600", "rate = nan"), "neg"),
         ("dur.toml", &BUSY.replace("duration = \"20m\"", "duration = \"twenty\""), "dur.toml:17:"),
         ("unknown.toml", &BUSY.replace("seed = 11", "seed = 11\nseeed = 12"), "seeed"),
         ("size.toml", &BUSY.replace("max = 8", "max = 1"), "size.toml:9:"),
         ("empty.toml", "", "empty file (it needs at least [pool]"),
+        ("monitor.toml", &monitor, "starvation: floors 0.9 / 0.5"),
+        ("gate.toml", &alert_gate, "max_alert_severity"),
     ];
     for (name, text, expect) in cases {
         let file = write(dir.path(), name, text);

@@ -129,6 +129,50 @@ impl Default for MonitorConfig {
 }
 
 impl MonitorConfig {
+    /// Checks the settings; on error, the key at fault and why.
+    ///
+    /// ```
+    /// use tidepool::monitor::{Floors, MonitorConfig};
+    /// assert!(MonitorConfig::default().validate().is_ok());
+    /// let bad = MonitorConfig { pool_wait: Floors::new(0.05, 0.01, 0.1), ..MonitorConfig::default() };
+    /// assert_eq!(bad.validate().unwrap_err().0, "pool_wait");
+    /// ```
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        for kind in Kind::ALL {
+            let f = self.floors(kind);
+            let ok = [f.warning, f.critical, f.emergency].iter().all(|v| v.is_finite() && *v >= 0.0)
+                && f.warning <= f.critical
+                && f.critical <= f.emergency;
+            if !ok {
+                return Err((
+                    kind.as_str(),
+                    format!(
+                        "floors {} / {} / {} must be finite, >= 0 and in order warning <= critical <= emergency",
+                        f.warning, f.critical, f.emergency
+                    ),
+                ));
+            }
+        }
+        let h = self.stability.hysteresis;
+        if !(h > 0.0 && h <= 1.0) {
+            return Err(("hysteresis", format!("{h} must be in (0, 1]")));
+        }
+        if self.stability.confirm_samples == 0 || self.stability.clear_samples == 0 {
+            return Err(("stability", "confirm_samples and clear_samples must be at least 1".into()));
+        }
+        for (key, v) in [
+            ("cooldowns", self.cooldowns.warning),
+            ("cooldowns", self.cooldowns.critical),
+            ("leak_budget_bytes_per_hour", self.leak_budget_bytes_per_hour),
+            ("leak_warmup_seconds", self.leak_warmup_seconds),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Err((key, format!("{v} must be a finite number >= 0")));
+            }
+        }
+        Ok(())
+    }
+
     /// The floors of `kind`.
     pub fn floors(&self, kind: Kind) -> Floors {
         match kind {

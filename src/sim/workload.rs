@@ -750,6 +750,9 @@ impl Workload {
             let (line, column) = find_key(text, key);
             WorkloadError::Invalid { file: file.into(), line, column, field: key.into(), message }
         };
+        if let Err((key, message)) = raw.monitor.validate() {
+            return Err(at(key, message));
+        }
         let pool = &raw.pool;
         if pool.min < 1 || pool.min > pool.max || pool.max > crate::pool::MAX_POOL_SIZE {
             let max = crate::pool::MAX_POOL_SIZE;

@@ -38,6 +38,7 @@
 
 pub mod alertmanager;
 mod alerts;
+pub mod alloc;
 pub mod anomaly;
 mod leak;
 pub mod sampler;
@@ -97,6 +98,11 @@ pub struct MonitorConfig {
     /// Lock contention floors (mean wait per acquisition), seconds:
     /// 1 / 3 / 10 ms (3 ms is the original design's contention threshold).
     pub lock_contention: Floors,
+    /// Allocation pressure floors, bytes allocated per second: 256 MB/s,
+    /// 1 GB/s, 4 GB/s — a quarter, all, and four times of what one core's
+    /// allocator comfortably sustains alongside real work (glibc malloc
+    /// serves small blocks at a few GB/s per core when that is all it does).
+    pub allocation_rate: Floors,
     /// How floor and adaptive band combine.
     pub combine: Combine,
     /// Confirmation and hysteresis.
@@ -118,6 +124,7 @@ impl Default for MonitorConfig {
             starvation: Floors::new(0.70, 0.90, 0.98),
             memory: Floors::new(500e6, 800e6, 1200e6),
             lock_contention: Floors::new(0.001, 0.003, 0.010),
+            allocation_rate: Floors::new(256e6, 1e9, 4e9),
             combine: Combine::Both,
             stability: Stability::default(),
             cooldowns: Cooldowns::default(),
@@ -180,6 +187,7 @@ impl MonitorConfig {
             Kind::Starvation => self.starvation,
             Kind::Memory => self.memory,
             Kind::LockContention => self.lock_contention,
+            Kind::AllocationRate => self.allocation_rate,
         }
     }
 }

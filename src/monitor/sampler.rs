@@ -62,6 +62,10 @@ pub struct Sampler {
     process: bool,
     last_pool: HashMap<String, Stats>,
     last_lock: HashMap<String, (u64, Duration)>,
+    allocations: bool,
+    /// (when, bytes allocated) at the last call.
+    last_alloc: Option<(Duration, u64)>,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for Sampler {
@@ -94,6 +98,15 @@ impl Sampler {
         self
     }
 
+    /// Watches the heap through [`super::alloc::CountingAllocator`], when
+    /// the binary installed it: [`Kind::AllocationRate`] (bytes allocated
+    /// per second since the last call) and [`Kind::Memory`] of subject
+    /// `heap` (live bytes). Without the allocator: no readings.
+    pub fn allocations(mut self) -> Sampler {
+        self.allocations = true;
+        self
+    }
+
     /// The readings since the last call (the first call measures from the
     /// objects' creation).
     pub fn readings(&mut self) -> Vec<Reading> {
@@ -123,6 +136,19 @@ impl Sampler {
         if self.process {
             if let Some(p) = crate::process::sample() {
                 out.push(Reading::new(Kind::Memory, "process", p.rss_bytes as f64));
+            }
+        }
+        if self.allocations {
+            if let Some(c) = super::alloc::counters() {
+                let now = self.clock.now();
+                if let Some((then, before)) = self.last_alloc.replace((now, c.allocated_bytes)) {
+                    let secs = now.saturating_sub(then).as_secs_f64();
+                    if secs > 0.0 {
+                        let rate = c.allocated_bytes.saturating_sub(before) as f64 / secs;
+                        out.push(Reading::new(Kind::AllocationRate, "heap", rate));
+                    }
+                }
+                out.push(Reading::new(Kind::Memory, "heap", c.live_bytes() as f64));
             }
         }
         out

@@ -18,11 +18,14 @@ pub enum Kind {
     Memory,
     /// A lock's mean wait per acquisition over the interval, seconds.
     LockContention,
+    /// Bytes allocated per second (with [`super::alloc::CountingAllocator`]).
+    AllocationRate,
 }
 
 impl Kind {
     /// Every kind, in label order.
-    pub const ALL: [Kind; 4] = [Kind::PoolWait, Kind::Starvation, Kind::Memory, Kind::LockContention];
+    pub const ALL: [Kind; 5] =
+        [Kind::PoolWait, Kind::Starvation, Kind::Memory, Kind::LockContention, Kind::AllocationRate];
 
     /// The label value: `pool_wait`, `starvation`, `memory`, `lock_contention`.
     pub fn as_str(self) -> &'static str {
@@ -31,6 +34,7 @@ impl Kind {
             Kind::Starvation => "starvation",
             Kind::Memory => "memory",
             Kind::LockContention => "lock_contention",
+            Kind::AllocationRate => "allocation_rate",
         }
     }
 
@@ -40,6 +44,7 @@ impl Kind {
             Kind::PoolWait | Kind::LockContention => format!("{:.2} ms", value * 1e3),
             Kind::Starvation => format!("{:.0} %", value * 100.0),
             Kind::Memory => format!("{:.1} MB", value / 1e6),
+            Kind::AllocationRate => format!("{:.1} MB/s", value / 1e6),
         }
     }
 }

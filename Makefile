@@ -1,9 +1,9 @@
 # tidepool — the targets CI and the README use.
 SHELL := /bin/bash
 CARGO ?= cargo
-DEBIAN_PACKAGES := prometheus prometheus-alertmanager
+DEBIAN_PACKAGES := prometheus prometheus-alertmanager chromium
 # Binaries the packages above provide, checked before installing.
-DEBIAN_BINARIES := prometheus promtool prometheus-alertmanager
+DEBIAN_BINARIES := prometheus promtool prometheus-alertmanager chromium
 
 .PHONY: run test lint unit loom bench deps demo clean nab rules-test up down
 

@@ -64,6 +64,8 @@ pub fn recover(args: &ReportArgs) -> Result<String, CliError> {
         .map_err(|e| CliError::Run(format!("writing the report: {e}")))?;
     let md = report::write_atomic(&out, "report.md", &report.to_markdown())
         .map_err(|e| CliError::Run(format!("writing the report: {e}")))?;
+    report::write_atomic(&out, "report.html", &report::html::render(&report, &samples))
+        .map_err(|e| CliError::Run(format!("writing the report: {e}")))?;
     Ok(format!(
         "report {}: RECOVERED — the checkpoint covers {} ({} arrived); the samples reach {} ({} samples, {} arrivals after it)\n  reports: {}, {}\n",
         report.workload,

@@ -675,7 +675,7 @@ fn execute(
     std::fs::create_dir_all(out)
         .map_err(|e| CliError::Input(format!("--out {}: cannot create the directory: {e}", out.display())))?;
     // A report left by an earlier run must not sit beside this run's samples.
-    for stale in ["report.json", "report.md", CHECKPOINT] {
+    for stale in ["report.json", "report.md", "report.html", CHECKPOINT] {
         let path = out.join(stale);
         if path.exists() {
             std::fs::remove_file(&path)
@@ -784,6 +784,8 @@ fn execute(
     let json = report::write_atomic(out, "report.json", &report.to_json())
         .map_err(|e| CliError::Run(format!("writing the report: {e}")))?;
     let md = report::write_atomic(out, "report.md", &report.to_markdown())
+        .map_err(|e| CliError::Run(format!("writing the report: {e}")))?;
+    report::write_atomic(out, "report.html", &report::html::render(&report, &samples_path))
         .map_err(|e| CliError::Run(format!("writing the report: {e}")))?;
     // The report supersedes the checkpoint.
     let _ = std::fs::remove_file(out.join(CHECKPOINT));

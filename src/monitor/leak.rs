@@ -60,6 +60,9 @@ pub struct LeakReport {
     pub points: usize,
     /// The window regressed over, seconds: (from, to).
     pub window_seconds: (f64, f64),
+    /// The fitted line at the window's ends, bytes (for charts).
+    #[serde(default)]
+    pub fitted_bytes: (f64, f64),
 }
 
 impl LeakTracker {
@@ -135,6 +138,7 @@ impl LeakTracker {
             budget_bytes_per_hour: self.budget_per_hour,
             points: n,
             window_seconds: (from, last),
+            fitted_bytes: (intercept + slope * from, intercept + slope * last),
         })
     }
 }

@@ -6,6 +6,8 @@
 //! histograms (3 significant digits), utilization and size as time-weighted
 //! means over virtual time, pool totals from the pool's own counters.
 
+pub mod html;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 

@@ -1,9 +1,9 @@
 # tidepool — the targets CI and the README use.
 SHELL := /bin/bash
 CARGO ?= cargo
-DEBIAN_PACKAGES := prometheus prometheus-alertmanager chromium
+DEBIAN_PACKAGES := prometheus prometheus-alertmanager prometheus-pushgateway chromium
 # Binaries the packages above provide, checked before installing.
-DEBIAN_BINARIES := prometheus promtool prometheus-alertmanager chromium
+DEBIAN_BINARIES := prometheus promtool prometheus-alertmanager prometheus-pushgateway chromium
 
 .PHONY: run test lint unit loom bench deps demo clean nab rules-test up down
 
@@ -51,10 +51,18 @@ up:
 			echo $$! > $(RUN_DIR)/alertmanager.pid; \
 		echo "alertmanager on http://127.0.0.1:9093 (pid $$(cat $(RUN_DIR)/alertmanager.pid), log $(RUN_DIR)/alertmanager.log)"; \
 	fi
+	@if ! command -v prometheus-pushgateway >/dev/null; then echo "prometheus-pushgateway not installed: no Pushgateway"; \
+	elif [ -f $(RUN_DIR)/pushgateway.pid ] && kill -0 $$(cat $(RUN_DIR)/pushgateway.pid) 2>/dev/null; then \
+		echo "pushgateway already running (pid $$(cat $(RUN_DIR)/pushgateway.pid))"; \
+	else \
+		prometheus-pushgateway --web.listen-address=127.0.0.1:9091 >$(RUN_DIR)/pushgateway.log 2>&1 & \
+			echo $$! > $(RUN_DIR)/pushgateway.pid; \
+		echo "pushgateway on http://127.0.0.1:9091 (pid $$(cat $(RUN_DIR)/pushgateway.pid), log $(RUN_DIR)/pushgateway.log)"; \
+	fi
 
 ## down: stop what `make up` started (by pid file)
 down:
-	@for name in prometheus alertmanager; do \
+	@for name in prometheus alertmanager pushgateway; do \
 		pidfile=$(RUN_DIR)/$$name.pid; \
 		if [ -f $$pidfile ] && kill -0 $$(cat $$pidfile) 2>/dev/null; then \
 			kill $$(cat $$pidfile) && echo "stopped $$name (pid $$(cat $$pidfile))"; \

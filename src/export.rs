@@ -166,3 +166,93 @@ fn spawn_upkeep(handle: PrometheusHandle, every: Duration) -> Result<(), ExportE
         .map(|_| ())
         .map_err(|e| ExportError::Exporter(e.to_string()))
 }
+
+/// Why a push to a Pushgateway failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PushError {
+    /// The URL is not `http://host:port` or does not resolve.
+    #[error("pushgateway URL {0}")]
+    Url(String),
+    /// The Pushgateway refused the request or could not be reached.
+    #[error("pushgateway {url}: {message}")]
+    Request {
+        /// The group's URL.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// One group on a Prometheus Pushgateway, `URL/metrics/job/<job>[/instance/<instance>]`:
+/// the way a short-lived CI job hands its metrics to Prometheus.
+///
+/// ```
+/// use tidepool::export::Pushgateway;
+/// let group = Pushgateway::new("http://127.0.0.1:9091", "tidepool", Some("runner-7")).unwrap();
+/// assert_eq!(group.path(), "/metrics/job/tidepool/instance/runner-7");
+/// assert!(Pushgateway::new("https://example.com", "tidepool", None).is_err());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Pushgateway {
+    endpoint: crate::http::Endpoint,
+    url: String,
+    path: String,
+}
+
+/// A label value as a Pushgateway path segment (percent-encoded).
+fn segment(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl Pushgateway {
+    /// The group `job` (and `instance`) on the Pushgateway at `url`.
+    ///
+    /// # Errors
+    ///
+    /// [`PushError::Url`] for a URL that is not plain HTTP or does not resolve.
+    pub fn new(url: &str, job: &str, instance: Option<&str>) -> Result<Pushgateway, PushError> {
+        let endpoint = crate::http::Endpoint::parse(url).map_err(PushError::Url)?;
+        let mut path = format!("/metrics/job/{}", segment(job));
+        if let Some(instance) = instance {
+            path += &format!("/instance/{}", segment(instance));
+        }
+        Ok(Pushgateway { endpoint, url: url.trim_end_matches('/').to_string(), path })
+    }
+
+    /// The group's path on the gateway.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Replaces the group's metrics with `exposition` (Prometheus text
+    /// format; `PUT`).
+    ///
+    /// # Errors
+    ///
+    /// [`PushError::Request`] when the gateway cannot be reached or refuses.
+    pub fn push(&self, exposition: &str) -> Result<(), PushError> {
+        self.endpoint
+            .request("PUT", &self.path, "text/plain; version=0.0.4", exposition)
+            .map(|_| ())
+            .map_err(|message| PushError::Request { url: format!("{}{}", self.url, self.path), message })
+    }
+
+    /// Deletes the group (`DELETE`).
+    ///
+    /// # Errors
+    ///
+    /// [`PushError::Request`] when the gateway cannot be reached or refuses.
+    pub fn delete(&self) -> Result<(), PushError> {
+        self.endpoint
+            .request("DELETE", &self.path, "text/plain", "")
+            .map(|_| ())
+            .map_err(|message| PushError::Request { url: format!("{}{}", self.url, self.path), message })
+    }
+}

@@ -43,6 +43,7 @@ pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod export;
+mod http;
 pub mod monitor;
 pub mod pool;
 mod primitives;

@@ -48,7 +48,7 @@ pub struct SoakArgs {
     pub time: TimeArgs,
     /// Where alerts go.
     #[command(flatten)]
-    pub alerting: AlertArgs,
+    pub sinks: SinkArgs,
 }
 
 /// What `soak` and `replay` share.
@@ -57,27 +57,36 @@ struct Common<'a> {
     out: &'a Path,
     quiet: bool,
     time: &'a TimeArgs,
-    alerting: &'a AlertArgs,
+    sinks: &'a SinkArgs,
 }
 
 impl SoakArgs {
     fn common(&self) -> Common<'_> {
-        Common { out: &self.out, quiet: self.quiet, time: &self.time, alerting: &self.alerting }
+        Common { out: &self.out, quiet: self.quiet, time: &self.time, sinks: &self.sinks }
     }
 }
 
 impl ReplayArgs {
     fn common(&self) -> Common<'_> {
-        Common { out: &self.out, quiet: self.quiet, time: &self.time, alerting: &self.alerting }
+        Common { out: &self.out, quiet: self.quiet, time: &self.time, sinks: &self.sinks }
     }
 }
 
-/// Where the monitor's alerts go besides alerts.jsonl.
+/// Where a run's alerts and results go besides its files.
 #[derive(Debug, Clone, Args)]
-pub struct AlertArgs {
+pub struct SinkArgs {
     /// Post alerts to this Alertmanager (http://HOST:PORT) as they fire and resolve.
     #[arg(long, value_name = "URL")]
     pub alertmanager: Option<String>,
+    /// Push the run's results (tidepool_soak_*; in wall-clock time also
+    /// every live series, every 10 s) to this Pushgateway (http://HOST:PORT)
+    /// at the end, as job `tidepool`, instance the workload's name.
+    #[arg(long, value_name = "URL")]
+    pub pushgateway: Option<String>,
+    /// With --pushgateway: delete the pushed group at the end instead of
+    /// keeping it (for gateways shared by many runs).
+    #[arg(long, requires = "pushgateway")]
+    pub pushgateway_delete: bool,
 }
 
 /// Virtual or wall-clock time, and the wall-clock settings.
@@ -326,6 +335,9 @@ struct Progress {
     alerts: BufWriter<std::fs::File>,
     /// The pool's max (starvation is `in_use / max` while callers wait).
     pool_max: usize,
+    /// Wall-clock runs with --pushgateway: the group, the live series, and
+    /// when they were last pushed.
+    push: Option<(crate::export::Pushgateway, Option<metrics_exporter_prometheus::PrometheusHandle>, u64)>,
 }
 
 /// Writes `checkpoint.json` (a report of everything so far, marked
@@ -425,6 +437,18 @@ impl Observer for Progress {
 
     fn on_sample(&mut self, sample: &Sample) {
         self.monitor(sample);
+        // Live series to the Pushgateway every 10 s of a wall-clock run.
+        if let Some((group, Some(handle), last)) = &mut self.push {
+            let now = self.wall.now_nanos();
+            if now.saturating_sub(*last) >= 10_000_000_000 {
+                *last = now;
+                if let Err(e) = group.push(&handle.render()) {
+                    if !self.quiet {
+                        eprintln!("tidepool: {e}");
+                    }
+                }
+            }
+        }
         self.arrived += sample.arrived;
         if self.error.is_none() {
             let line = serde_json::to_string(sample).unwrap_or_default();
@@ -535,7 +559,7 @@ pub struct ReplayArgs {
     pub time: TimeArgs,
     /// Where alerts go.
     #[command(flatten)]
-    pub alerting: AlertArgs,
+    pub sinks: SinkArgs,
 }
 
 /// `--unit` values.
@@ -655,22 +679,31 @@ fn execute(
     trace: Option<Arc<crate::pool::trace::TraceRecorder>>,
     run: Common<'_>,
 ) -> Result<(String, SoakEnd), CliError> {
-    let Common { out, quiet, time, alerting } = run;
+    let Common { out, quiet, time, sinks } = run;
     let wall_mode = time.time == TimeMode::Wall;
     let workload = match time.compress {
         Some(k) => workload.compressed(k).map_err(CliError::Input)?,
         None => workload.clone(),
     };
+    let pushgateway = match &sinks.pushgateway {
+        Some(url) => Some(
+            crate::export::Pushgateway::new(url, "tidepool", Some(&workload.name))
+                .map_err(|e| CliError::Input(format!("--pushgateway: {e}")))?,
+        ),
+        None => None,
+    };
+    let mut metrics = None;
     if wall_mode && !time.no_metrics {
         // Before the pool is built: its metric handles bind to the recorder
         // installed at that moment.
         let listen = time.listen.unwrap_or(crate::export::DEFAULT_LISTEN);
-        crate::export::PrometheusExporter::new()
+        let handle = crate::export::PrometheusExporter::new()
             .listen(listen)
             .global_label("workload", workload.name.clone())
             .install()
             .map_err(|e| CliError::Input(format!("--listen {listen}: {e}")))?;
         eprintln!("tidepool: serving /metrics at http://{listen}/metrics");
+        metrics = Some(handle);
     }
     std::fs::create_dir_all(out)
         .map_err(|e| CliError::Input(format!("--out {}: cannot create the directory: {e}", out.display())))?;
@@ -696,7 +729,7 @@ fn execute(
     monitor_config.leak_warmup_seconds =
         monitor_config.leak_warmup_seconds.min(workload.duration.as_secs_f64() / 20.0);
     let mut monitor = crate::monitor::Monitor::new(monitor_config);
-    if let Some(url) = &alerting.alertmanager {
+    if let Some(url) = &sinks.alertmanager {
         let sink = crate::monitor::alertmanager::Alertmanager::new(url)
             .map_err(|e| CliError::Input(format!("--alertmanager: {e}")))?
             .label("job", "tidepool")
@@ -734,6 +767,7 @@ fn execute(
         arrived: 0,
         wall_mode,
         monitor,
+        push: pushgateway.clone().map(|group| (group, metrics.clone(), started)),
         alerts: BufWriter::new(alerts),
         pool_max: workload.pool.max,
         checkpoint: Checkpoint {
@@ -789,6 +823,14 @@ fn execute(
         .map_err(|e| CliError::Run(format!("writing the report: {e}")))?;
     // The report supersedes the checkpoint.
     let _ = std::fs::remove_file(out.join(CHECKPOINT));
+    if let Some(group) = &pushgateway {
+        let mut body = report.to_exposition();
+        if let Some(handle) = &metrics {
+            body = handle.render() + &body;
+        }
+        let pushed = if sinks.pushgateway_delete { group.delete() } else { group.push(&body) };
+        pushed.map_err(|e| CliError::Run(format!("the reports are written, but: {e}")))?;
+    }
     let end = if report.interrupted {
         SoakEnd::Interrupted
     } else if report.passed {

@@ -9,13 +9,10 @@
 //! times are the wall clock's, whatever the monitor's time axis (a virtual
 //! soak's alerts reach Alertmanager as they are decided).
 //!
-//! The request is plain HTTP/1.1 written on a `TcpStream`: one small POST
-//! per event to an Alertmanager on the local network, where pulling in an
-//! HTTP client and TLS stack buys nothing. `https://` URLs are refused.
+//! The request is plain HTTP/1.1 (`crate::http`): one small POST per event
+//! to an Alertmanager on the local network. `https://` URLs are refused.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use super::{AlertEvent, AlertSink, AlertState, Severity};
 
@@ -23,17 +20,9 @@ use super::{AlertEvent, AlertSink, AlertState, Severity};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AlertmanagerError {
-    /// Not `http://host:port[/path]`.
-    #[error("alertmanager URL `{0}`: expected http://HOST:PORT (https is not supported)")]
+    /// Not `http://host:port[/path]`, or the host does not resolve.
+    #[error("alertmanager URL {0}")]
     Url(String),
-    /// The host does not resolve.
-    #[error("alertmanager URL `{url}`: {source}")]
-    Resolve {
-        /// The URL.
-        url: String,
-        /// Why.
-        source: std::io::Error,
-    },
 }
 
 /// Posts notified alert events to an Alertmanager.
@@ -45,9 +34,7 @@ pub enum AlertmanagerError {
 /// ```
 #[derive(Debug)]
 pub struct Alertmanager {
-    addr: SocketAddr,
-    host: String,
-    path: String,
+    endpoint: crate::http::Endpoint,
     labels: Vec<(String, String)>,
     /// Events that could not be delivered.
     pub failures: u64,
@@ -62,27 +49,8 @@ impl Alertmanager {
     ///
     /// [`AlertmanagerError`] for a URL that is not plain HTTP or does not resolve.
     pub fn new(url: &str) -> Result<Alertmanager, AlertmanagerError> {
-        let rest = url.strip_prefix("http://").ok_or_else(|| AlertmanagerError::Url(url.into()))?;
-        let (authority, base) = match rest.find('/') {
-            Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
-            None => (rest, ""),
-        };
-        if authority.is_empty() {
-            return Err(AlertmanagerError::Url(url.into()));
-        }
-        let addr = authority
-            .to_socket_addrs()
-            .map_err(|source| AlertmanagerError::Resolve { url: url.into(), source })?
-            .next()
-            .ok_or_else(|| AlertmanagerError::Url(url.into()))?;
-        Ok(Alertmanager {
-            addr,
-            host: authority.into(),
-            path: format!("{base}/api/v2/alerts"),
-            labels: Vec::new(),
-            failures: 0,
-            last_error: None,
-        })
+        let endpoint = crate::http::Endpoint::parse(url).map_err(AlertmanagerError::Url)?;
+        Ok(Alertmanager { endpoint, labels: Vec::new(), failures: 0, last_error: None })
     }
 
     /// Adds a label to every alert (e.g. `job`, `instance`).
@@ -109,7 +77,6 @@ impl Alertmanager {
         let mut alert = serde_json::json!({
             "labels": labels,
             "annotations": { "summary": event.summary },
-            "generatorURL": "https://github.com/tidepool/tidepool",
         });
         // Alertmanager needs wall-clock times, whatever the monitor's axis.
         #[allow(clippy::disallowed_methods)]
@@ -123,32 +90,9 @@ impl Alertmanager {
         alert
     }
 
-    /// Posts `alerts` (a JSON array); the status line's code.
+    /// Posts `alerts` (a JSON array).
     fn post(&self, alerts: &serde_json::Value) -> Result<u16, String> {
-        let body = alerts.to_string();
-        let mut stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(2))
-            .map_err(|e| format!("{}: {e}", self.addr))?;
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-        let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
-        let request = format!(
-            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.path,
-            self.host,
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
-        let mut response = String::new();
-        let _ = stream.read_to_string(&mut response);
-        let code = response
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse::<u16>().ok())
-            .ok_or_else(|| format!("no HTTP status in `{}`", response.lines().next().unwrap_or("")))?;
-        if (200..300).contains(&code) {
-            Ok(code)
-        } else {
-            Err(format!("HTTP {code}: {}", response.lines().last().unwrap_or("")))
-        }
+        self.endpoint.request("POST", "/api/v2/alerts", "application/json", &alerts.to_string())
     }
 }
 

@@ -562,6 +562,80 @@ impl Report {
         }
     }
 
+    /// The run's outcome as Prometheus text exposition, `tidepool_soak_*`
+    /// gauges labelled `workload`: what a CI job pushes to a Pushgateway.
+    ///
+    /// Series: `tidepool_soak_passed`, `_interrupted`, `_virtual_seconds`,
+    /// `_wall_seconds`, `_operations{result}`, `_error_ratio`,
+    /// `_wait_seconds{quantile}` (corrected), `_gate_passed{gate}`,
+    /// `_alert_episodes{severity}` (by peak), and
+    /// `_memory_slope_bytes_per_hour` when there is a leak verdict.
+    pub fn to_exposition(&self) -> String {
+        let w = self.workload.replace('\\', "\\\\").replace('"', "\\\"");
+        let mut out = String::new();
+        let mut gauge = |name: &str, help: &str, rows: &[(String, f64)]| {
+            let _ = writeln!(out, "# HELP tidepool_soak_{name} {help}\n# TYPE tidepool_soak_{name} gauge");
+            for (labels, v) in rows {
+                let sep = if labels.is_empty() { "" } else { "," };
+                let _ = writeln!(out, "tidepool_soak_{name}{{workload=\"{w}\"{sep}{labels}}} {v}");
+            }
+        };
+        let flag = |b: bool| if b { 1.0 } else { 0.0 };
+        gauge(
+            "passed",
+            "1 if every gate passed and the run was not interrupted.",
+            &[(String::new(), flag(self.passed))],
+        );
+        gauge("interrupted", "1 if the run was stopped early.", &[(String::new(), flag(self.interrupted))]);
+        gauge("virtual_seconds", "Time the run covered.", &[(String::new(), self.virtual_seconds)]);
+        gauge("wall_seconds", "Wall-clock time the run took.", &[(String::new(), self.wall.seconds)]);
+        let o = &self.ops;
+        gauge(
+            "operations",
+            "Operations by how they ended.",
+            &[
+                ("result=\"arrived\"".into(), o.arrived as f64),
+                ("result=\"completed\"".into(), o.completed as f64),
+                ("result=\"timed_out\"".into(), o.timed_out as f64),
+                ("result=\"failed\"".into(), o.failed as f64),
+            ],
+        );
+        gauge("error_ratio", "(timed out + failed) / arrived.", &[(String::new(), self.error_rate)]);
+        let q = &self.wait_seconds.corrected;
+        gauge(
+            "wait_seconds",
+            "Corrected acquire wait quantiles over the run.",
+            &[
+                ("quantile=\"0.5\"".into(), q.p50),
+                ("quantile=\"0.99\"".into(), q.p99),
+                ("quantile=\"0.999\"".into(), q.p999),
+            ],
+        );
+        let gates: Vec<(String, f64)> =
+            self.slo.iter().map(|g| (format!("gate=\"{}\"", g.name), flag(g.passed))).collect();
+        if !gates.is_empty() {
+            gauge("gate_passed", "1 if the gate passed.", &gates);
+        }
+        if let Some(a) = &self.alerts {
+            let rows: Vec<(String, f64)> = ["warning", "critical", "emergency"]
+                .iter()
+                .map(|s| {
+                    let n = a.episodes.iter().filter(|e| e.peak.as_str() == *s).count();
+                    (format!("severity=\"{s}\""), n as f64)
+                })
+                .collect();
+            gauge("alert_episodes", "Alert episodes by the severity they peaked at.", &rows);
+            if let Some(l) = &a.leak {
+                gauge(
+                    "memory_slope_bytes_per_hour",
+                    "The leak verdict's fitted memory slope.",
+                    &[(String::new(), l.slope_bytes_per_hour)],
+                );
+            }
+        }
+        out
+    }
+
     /// The report as pretty JSON (deterministic apart from `wall`).
     pub fn to_json(&self) -> String {
         // Serializing plain structs of numbers and strings cannot fail.

@@ -1,0 +1,123 @@
+//! A real Pushgateway (Debian's `prometheus-pushgateway`, installed by
+//! `make deps`, started on loopback) holds a soak's final push, and drops
+//! the group when asked. Under `CI=true` a missing server is a failure.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn find(binary: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| PathBuf::from(dir).join(binary))
+        .find(|path| path.is_file())
+}
+
+fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
+/// The value of the first series of `name` whose line contains every needle.
+fn value(exposition: &str, name: &str, needles: &[&str]) -> Option<f64> {
+    exposition
+        .lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .find(|l| needles.iter().all(|n| l.contains(n)))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn a_pushgateway_holds_the_final_push_and_drops_it_on_request() {
+    let Some(binary) = find("prometheus-pushgateway").or_else(|| find("pushgateway")) else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("prometheus-pushgateway is not installed and CI=true: run `make deps`");
+        }
+        eprintln!("\n!!! SKIPPED: prometheus-pushgateway not found on PATH; run `make deps`. This test did NOT run. !!!\n");
+        return;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let _server = Killed(
+        Command::new(binary)
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start pushgateway"),
+    );
+    let mut up = false;
+    for _ in 0..200 {
+        if matches!(get(port, "/-/ready"), Ok((200, _))) {
+            up = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(up, "pushgateway did not answer on 127.0.0.1:{port}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let w = dir.path().join("ci-job.toml");
+    std::fs::write(
+        &w,
+        "name = \"ci-job\"\nduration = \"10m\"\nhold = { dist = \"constant\", value = \"2ms\" }\n[pool]\n\
+         [[phase]]\nname = \"p\"\nduration = \"10m\"\narrival = { process = \"poisson\", rate = 50 }\n\
+         [slo]\nmax_error_rate = 0.01\n",
+    )
+    .expect("write");
+    let url = format!("http://127.0.0.1:{port}");
+    let out = dir.path().join("out");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["soak", w.to_str().expect("utf-8"), "--pushgateway", &url, "--out"];
+        args.push(out.to_str().expect("utf-8"));
+        args.push("-q");
+        args.extend_from_slice(extra);
+        Command::new(env!("CARGO_BIN_EXE_tidepool")).args(&args).output().expect("tidepool runs")
+    };
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).expect("report"))
+            .expect("json");
+    let (_, metrics) = get(port, "/metrics").expect("pushgateway /metrics");
+    let group = ["job=\"tidepool\"", "instance=\"ci-job\""];
+    assert_eq!(value(&metrics, "tidepool_soak_passed", &group), Some(1.0), "{metrics}");
+    let arrived = value(&metrics, "tidepool_soak_operations", &[group[0], group[1], "result=\"arrived\""]);
+    assert_eq!(arrived, report["ops"]["arrived"].as_f64(), "the pushed figures are the report's");
+    assert_eq!(
+        value(&metrics, "tidepool_soak_gate_passed", &[group[0], "gate=\"max_error_rate\""]),
+        Some(1.0),
+        "{metrics}"
+    );
+    // Asked to, the end of a run deletes the group.
+    let o = run(&["--pushgateway-delete"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let (_, metrics) = get(port, "/metrics").expect("pushgateway /metrics");
+    assert!(value(&metrics, "tidepool_soak_passed", &group).is_none(), "the group is gone: {metrics}");
+    // A gateway that is not there is an error, after the reports are written.
+    let o = Command::new(env!("CARGO_BIN_EXE_tidepool"))
+        .args(["soak", w.to_str().expect("utf-8"), "--pushgateway", "http://127.0.0.1:1", "--out"])
+        .arg(dir.path().join("out2"))
+        .arg("-q")
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("pushgateway"), "{o:?}");
+    assert!(dir.path().join("out2").join("report.json").is_file());
+}

@@ -953,6 +953,14 @@ fn summary(r: &Report, json: &Path, md: &Path, samples: &Path) -> String {
     if !r.passed {
         s += &format!("  replay: {}\n", r.replay);
     }
-    s += &format!("  reports: {}, {}, {}\n", json.display(), md.display(), samples.display());
+    let dir = samples.parent().unwrap_or_else(|| Path::new("."));
+    s += &format!(
+        "  reports: {}, {}, {}; {}, {}\n",
+        json.display(),
+        md.display(),
+        dir.join("report.html").display(),
+        samples.display(),
+        dir.join("alerts.jsonl").display()
+    );
     s
 }

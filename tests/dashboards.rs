@@ -12,10 +12,13 @@
 //! with health "ok", and every recording rule must record something. Under
 //! `CI=true` a missing server fails the test; otherwise it is a loud SKIP.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+#[allow(unused_imports)]
+use common::*;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,16 +67,6 @@ duration = "56s"
 arrival = { process = "poisson", rate = 400 }
 "#;
 
-/// Kills the child when the test ends, pass or fail.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Stops the in-process load when the test ends, pass or fail.
 struct Stop(Arc<AtomicBool>, Vec<std::thread::JoinHandle<()>>);
 
@@ -84,59 +77,6 @@ impl Drop for Stop {
             let _ = handle.join();
         }
     }
-}
-
-fn find(binary: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| PathBuf::from(dir).join(binary))
-        .find(|path| path.is_file())
-}
-
-/// The server binary, or `None` after a loud notice (a failure under CI).
-fn require(binary: &str) -> Option<PathBuf> {
-    match find(binary) {
-        Some(path) => Some(path),
-        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("{binary} is not installed and CI=true: run `make deps` (apt-get install prometheus)")
-        }
-        None => {
-            eprintln!(
-                "\n!!! SKIPPED: {binary} not found on PATH; run `make deps`. This test did NOT run. !!!\n"
-            );
-            None
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-/// A minimal HTTP/1.0 GET on loopback; returns (status, body).
-fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    Ok((status, body))
-}
-
-fn wait_until_up(port: u16, path: &str, what: &str) -> String {
-    for _ in 0..200 {
-        if let Ok((200, body)) = get(port, path) {
-            return body;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{what} did not answer on 127.0.0.1:{port}{path} within 10 s");
 }
 
 fn encode(query: &str) -> String {
@@ -343,7 +283,7 @@ fn repo() -> &'static Path {
 
 #[test]
 fn every_dashboard_panel_and_rule_works_against_a_real_prometheus() {
-    let Some(prometheus) = require("prometheus") else { return };
+    let Some(prometheus) = require(&["prometheus"]) else { return };
     let dir = tempfile::tempdir().expect("temp dir");
     let (lib_port, soak_port, prom_port) = (free_port(), free_port(), free_port());
 
@@ -381,17 +321,7 @@ fn every_dashboard_panel_and_rule_works_against_a_real_prometheus() {
         ),
     )
     .expect("write config");
-    let _prometheus = Killed(
-        Command::new(&prometheus)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus starts"),
-    );
-    wait_until_up(prom_port, "/-/ready", "prometheus");
+    let _prometheus = start_prometheus(&prometheus, &config, &dir.path().join("data"), prom_port);
 
     // Scraped data: both targets up, every family in, and enough samples for
     // the 10 s rate windows (the locks and the monitor publish every 1-2 s).

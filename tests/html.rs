@@ -3,20 +3,12 @@
 //! Chromium (Debian's `chromium`, installed by `make deps`) to check that
 //! the charts draw. Under `CI=true` a missing Chromium is a failure.
 
+mod common;
+#[allow(unused_imports)]
+use common::*;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn tidepool(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tidepool")).args(args).output().expect("tidepool runs")
-}
-
-fn find(binary: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| PathBuf::from(dir).join(binary))
-        .find(|path| path.is_file())
-}
 
 const STALL: &str = r#"
 name = "html-stall"
@@ -73,13 +65,7 @@ fn the_html_report_is_self_contained_with_charts_and_alerts() {
 
 #[test]
 fn chromium_draws_the_charts() {
-    let Some(chromium) = find("chromium").or_else(|| find("chromium-browser")) else {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("chromium is not installed and CI=true: run `make deps`");
-        }
-        eprintln!("\n!!! SKIPPED: chromium not found on PATH; run `make deps`. This test did NOT run. !!!\n");
-        return;
-    };
+    let Some(chromium) = require(&["chromium", "chromium-browser"]) else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let out = soak(dir.path());
     let blank = dir.path().join("blank.html");

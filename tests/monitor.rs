@@ -4,9 +4,12 @@
 //! ends a starvation alert, and a real Alertmanager (Debian's
 //! `prometheus-alertmanager`) receives and resolves an alert of a real run.
 
-use std::io::{Read, Write};
+mod common;
+#[allow(unused_imports)]
+use common::*;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,21 +18,6 @@ use tidepool::monitor::{
     actions, sampler::Sampler, AlertState, Combine, Kind, Monitor, MonitorConfig, Reading, Severity,
     Stability,
 };
-
-fn tidepool(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tidepool")).args(args).output().expect("tidepool runs")
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write");
-    path.display().to_string()
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 fn events(out: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(out.join("alerts.jsonl"))
@@ -285,39 +273,6 @@ fn growing_the_pool_ends_a_starvation_alert() {
     assert!(rem[0].ok && rem[0].recovered == Some(true), "{rem:?}");
 }
 
-/// Kills the child when the test ends, pass or fail.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn find(binary: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| PathBuf::from(dir).join(binary))
-        .find(|path| path.is_file())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
-fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    Ok((status, body))
-}
-
 /// Alerts Alertmanager holds with `alertname`, active or not.
 fn alertmanager_alerts(port: u16, alertname: &str) -> Vec<serde_json::Value> {
     let filter = format!("/api/v2/alerts?filter=alertname%3D%22{alertname}%22");
@@ -327,13 +282,7 @@ fn alertmanager_alerts(port: u16, alertname: &str) -> Vec<serde_json::Value> {
 
 #[test]
 fn a_real_alertmanager_receives_and_resolves_an_alert_of_a_real_run() {
-    let Some(binary) = find("prometheus-alertmanager").or_else(|| find("alertmanager")) else {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("prometheus-alertmanager is not installed and CI=true: run `make deps`");
-        }
-        eprintln!("\n!!! SKIPPED: prometheus-alertmanager not found on PATH; run `make deps`. This test did NOT run. !!!\n");
-        return;
-    };
+    let Some(binary) = require(&["prometheus-alertmanager", "alertmanager"]) else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let config = write(
         dir.path(),

@@ -3,74 +3,12 @@
 //! exposition. `make deps` installs both; under `CI=true` a missing server
 //! fails the test instead of skipping it.
 
+mod common;
+#[allow(unused_imports)]
+use common::*;
+
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-/// Kills the child when the test ends, pass or fail.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn find(binary: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| PathBuf::from(dir).join(binary))
-        .find(|path| path.is_file())
-}
-
-/// The server binary, or `None` after a loud notice (a failure under CI).
-fn require(binary: &str) -> Option<PathBuf> {
-    match find(binary) {
-        Some(path) => Some(path),
-        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("{binary} is not installed and CI=true: run `make deps` (apt-get install prometheus)")
-        }
-        None => {
-            eprintln!(
-                "\n!!! SKIPPED: {binary} not found on PATH; run `make deps`. This test did NOT run. !!!\n"
-            );
-            None
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-/// A minimal HTTP/1.0 GET on loopback; returns (status, body).
-fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    Ok((status, body))
-}
-
-fn wait_until_up(port: u16, path: &str, what: &str) -> String {
-    for _ in 0..200 {
-        if let Ok((200, body)) = get(port, path) {
-            return body;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{what} did not answer on 127.0.0.1:{port}{path} within 10 s");
-}
+use std::process::{Command, Stdio};
 
 fn encode(query: &str) -> String {
     query
@@ -99,7 +37,9 @@ fn query(port: u16, promql: &str) -> Vec<f64> {
 
 #[test]
 fn prometheus_scrapes_the_demo_and_promtool_accepts_the_exposition() {
-    let (Some(prometheus), Some(promtool)) = (require("prometheus"), require("promtool")) else { return };
+    let (Some(prometheus), Some(promtool)) = (require(&["prometheus"]), require(&["promtool"])) else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let demo_port = free_port();
     let prom_port = free_port();
@@ -140,17 +80,7 @@ fn prometheus_scrapes_the_demo_and_promtool_accepts_the_exposition() {
         ),
     )
     .expect("write config");
-    let _prometheus = Killed(
-        Command::new(&prometheus)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus starts"),
-    );
-    wait_until_up(prom_port, "/-/ready", "prometheus");
+    let _prometheus = start_prometheus(&prometheus, &config, &dir.path().join("data"), prom_port);
 
     // Let the demo finish; Prometheus has scraped it every second meanwhile.
     let mut demo = demo;

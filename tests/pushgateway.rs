@@ -2,38 +2,12 @@
 //! `make deps`, started on loopback) holds a soak's final push, and drops
 //! the group when asked. Under `CI=true` a missing server is a failure.
 
-use std::io::{Read, Write};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+mod common;
+#[allow(unused_imports)]
+use common::*;
+
+use std::process::{Command, Stdio};
 use std::time::Duration;
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn find(binary: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| PathBuf::from(dir).join(binary))
-        .find(|path| path.is_file())
-}
-
-fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    Ok((status, body))
-}
 
 /// The value of the first series of `name` whose line contains every needle.
 fn value(exposition: &str, name: &str, needles: &[&str]) -> Option<f64> {
@@ -47,13 +21,7 @@ fn value(exposition: &str, name: &str, needles: &[&str]) -> Option<f64> {
 
 #[test]
 fn a_pushgateway_holds_the_final_push_and_drops_it_on_request() {
-    let Some(binary) = find("prometheus-pushgateway").or_else(|| find("pushgateway")) else {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("prometheus-pushgateway is not installed and CI=true: run `make deps`");
-        }
-        eprintln!("\n!!! SKIPPED: prometheus-pushgateway not found on PATH; run `make deps`. This test did NOT run. !!!\n");
-        return;
-    };
+    let Some(binary) = require(&["prometheus-pushgateway", "pushgateway"]) else { return };
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let _server = Killed(
         Command::new(binary)

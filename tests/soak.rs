@@ -1,23 +1,11 @@
 //! `tidepool soak` and `tidepool validate` end to end: determinism, the
 //! accounting identity, gates and exit codes, bad input, interruption.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+#[allow(unused_imports)]
+use common::*;
 
-fn tidepool(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tidepool")).args(args).output().expect("tidepool runs")
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write workload");
-    path.display().to_string()
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
+use std::process::Command;
 
 /// Two hours of a busy pool with a slow phase and a factory outage, so
 /// waits, timeouts and failures all happen.

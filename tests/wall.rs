@@ -5,14 +5,14 @@
 //! Every assertion is about counts and structure, never about speed: the
 //! machines running these are shared and noisy.
 
+mod common;
+#[allow(unused_imports)]
+use common::*;
+
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-fn tidepool(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tidepool")).args(args).output().expect("tidepool runs")
-}
 
 fn spawn(args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_tidepool"))
@@ -21,17 +21,6 @@ fn spawn(args: &[&str]) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn tidepool")
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write");
-    path.display().to_string()
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn u(v: &serde_json::Value) -> u64 {
@@ -48,11 +37,6 @@ fn wait_for_lines(path: &Path, lines: usize) {
         std::thread::sleep(Duration::from_millis(50));
     }
     panic!("{} never reached {lines} lines", path.display());
-}
-
-/// A free loopback port (bound, then released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 /// Two wall seconds of a pool of 2 under 1.25× its capacity: real waits,

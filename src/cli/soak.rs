@@ -903,17 +903,7 @@ fn summary(r: &Report, json: &Path, md: &Path, samples: &Path) -> String {
             r.seed
         );
     }
-    let o = &r.ops;
-    s += &format!(
-        "  ops: {} arrived, {} completed, {} timed out, {} failed, {} in flight, {} waiting (error rate {:.4} %)\n",
-        o.arrived,
-        o.completed,
-        o.timed_out,
-        o.failed,
-        o.in_flight,
-        o.waiting,
-        r.error_rate * 100.0
-    );
+    s += &format!("  ops: {} (error rate {:.4} %)\n", r.ops.equation(), r.error_rate * 100.0);
     let w = &r.wait_seconds.corrected;
     s += &format!(
         "  wait (corrected): p50 {}  p99 {}  p99.9 {}  max {}\n",

@@ -375,16 +375,10 @@ figure {{ margin: 10px 0; }} svg {{ background: #fafafa; border: 1px solid #e5e5
             p.pool.size_mean
         );
     }
-    let o = &report.ops;
     let _ = write!(
         out,
-        "</table>\n<h2>Operations</h2>\n<p>{} arrived = {} completed + {} timed out + {} failed + {} in flight + {} waiting at the end. Wait p99 (corrected) {}, hold p50 {}.</p>\n</body></html>\n",
-        o.arrived,
-        o.completed,
-        o.timed_out,
-        o.failed,
-        o.in_flight,
-        o.waiting,
+        "</table>\n<h2>Operations</h2>\n<p>{}. Wait p99 (corrected) {}, hold p50 {}.</p>\n</body></html>\n",
+        report.ops.equation(),
         ms(report.wait_seconds.corrected.p99),
         ms(report.hold_seconds.p50)
     );

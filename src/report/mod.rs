@@ -328,6 +328,21 @@ pub struct Recovery {
     pub arrivals_after_checkpoint: u64,
 }
 
+impl Ops {
+    /// The accounting identity with this run's numbers.
+    ///
+    /// ```
+    /// let ops = tidepool::report::Ops { arrived: 10, completed: 7, timed_out: 1, failed: 1, in_flight: 1, waiting: 0 };
+    /// assert_eq!(ops.equation(), "10 arrived = 7 completed + 1 timed out + 1 failed + 1 in flight + 0 waiting at the end");
+    /// ```
+    pub fn equation(&self) -> String {
+        format!(
+            "{} arrived = {} completed + {} timed out + {} failed + {} in flight + {} waiting at the end",
+            self.arrived, self.completed, self.timed_out, self.failed, self.in_flight, self.waiting
+        )
+    }
+}
+
 fn ops_of(t: &Tally, in_flight: u64, waiting: u64) -> Ops {
     Ops {
         arrived: t.arrived,
@@ -701,17 +716,7 @@ impl Report {
         }
         let o = &self.ops;
         let _ = writeln!(md, "## Operations\n");
-        let _ = writeln!(
-            md,
-            "{} arrived = {} completed + {} timed out + {} failed + {} in flight + {} waiting at the end. Error rate {:.4} %.\n",
-            o.arrived,
-            o.completed,
-            o.timed_out,
-            o.failed,
-            o.in_flight,
-            o.waiting,
-            self.error_rate * 100.0
-        );
+        let _ = writeln!(md, "{}. Error rate {:.4} %.\n", o.equation(), self.error_rate * 100.0);
         let _ = writeln!(
             md,
             "| | count | mean | p50 | p90 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|---:|---:|"

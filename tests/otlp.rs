@@ -151,12 +151,16 @@ fn an_otlp_receiver_gets_the_prometheus_series_under_the_same_names() {
         let _ = get(port, "/internal/force_flush");
     }
     let missing: Vec<_> = scraped.difference(&received).collect();
-    assert!(missing.is_empty(), "series scraped but not received over OTLP: {missing:?}\nreceived: {received:?}");
+    assert!(
+        missing.is_empty(),
+        "series scraped but not received over OTLP: {missing:?}\nreceived: {received:?}"
+    );
     let extra: Vec<_> = received.difference(&scraped).collect();
     assert!(extra.is_empty(), "series received over OTLP but not scraped: {extra:?}");
 
     // Values agree with what was done.
-    let acquires: f64 = query(port, r#"tidepool_pool_acquires_total{pool="otlp"}"#).iter().map(|(_, v)| v).sum();
+    let acquires: f64 =
+        query(port, r#"tidepool_pool_acquires_total{pool="otlp"}"#).iter().map(|(_, v)| v).sum();
     assert_eq!(acquires, N as f64);
     let count = query(port, r#"tidepool_pool_wait_seconds_count{pool="otlp"}"#);
     assert_eq!(count.len(), 1, "{count:?}");

@@ -707,8 +707,9 @@ fn execute(
         // Before the pool is built: its metric handles bind to the recorder
         // installed at that moment.
         let listen = time.listen.unwrap_or(crate::export::DEFAULT_LISTEN);
-        let exporter =
-            crate::export::PrometheusExporter::new().listen(listen).global_label("workload", workload.name.clone());
+        let exporter = crate::export::PrometheusExporter::new()
+            .listen(listen)
+            .global_label("workload", workload.name.clone());
         #[cfg(feature = "otlp")]
         let handle = match &time.otlp {
             Some(url) => {

@@ -40,7 +40,9 @@ use metrics_opentelemetry::{OpenTelemetryMetrics, OpenTelemetryRecorder};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::KeyValue;
 use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
-use opentelemetry_sdk::metrics::{Aggregation, Instrument, InstrumentKind, PeriodicReader, SdkMeterProvider, Stream};
+use opentelemetry_sdk::metrics::{
+    Aggregation, Instrument, InstrumentKind, PeriodicReader, SdkMeterProvider, Stream,
+};
 use opentelemetry_sdk::Resource;
 
 use super::{ExportError, PrometheusExporter, PrometheusHandle};
@@ -77,7 +79,8 @@ impl OtlpExporter {
     /// [`ExportError::Exporter`] for a URL that is not plain `http://` or does
     /// not resolve.
     pub fn new(url: &str) -> Result<OtlpExporter, ExportError> {
-        let endpoint = crate::http::Endpoint::parse(url).map_err(|e| ExportError::Exporter(format!("otlp URL {e}")))?;
+        let endpoint =
+            crate::http::Endpoint::parse(url).map_err(|e| ExportError::Exporter(format!("otlp URL {e}")))?;
         Ok(OtlpExporter {
             url: url.to_string(),
             endpoint,

@@ -6,6 +6,10 @@
 //! (never summaries), and serves the text exposition on `127.0.0.1:9464` unless
 //! told otherwise.
 //!
+//! With the `otlp` feature, [`OtlpExporter`] installs the same Prometheus
+//! recorder behind a fanout that also pushes every metric over OTLP/HTTP, under
+//! names that a receiver's Prometheus translation turns into the same series.
+//!
 //! Install the exporter **before** building pools: metric handles are
 //! resolved against the recorder present at build time.
 //!
@@ -25,6 +29,11 @@ use std::time::Duration;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 
 pub use metrics_exporter_prometheus::PrometheusHandle;
+
+#[cfg(feature = "otlp")]
+mod otlp;
+#[cfg(feature = "otlp")]
+pub use otlp::{OtlpExporter, OtlpHandle};
 
 /// The default scrape address: loopback only.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 9464);
@@ -117,10 +126,20 @@ impl PrometheusExporter {
     /// [`ExportError::Bind`] if the address is taken, [`ExportError::AlreadyInstalled`]
     /// if another recorder is installed.
     pub fn install(self) -> Result<PrometheusHandle, ExportError> {
+        self.install_with(|recorder| recorder)
+    }
+
+    /// [`Self::install`], with the global recorder made from the Prometheus
+    /// one by `wrap` (a fanout to more recorders).
+    pub(crate) fn install_with<R, F>(self, wrap: F) -> Result<PrometheusHandle, ExportError>
+    where
+        R: metrics::Recorder + Sync + 'static,
+        F: FnOnce(metrics_exporter_prometheus::PrometheusRecorder) -> R,
+    {
         let Some(addr) = self.listen else {
             let recorder = self.builder()?.build_recorder();
             let handle = recorder.handle();
-            metrics::set_global_recorder(recorder).map_err(|_| ExportError::AlreadyInstalled)?;
+            metrics::set_global_recorder(wrap(recorder)).map_err(|_| ExportError::AlreadyInstalled)?;
             crate::pool::metrics::describe();
             crate::sync::metrics::describe();
             spawn_upkeep(handle.clone(), self.upkeep)?;
@@ -141,7 +160,7 @@ impl PrometheusExporter {
             other => ExportError::Exporter(other.to_string()),
         })?;
         let handle = recorder.handle();
-        metrics::set_global_recorder(recorder).map_err(|_| ExportError::AlreadyInstalled)?;
+        metrics::set_global_recorder(wrap(recorder)).map_err(|_| ExportError::AlreadyInstalled)?;
         crate::pool::metrics::describe();
         crate::sync::metrics::describe();
         std::thread::Builder::new()

@@ -40,28 +40,49 @@ impl Endpoint {
         content_type: &str,
         body: &str,
     ) -> Result<u16, String> {
+        let (code, response) = self.exchange(method, path, content_type, body.as_bytes())?;
+        if (200..300).contains(&code) {
+            Ok(code)
+        } else {
+            let text = String::from_utf8_lossy(&response);
+            Err(format!("HTTP {code}: {}", text.lines().last().unwrap_or("").trim()))
+        }
+    }
+
+    /// Sends `method path` with a binary `body`: the status, whatever it is,
+    /// and the response body.
+    pub(crate) fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<(u16, Vec<u8>), String> {
         let mut stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(2))
             .map_err(|e| format!("{}: {e}", self.addr))?;
         let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
         let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
-        let request = format!(
-            "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        let head = format!(
+            "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             self.base,
             self.host,
             body.len()
         );
-        stream.write_all(request.as_bytes()).map_err(|e| format!("{}: {e}", self.addr))?;
-        let mut response = String::new();
-        let _ = stream.read_to_string(&mut response);
-        let code = response
+        stream.write_all(head.as_bytes()).map_err(|e| format!("{}: {e}", self.addr))?;
+        stream.write_all(body).map_err(|e| format!("{}: {e}", self.addr))?;
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        let split = response.windows(4).position(|w| w == b"\r\n\r\n");
+        let (head, rest) = match split {
+            Some(i) => (&response[..i], response[i + 4..].to_vec()),
+            None => (&response[..], Vec::new()),
+        };
+        let head = String::from_utf8_lossy(head);
+        let code = head
             .split_whitespace()
             .nth(1)
             .and_then(|c| c.parse::<u16>().ok())
-            .ok_or_else(|| format!("no HTTP status in `{}`", response.lines().next().unwrap_or("")))?;
-        if (200..300).contains(&code) {
-            Ok(code)
-        } else {
-            Err(format!("HTTP {code}: {}", response.lines().last().unwrap_or("").trim()))
-        }
+            .ok_or_else(|| format!("no HTTP status in `{}`", head.lines().next().unwrap_or("")))?;
+        Ok((code, rest))
     }
 }

@@ -107,6 +107,12 @@ pub struct TimeArgs {
     /// With --time wall: do not serve /metrics.
     #[arg(long)]
     pub no_metrics: bool,
+    /// With --time wall: also push every metric over OTLP/HTTP (protobuf)
+    /// every 10 s and at the end, e.g. to
+    /// http://127.0.0.1:8428/opentelemetry/v1/metrics (VictoriaMetrics).
+    #[cfg(feature = "otlp")]
+    #[arg(long, value_name = "URL", conflicts_with = "no_metrics")]
+    pub otlp: Option<String>,
     /// With --time wall: the most executor threads, so the most operations
     /// in progress at once; a run starts with what the workload needs and
     /// doubles them while they are all blocked [default: 1024].
@@ -135,6 +141,8 @@ impl TimeArgs {
                 ("--compress", self.compress.is_some()),
                 ("--listen", self.listen.is_some()),
                 ("--no-metrics", self.no_metrics),
+                #[cfg(feature = "otlp")]
+                ("--otlp", self.otlp.is_some()),
                 ("--workers", self.workers.is_some()),
                 ("--late-after", self.late_after.is_some()),
             ];
@@ -693,15 +701,30 @@ fn execute(
         None => None,
     };
     let mut metrics = None;
+    #[cfg(feature = "otlp")]
+    let mut otlp_push: Option<crate::export::OtlpHandle> = None;
     if wall_mode && !time.no_metrics {
         // Before the pool is built: its metric handles bind to the recorder
         // installed at that moment.
         let listen = time.listen.unwrap_or(crate::export::DEFAULT_LISTEN);
-        let handle = crate::export::PrometheusExporter::new()
+        let exporter = crate::export::PrometheusExporter::new()
             .listen(listen)
-            .global_label("workload", workload.name.clone())
-            .install()
-            .map_err(|e| CliError::Input(format!("--listen {listen}: {e}")))?;
+            .global_label("workload", workload.name.clone());
+        #[cfg(feature = "otlp")]
+        let handle = match &time.otlp {
+            Some(url) => {
+                let otlp = crate::export::OtlpExporter::new(url)
+                    .and_then(|o| o.instance(workload.name.clone()).install(exporter))
+                    .map_err(|e| CliError::Input(format!("--otlp {url} / --listen {listen}: {e}")))?;
+                eprintln!("tidepool: pushing OTLP to {url} every 10 s");
+                let handle = otlp.prometheus().clone();
+                otlp_push = Some(otlp);
+                handle
+            }
+            None => exporter.install().map_err(|e| CliError::Input(format!("--listen {listen}: {e}")))?,
+        };
+        #[cfg(not(feature = "otlp"))]
+        let handle = exporter.install().map_err(|e| CliError::Input(format!("--listen {listen}: {e}")))?;
         eprintln!("tidepool: serving /metrics at http://{listen}/metrics");
         metrics = Some(handle);
     }
@@ -838,6 +861,10 @@ fn execute(
     } else {
         SoakEnd::Failed
     };
+    #[cfg(feature = "otlp")]
+    if let Some(Err(e)) = otlp_push.map(crate::export::OtlpHandle::shutdown) {
+        eprintln!("tidepool: the last OTLP push failed: {e}");
+    }
     Ok((summary(&report, &json, &md, &samples_path), end))
 }
 

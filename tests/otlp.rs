@@ -1,0 +1,189 @@
+//! An OTLP receiver gets the series the Prometheus path exposes, under the
+//! same names. The receiver is VictoriaMetrics (Debian's `victoria-metrics`,
+//! installed by `scripts/install-victoriametrics.sh`), started on loopback with
+//! `-opentelemetry.usePrometheusNaming`, queried with PromQL. Under `CI=true`
+//! a missing binary is a failure; otherwise a loud SKIP.
+#![cfg(feature = "otlp")]
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use tidepool::export::{OtlpExporter, PrometheusExporter};
+use tidepool::pool::Pool;
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn find(binary: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| PathBuf::from(dir).join(binary))
+        .find(|path| path.is_file())
+}
+
+fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
+fn encode(query: &str) -> String {
+    query
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The instant vector of `query`: each series' labels and value.
+fn query(port: u16, query: &str) -> Vec<(serde_json::Map<String, serde_json::Value>, f64)> {
+    let (status, body) = get(port, &format!("/api/v1/query?query={}", encode(query))).expect("query");
+    assert_eq!(status, 200, "{query}: {body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+    json["data"]["result"]
+        .as_array()
+        .expect("a vector")
+        .iter()
+        .map(|s| {
+            let labels = s["metric"].as_object().expect("labels").clone();
+            let value = s["value"][1].as_str().expect("value").parse().expect("number");
+            (labels, value)
+        })
+        .collect()
+}
+
+#[test]
+fn an_otlp_receiver_gets_the_prometheus_series_under_the_same_names() {
+    let Some(binary) = find("victoria-metrics") else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("victoria-metrics is not installed and CI=true: run scripts/install-victoriametrics.sh");
+        }
+        eprintln!(
+            "\n!!! SKIPPED: victoria-metrics not found on PATH; run scripts/install-victoriametrics.sh. This test did NOT run. !!!\n"
+        );
+        return;
+    };
+    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    let storage = tempfile::tempdir().expect("tempdir");
+    let _server = Killed(
+        Command::new(binary)
+            .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+            .arg(format!("-storageDataPath={}", storage.path().display()))
+            .arg("-opentelemetry.usePrometheusNaming")
+            .arg("-search.latencyOffset=0s")
+            .arg("-search.disableCache")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start victoria-metrics"),
+    );
+    let mut up = false;
+    for _ in 0..200 {
+        if matches!(get(port, "/health"), Ok((200, _))) {
+            up = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(up, "victoria-metrics did not answer on 127.0.0.1:{port}");
+
+    let otlp = OtlpExporter::new(&format!("http://127.0.0.1:{port}/opentelemetry/v1/metrics"))
+        .expect("url")
+        .instance("otlp-test")
+        .interval(Duration::from_secs(60))
+        .install(PrometheusExporter::new().without_listener().global_label("workload", "otlp-test"))
+        .expect("install");
+    let pool = Pool::builder("otlp")
+        .min_size(1)
+        .max_size(2)
+        .maintenance_interval(None)
+        .factory(|| Ok(()))
+        .build()
+        .expect("pool");
+    const N: usize = 25;
+    for _ in 0..N {
+        drop(pool.acquire_blocking().expect("object"));
+    }
+    pool.maintain();
+    otlp.flush().expect("OTLP push");
+    let exposition = otlp.prometheus().render();
+    let _ = get(port, "/internal/force_flush");
+
+    // The Prometheus path's names for this pool.
+    let scraped: BTreeSet<String> = exposition
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains("pool=\"otlp\""))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(str::to_owned)
+        .collect();
+    assert!(scraped.contains("tidepool_pool_acquires_total"), "{exposition}");
+    assert!(scraped.contains("tidepool_pool_wait_seconds_bucket"), "{exposition}");
+
+    // The receiver's names for the same pool (the data may take a moment).
+    let mut received = BTreeSet::new();
+    for _ in 0..100 {
+        received = query(port, r#"{pool="otlp"}"#)
+            .into_iter()
+            .filter_map(|(labels, _)| labels.get("__name__").and_then(|n| n.as_str()).map(str::to_owned))
+            .collect();
+        if scraped.is_subset(&received) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let _ = get(port, "/internal/force_flush");
+    }
+    let missing: Vec<_> = scraped.difference(&received).collect();
+    assert!(
+        missing.is_empty(),
+        "series scraped but not received over OTLP: {missing:?}\nreceived: {received:?}"
+    );
+    let extra: Vec<_> = received.difference(&scraped).collect();
+    assert!(extra.is_empty(), "series received over OTLP but not scraped: {extra:?}");
+
+    // Values agree with what was done.
+    let acquires: f64 =
+        query(port, r#"tidepool_pool_acquires_total{pool="otlp"}"#).iter().map(|(_, v)| v).sum();
+    assert_eq!(acquires, N as f64);
+    let count = query(port, r#"tidepool_pool_wait_seconds_count{pool="otlp"}"#);
+    assert_eq!(count.len(), 1, "{count:?}");
+    assert_eq!(count[0].1, N as f64);
+    let created = query(port, r#"tidepool_pool_created_total{pool="otlp",reason="prewarm"}"#);
+    assert_eq!(created.iter().map(|(_, v)| v).sum::<f64>(), 1.0, "{created:?}");
+
+    // The buckets: the same `le` values as the scrape, SECONDS_BUCKETS and +Inf.
+    let buckets = query(port, r#"tidepool_pool_wait_seconds_bucket{pool="otlp"}"#);
+    let le_received: BTreeSet<String> =
+        buckets.iter().filter_map(|(l, _)| l.get("le").and_then(|v| v.as_str()).map(str::to_owned)).collect();
+    let le_scraped: BTreeSet<String> = exposition
+        .lines()
+        .filter(|l| l.starts_with("tidepool_pool_wait_seconds_bucket{") && l.contains("pool=\"otlp\""))
+        .filter_map(|l| l.split("le=\"").nth(1).and_then(|r| r.split('"').next()).map(str::to_owned))
+        .collect();
+    assert_eq!(le_scraped.len(), tidepool::pool::metrics::SECONDS_BUCKETS.len() + 1);
+    assert_eq!(le_received, le_scraped, "bucket bounds differ between OTLP and the scrape");
+    let inf = buckets.iter().find(|(l, _)| l.get("le").and_then(|v| v.as_str()) == Some("+Inf"));
+    assert_eq!(inf.map(|(_, v)| *v), Some(N as f64));
+
+    // The resource: job and instance labels the receiver can group by.
+    let labels = &query(port, r#"tidepool_pool_acquires_total{pool="otlp"}"#)[0].0;
+    eprintln!("received labels: {labels:?}");
+    otlp.shutdown().expect("last push");
+}

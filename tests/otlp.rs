@@ -5,43 +5,16 @@
 //! a missing binary is a failure; otherwise a loud SKIP.
 #![cfg(feature = "otlp")]
 
+mod common;
+#[allow(unused_imports)]
+use common::*;
+
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use tidepool::export::{OtlpExporter, PrometheusExporter};
 use tidepool::pool::Pool;
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn find(binary: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| PathBuf::from(dir).join(binary))
-        .find(|path| path.is_file())
-}
-
-fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    Ok((status, body))
-}
 
 fn encode(query: &str) -> String {
     query
@@ -72,16 +45,8 @@ fn query(port: u16, query: &str) -> Vec<(serde_json::Map<String, serde_json::Val
 
 #[test]
 fn an_otlp_receiver_gets_the_prometheus_series_under_the_same_names() {
-    let Some(binary) = find("victoria-metrics") else {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("victoria-metrics is not installed and CI=true: run scripts/install-victoriametrics.sh");
-        }
-        eprintln!(
-            "\n!!! SKIPPED: victoria-metrics not found on PATH; run scripts/install-victoriametrics.sh. This test did NOT run. !!!\n"
-        );
-        return;
-    };
-    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    let Some(binary) = require(&["victoria-metrics"]) else { return };
+    let port = free_port();
     let storage = tempfile::tempdir().expect("tempdir");
     let _server = Killed(
         Command::new(binary)

@@ -6,8 +6,10 @@
 # The mirror is not named here: the script reads the URIs of the machine's
 # configured Debian archive (deb822 .sources or one-line sources.list) and
 # adds the newer suite on those same URIs, pinned at priority 100 so that
-# nothing else is upgraded from it. Only victoria-metrics is installed from it
-# (`-t`); the pin stays, so a later `apt-get upgrade` leaves the rest alone.
+# nothing else is upgraded from it later. The install itself takes
+# victoria-metrics and what it needs (libzstd1, libc6 and the packages tied to
+# them) from the newer suite; the pin stays, so a later `apt-get upgrade`
+# leaves the rest alone.
 #
 # Usage: scripts/install-victoriametrics.sh [SUITE]   (default: trixie)
 # Idempotent: does nothing when victoria-metrics is already on PATH.
@@ -53,13 +55,11 @@ printf 'Package: *\nPin: release n=%s\nPin-Priority: 100\n' "$SUITE" | $SUDO tee
 
 $SUDO apt-get update -qq
 apt-cache policy "$PACKAGE"
-# `PACKAGE/SUITE`, not `-t SUITE`: only the package itself (and the
-# dependencies the default release cannot satisfy: libzstd1 >= 1.5.5, and
-# through it libc6) come from the newer suite. `-t` would raise the whole
-# suite for the transaction and upgrade more than needed.
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$PACKAGE/$SUITE"
-# The package enables a system service; tests start their own instance.
-if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-    $SUDO systemctl disable --now "$PACKAGE" >/dev/null 2>&1 || true
-fi
-command -v "$PACKAGE"
+# `-t SUITE`: the package needs libzstd1 >= 1.5.5, and trixie's libzstd1
+# needs trixie's libc6, which breaks bookworm's locales, dpkg and gcc
+# runtime libraries: apt must be allowed to take that set from the newer
+# suite. (`PACKAGE/SUITE` alone keeps the dependencies at bookworm's
+# candidates, and bookworm's libzstd1 is 1.5.4.) `-t` is what installed it on
+# the development machine; it is unproven on a clean runner, and it upgrades
+# libc6 there: why `make test` does not run it yet.
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends -t "$SUITE" "$PACKAGE"

@@ -5,7 +5,7 @@ DEBIAN_PACKAGES := prometheus prometheus-alertmanager prometheus-pushgateway chr
 # Binaries the packages above provide, checked before installing.
 DEBIAN_BINARIES := prometheus promtool prometheus-alertmanager prometheus-pushgateway chromium
 
-.PHONY: run test lint unit loom bench deps demo clean nab rules-test up down test-otlp
+.PHONY: run test lint unit loom bench deps demo clean nab rules-test up down test-otlp otlp
 
 ## run: the main job on built-in defaults: a 24 h daily-cycle soak in virtual time
 run:
@@ -16,7 +16,7 @@ demo:
 	$(CARGO) run --release -- demo --seconds 15
 
 ## test: lint, then every test, installing and starting what they need
-test: deps lint rules-test unit loom
+test: deps lint rules-test unit otlp loom
 
 ## lint: formatting and clippy with warnings as errors
 lint:
@@ -75,6 +75,11 @@ unit:
 	$(CARGO) test --all-targets
 	$(CARGO) test --doc
 
+## otlp: the OTLP export path (cargo feature `otlp`): clippy, and its test against a real VictoriaMetrics
+otlp:
+	$(CARGO) clippy --all-targets --features otlp -- -D warnings
+	$(CARGO) test --release --features otlp --test otlp
+
 ## loom: model-check the waiter/return hand-off
 loom:
 	RUSTFLAGS="--cfg tidepool_loom" CARGO_TARGET_DIR=target/loom \
@@ -89,13 +94,8 @@ NAB ?= ../shared/data/nab
 nab:
 	NAB=$(NAB) scripts/nab.sh
 
-## test-otlp: the OTLP path (cargo feature `otlp`) against a real VictoriaMetrics, installed
-## from Debian's newer suite by scripts/install-victoriametrics.sh. Not part of `make test` yet:
-## that install also brings libzstd1 and libc6 from trixie, and is unproven on a clean runner.
-test-otlp:
-	@command -v victoria-metrics >/dev/null || sh scripts/install-victoriametrics.sh
-	$(CARGO) clippy --all-targets --features otlp -- -D warnings
-	CI=true $(CARGO) test --release --features otlp --test otlp
+## test-otlp: `deps` (VictoriaMetrics included), then the OTLP checks alone
+test-otlp: deps otlp
 
 ## deps: install the Debian packages the tests need, only when missing
 deps:
@@ -106,6 +106,8 @@ deps:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES); \
 	fi
 	@for b in $(DEBIAN_BINARIES); do command -v $$b >/dev/null || { echo "deps: $$b still missing" >&2; exit 1; }; done
+	@command -v victoria-metrics >/dev/null || sh scripts/install-victoriametrics.sh
+	@command -v victoria-metrics >/dev/null || { echo "deps: victoria-metrics still missing" >&2; exit 1; }
 
 clean:
 	$(CARGO) clean

@@ -59,7 +59,9 @@ apt-cache policy "$PACKAGE"
 # needs trixie's libc6, which breaks bookworm's locales, dpkg and gcc
 # runtime libraries: apt must be allowed to take that set from the newer
 # suite. (`PACKAGE/SUITE` alone keeps the dependencies at bookworm's
-# candidates, and bookworm's libzstd1 is 1.5.4.) `-t` is what installed it on
-# the development machine; it is unproven on a clean runner, and it upgrades
-# libc6 there: why `make test` does not run it yet.
+# candidates, and bookworm's libzstd1 is 1.5.4.) On a clean bookworm
+# (debootstrap minbase) it upgrades libzstd1 alone; where the zstd tool is
+# installed, zstd's exact dependency on libzstd1 drags trixie's zstd and,
+# through its libstdc++6 and libc6, the gcc-14 runtime, dpkg and locales.
+# Both were tried; the machine kept building and testing afterwards.
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends -t "$SUITE" "$PACKAGE"

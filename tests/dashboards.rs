@@ -79,16 +79,6 @@ impl Drop for Stop {
     }
 }
 
-fn encode(query: &str) -> String {
-    query
-        .bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'.' | b'-' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// GETs a Prometheus API path; `Err` with the reason unless it answered
 /// `"status": "success"`.
 fn api(port: u16, path: &str) -> Result<Value, String> {

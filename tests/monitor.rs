@@ -291,28 +291,17 @@ fn a_real_alertmanager_receives_and_resolves_an_alert_of_a_real_run() {
     );
     let port = free_port();
     let storage = dir.path().join("data");
-    let _server = Killed(
-        Command::new(binary)
-            .args([
-                &format!("--config.file={config}"),
-                &format!("--web.listen-address=127.0.0.1:{port}"),
-                &format!("--storage.path={}", storage.display()),
-                "--cluster.listen-address=",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start alertmanager"),
+    let _server = start_server(
+        &binary,
+        &[
+            format!("--config.file={config}"),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            format!("--storage.path={}", storage.display()),
+            "--cluster.listen-address=".into(),
+        ],
+        port,
+        "alertmanager",
     );
-    let mut up = false;
-    for _ in 0..200 {
-        if matches!(get(port, "/-/ready"), Ok((200, _))) {
-            up = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(up, "alertmanager did not answer on 127.0.0.1:{port}");
     // A wall-clock run sampled every 100 ms: 3 s of baseline, then every
     // holder stalls for 3 s (starvation), then 3 s of recovery.
     let w = write(

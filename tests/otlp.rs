@@ -16,16 +16,6 @@ use std::time::Duration;
 use tidepool::export::{OtlpExporter, PrometheusExporter};
 use tidepool::pool::Pool;
 
-fn encode(query: &str) -> String {
-    query
-        .bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// The instant vector of `query`: each series' labels and value.
 fn query(port: u16, query: &str) -> Vec<(serde_json::Map<String, serde_json::Value>, f64)> {
     let (status, body) = get(port, &format!("/api/v1/query?query={}", encode(query))).expect("query");

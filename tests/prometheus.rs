@@ -10,16 +10,6 @@ use common::*;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
-fn encode(query: &str) -> String {
-    query
-        .bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'.' | b'-' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// Runs an instant query and returns every sample value.
 fn query(port: u16, promql: &str) -> Vec<f64> {
     let (status, body) =

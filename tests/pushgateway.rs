@@ -6,8 +6,7 @@ mod common;
 #[allow(unused_imports)]
 use common::*;
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 /// The value of the first series of `name` whose line contains every needle.
 fn value(exposition: &str, name: &str, needles: &[&str]) -> Option<f64> {
@@ -22,24 +21,9 @@ fn value(exposition: &str, name: &str, needles: &[&str]) -> Option<f64> {
 #[test]
 fn a_pushgateway_holds_the_final_push_and_drops_it_on_request() {
     let Some(binary) = require(&["prometheus-pushgateway", "pushgateway"]) else { return };
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let _server = Killed(
-        Command::new(binary)
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start pushgateway"),
-    );
-    let mut up = false;
-    for _ in 0..200 {
-        if matches!(get(port, "/-/ready"), Ok((200, _))) {
-            up = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(up, "pushgateway did not answer on 127.0.0.1:{port}");
+    let port = free_port();
+    let _server =
+        start_server(&binary, &[format!("--web.listen-address=127.0.0.1:{port}")], port, "pushgateway");
     let dir = tempfile::tempdir().expect("tempdir");
     let w = dir.path().join("ci-job.toml");
     std::fs::write(

@@ -109,3 +109,29 @@ pub fn start_prometheus(binary: &Path, config: &Path, data: &Path, port: u16) ->
     wait_until_up(port, "/-/ready", "prometheus");
     server
 }
+
+/// Percent-encodes a query-string value (PromQL, filters).
+pub fn encode(query: &str) -> String {
+    query
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Starts `binary` with `args` (a server listening on 127.0.0.1:`port`)
+/// and waits until `/-/ready` answers 200.
+pub fn start_server(binary: &Path, args: &[String], port: u16, what: &str) -> Killed {
+    let server = Killed(
+        Command::new(binary)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {what}: {e}")),
+    );
+    wait_until_up(port, "/-/ready", what);
+    server
+}

@@ -59,6 +59,20 @@ duration = "2s"
 arrival = { process = "constant", rate = 500 }
 "#;
 
+/// [`OVERLOADED`] lasting `duration`, sampled every `sample`.
+fn overloaded(duration: &str, sample: &str) -> String {
+    OVERLOADED
+        .replace("duration = \"2s\"", &format!("duration = \"{duration}\""))
+        .replace("\"500ms\"", &format!("\"{sample}\""))
+}
+
+/// arrived = completed + timed out + failed + in flight + waiting.
+fn assert_conserved(ops: &serde_json::Value) {
+    let sum =
+        ["completed", "timed_out", "failed", "in_flight", "waiting"].iter().map(|k| u(&ops[k])).sum::<u64>();
+    assert_eq!(u(&ops["arrived"]), sum, "{ops}");
+}
+
 #[test]
 fn a_wall_clock_run_accounts_for_every_scheduled_start() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -82,15 +96,7 @@ fn a_wall_clock_run_accounts_for_every_scheduled_start() {
     assert_eq!(u(&s["scheduled"]), 1000, "{s}");
     let ops = &r["ops"];
     assert_eq!(u(&ops["arrived"]) + u(&s["dropped"]), 1000, "{ops} {s}");
-    assert_eq!(
-        u(&ops["arrived"]),
-        u(&ops["completed"])
-            + u(&ops["timed_out"])
-            + u(&ops["failed"])
-            + u(&ops["in_flight"])
-            + u(&ops["waiting"]),
-        "{ops}"
-    );
+    assert_conserved(ops);
     // Two objects held 5 ms each serve at most 400/s: callers waited, and
     // the corrected wait (from the schedule) is never below the uncorrected.
     let waits = &r["wait_seconds"];
@@ -124,11 +130,7 @@ fn a_wall_clock_run_accounts_for_every_scheduled_start() {
 #[test]
 fn metrics_are_served_live_during_a_wall_clock_run() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let w = write(
-        dir.path(),
-        "w.toml",
-        &OVERLOADED.replace("duration = \"2s\"", "duration = \"6s\"").replace("\"500ms\"", "\"1s\""),
-    );
+    let w = write(dir.path(), "w.toml", &overloaded("6s", "1s"));
     let out = dir.path().join("out");
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
@@ -190,15 +192,7 @@ fn sigint_during_a_wall_clock_run_writes_a_valid_interrupted_report() {
     assert_eq!(r["passed"], false);
     assert_eq!(r["compress"], 60.0);
     let ops = &r["ops"];
-    assert_eq!(
-        u(&ops["arrived"]),
-        u(&ops["completed"])
-            + u(&ops["timed_out"])
-            + u(&ops["failed"])
-            + u(&ops["in_flight"])
-            + u(&ops["waiting"]),
-        "{ops}"
-    );
+    assert_conserved(ops);
     assert!(u(&ops["arrived"]) > 0);
     let caveats = r["caveats"].as_array().expect("caveats");
     assert!(caveats.iter().any(|c| c.as_str().is_some_and(|c| c.contains("Compressed 60"))), "{caveats:?}");
@@ -208,11 +202,7 @@ fn sigint_during_a_wall_clock_run_writes_a_valid_interrupted_report() {
 #[test]
 fn after_kill_9_report_recovers_all_but_the_last_interval() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let w = write(
-        dir.path(),
-        "w.toml",
-        &OVERLOADED.replace("duration = \"2s\"", "duration = \"60s\"").replace("\"500ms\"", "\"250ms\""),
-    );
+    let w = write(dir.path(), "w.toml", &overloaded("60s", "250ms"));
     let out = dir.path().join("out");
     let samples = out.join("samples.jsonl");
     let mut child =

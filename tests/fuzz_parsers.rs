@@ -12,8 +12,13 @@ use tidepool::sim::{Workload, WorkloadError};
 const FILE: &str = "fuzz.input";
 
 /// Valid seeds the mutations start from: every example workload, a series
-/// and a trace.
-fn seeds() -> Vec<String> {
+/// and a trace (read once).
+fn seeds() -> &'static [String] {
+    static SEEDS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    SEEDS.get_or_init(read_seeds)
+}
+
+fn read_seeds() -> Vec<String> {
     let mut out: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/workloads"))
         .expect("workloads/")
         .filter_map(|e| e.ok().map(|e| e.path()))

@@ -9,7 +9,7 @@ DEBIAN_BINARIES := prometheus promtool prometheus-alertmanager prometheus-pushga
 
 ## run: the main job on built-in defaults: a 24 h daily-cycle soak in virtual time
 run:
-	$(CARGO) run --release -- soak --out tidepool-out
+	$(CARGO) run --release -- soak --out tidepool-out --force
 
 ## demo: a live pool under real threads, serving /metrics for 15 s
 demo:

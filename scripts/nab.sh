@@ -32,7 +32,7 @@ start=$(date +%s.%N)
 for csv in "$nab"/data/*/*.csv; do
     category=$(basename "$(dirname "$csv")")
     mkdir -p "$results/$category"
-    "$bin" detect "$csv" --out "$results/$category/tidepool_$(basename "$csv")"
+    "$bin" detect "$csv" --force --out "$results/$category/tidepool_$(basename "$csv")"
     rows=$((rows + $(wc -l < "$csv") - 1))
 done
 end=$(date +%s.%N)

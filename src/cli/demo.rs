@@ -34,6 +34,10 @@ pub struct DemoArgs {
     /// Do not serve /metrics at all.
     #[arg(long)]
     pub no_metrics: bool,
+    /// When /metrics cannot be served (the port is in use), warn and run
+    /// without it instead of exiting with code 2.
+    #[arg(long, conflicts_with = "no_metrics")]
+    pub metrics_optional: bool,
     /// Worker threads generating load.
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub threads: u64,
@@ -105,11 +109,8 @@ pub fn run(args: &DemoArgs) -> Result<DemoReport, CliError> {
     let metrics_at = if args.no_metrics {
         None
     } else {
-        PrometheusExporter::new()
-            .listen(args.listen)
-            .install()
-            .map_err(|e| CliError::Input(e.to_string()))?;
-        Some(args.listen)
+        let installed = PrometheusExporter::new().listen(args.listen).install();
+        super::soak::optional_metrics(installed, args.listen, args.metrics_optional)?.map(|_| args.listen)
     };
     let clock = Clock::system();
     let pool = Pool::builder(POOL)

@@ -24,6 +24,9 @@ pub struct DetectArgs {
     /// Where to write `timestamp,value,anomaly_score,severity`, one row per input row.
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace --out if it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// One input row: the timestamp and value as written, and the parsed time and value.
@@ -127,9 +130,16 @@ fn read_series(path: &Path) -> Result<(String, String), CliError> {
 ///
 /// [`CliError::Input`] (exit code 2) naming the file, line and field for a
 /// file that cannot be read, is not text, has no rows, has a timestamp or
-/// value that does not parse, or goes back in time; nothing is written then.
+/// value that does not parse, or goes back in time, or when `--out` exists
+/// without `--force`; nothing is written then.
 /// [`CliError::Run`] if the output cannot be written.
 pub fn detect(args: &DetectArgs) -> Result<(), CliError> {
+    if args.out.exists() && !args.force {
+        return Err(CliError::Input(format!(
+            "--out {}: exists: pass --force to replace it",
+            args.out.display()
+        )));
+    }
     let (text, file) = read_series(&args.series)?;
     let rows = parse_rows(&text, &file)?;
     let mut detector = AnomalyDetector::new(AnomalyConfig::default());

@@ -23,6 +23,9 @@ pub struct ReportArgs {
     /// Where to write report.json and report.md [default: beside the samples].
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Replace a report already in the output directory.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `tidepool report`: writes the recovered reports; returns the summary.
@@ -58,6 +61,13 @@ pub fn recover(args: &ReportArgs) -> Result<String, CliError> {
     report.interrupted = true;
     report.passed = false;
     let out = args.out.clone().unwrap_or(dir);
+    let existing = out.join("report.json");
+    if existing.exists() && !args.force {
+        return Err(CliError::Input(format!(
+            "{}: a report is already there: pass --force to replace it, or choose another --out",
+            existing.display()
+        )));
+    }
     std::fs::create_dir_all(&out)
         .map_err(|e| CliError::Input(format!("--out {}: cannot create the directory: {e}", out.display())))?;
     let json = report::write_atomic(&out, "report.json", &report.to_json())

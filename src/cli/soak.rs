@@ -24,9 +24,14 @@ pub struct SoakArgs {
     /// Workload file (TOML, see workloads/README.md). Default: the built-in
     /// daily cycle (workloads/daily-cycle.toml).
     pub workload: Option<PathBuf>,
-    /// Directory for report.json, report.md and samples.jsonl.
+    /// Directory for report.json, report.md and samples.jsonl. Every file
+    /// the run writes goes here.
     #[arg(long, default_value = "tidepool-out")]
     pub out: PathBuf,
+    /// Replace the results of an earlier run in --out (without it, a run
+    /// refuses to start there).
+    #[arg(long)]
+    pub force: bool,
     /// Override the workload's seed.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -37,8 +42,8 @@ pub struct SoakArgs {
     #[arg(long, short)]
     pub quiet: bool,
     /// Record every Nth operation (see --record-every) through the pool into
-    /// this trace file, for `tidepool replay`.
-    #[arg(long)]
+    /// this trace file under --out, for `tidepool replay`.
+    #[arg(long, value_name = "NAME")]
     pub record_trace: Option<PathBuf>,
     /// With --record-trace: keep one operation in N.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
@@ -55,6 +60,7 @@ pub struct SoakArgs {
 #[derive(Clone, Copy)]
 struct Common<'a> {
     out: &'a Path,
+    force: bool,
     quiet: bool,
     time: &'a TimeArgs,
     sinks: &'a SinkArgs,
@@ -62,13 +68,13 @@ struct Common<'a> {
 
 impl SoakArgs {
     fn common(&self) -> Common<'_> {
-        Common { out: &self.out, quiet: self.quiet, time: &self.time, sinks: &self.sinks }
+        Common { out: &self.out, force: self.force, quiet: self.quiet, time: &self.time, sinks: &self.sinks }
     }
 }
 
 impl ReplayArgs {
     fn common(&self) -> Common<'_> {
-        Common { out: &self.out, quiet: self.quiet, time: &self.time, sinks: &self.sinks }
+        Common { out: &self.out, force: self.force, quiet: self.quiet, time: &self.time, sinks: &self.sinks }
     }
 }
 
@@ -107,6 +113,10 @@ pub struct TimeArgs {
     /// With --time wall: do not serve /metrics.
     #[arg(long)]
     pub no_metrics: bool,
+    /// With --time wall: when /metrics cannot be served (the port is in
+    /// use), warn and run without it instead of exiting with code 2.
+    #[arg(long, conflicts_with = "no_metrics")]
+    pub metrics_optional: bool,
     /// With --time wall: also push every metric over OTLP/HTTP (protobuf)
     /// every 10 s and at the end, e.g. to
     /// http://127.0.0.1:8428/opentelemetry/v1/metrics (VictoriaMetrics).
@@ -141,6 +151,7 @@ impl TimeArgs {
                 ("--compress", self.compress.is_some()),
                 ("--listen", self.listen.is_some()),
                 ("--no-metrics", self.no_metrics),
+                ("--metrics-optional", self.metrics_optional),
                 #[cfg(feature = "otlp")]
                 ("--otlp", self.otlp.is_some()),
                 ("--workers", self.workers.is_some()),
@@ -180,6 +191,66 @@ fn parse_late_after(text: &str) -> Result<Duration, String> {
 
 /// The checkpoint file beside samples.jsonl while a run goes.
 pub const CHECKPOINT: &str = "checkpoint.json";
+
+/// The files a run writes into `--out` (besides a `--record-trace` file).
+pub const RUN_FILES: [&str; 6] =
+    ["report.json", "report.md", "report.html", "samples.jsonl", "alerts.jsonl", CHECKPOINT];
+
+/// Refuses to start in `out` when an earlier run's results (or one of
+/// `extra`) are there, unless `force`: nothing is overwritten by accident.
+fn claim_out(out: &Path, force: bool, extra: &[&Path]) -> Result<(), CliError> {
+    if force {
+        return Ok(());
+    }
+    let found: Vec<String> = RUN_FILES
+        .iter()
+        .map(|f| out.join(f))
+        .chain(extra.iter().map(|p| p.to_path_buf()))
+        .filter(|p| p.exists())
+        .map(|p| p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned()))
+        .collect();
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::Input(format!(
+        "--out {}: holds an earlier run's results ({}): pass --force to replace them, or choose another --out",
+        out.display(),
+        found.join(", ")
+    )))
+}
+
+/// The exporter's handle, or `None` with a warning when `optional` and
+/// /metrics could not be served; otherwise the error (exit code 2).
+pub(crate) fn optional_metrics<H>(
+    installed: Result<H, crate::export::ExportError>,
+    listen: std::net::SocketAddr,
+    optional: bool,
+) -> Result<Option<H>, CliError> {
+    match installed {
+        Ok(handle) => Ok(Some(handle)),
+        Err(e) if optional => {
+            eprintln!("tidepool: --listen {listen}: {e}; going on without /metrics (--metrics-optional)");
+            Ok(None)
+        }
+        Err(e) => Err(CliError::Input(format!(
+            "--listen {listen}: {e} (choose another address, or pass --metrics-optional to run without /metrics)"
+        ))),
+    }
+}
+
+/// Where `--record-trace NAME` writes: under `out`, never elsewhere.
+fn trace_path(out: &Path, name: &Path) -> Result<PathBuf, CliError> {
+    use std::path::Component;
+    let plain = !name.as_os_str().is_empty() && name.components().all(|c| matches!(c, Component::Normal(_)));
+    if !plain {
+        return Err(CliError::Input(format!(
+            "--record-trace {}: give a file name (relative, no `..`): the trace is written under --out {}",
+            name.display(),
+            out.display()
+        )));
+    }
+    Ok(out.join(name))
+}
 
 /// Arguments of `tidepool validate`.
 #[derive(Debug, Args)]
@@ -507,16 +578,33 @@ pub fn run(args: &SoakArgs) -> Result<(String, SoakEnd), CliError> {
     }
     args.time.check()?;
     let replay = replay_command(args, &workload);
-    let Some(path) = &args.record_trace else {
+    let Some(name) = &args.record_trace else {
         return execute(&workload, &file, replay, None, args.common());
     };
+    let path = &trace_path(&args.out, name)?;
+    claim_out(&args.out, args.force, &[path])?;
     // Bounded: at most 50 M events (about 1.2 GB) are kept for the file.
     let recorder = Arc::new(crate::pool::trace::TraceRecorder::new(args.record_every, 50_000_000));
     let result = execute(&workload, &file, replay, Some(Arc::clone(&recorder)), args.common())?;
-    let mut out = std::fs::File::create(path)
-        .map(std::io::BufWriter::new)
-        .map_err(|e| CliError::Input(format!("--record-trace {}: {e}", path.display())))?;
-    recorder.write_jsonl(&mut out).map_err(|e| CliError::Run(format!("{}: {e}", path.display())))?;
+    // Through a temporary file and a rename: never half a trace.
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name().map_or_else(|| "trace".into(), |n| n.to_string_lossy())
+    ));
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::File::create(&tmp))
+        .and_then(|file| {
+            let mut out = std::io::BufWriter::new(file);
+            recorder.write_jsonl(&mut out)?;
+            std::io::Write::flush(&mut out)
+        })
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(CliError::Run(format!("--record-trace {}: {e}", path.display())));
+    }
     if recorder.dropped() > 0 {
         eprintln!("tidepool: the trace buffer filled: {} operations not recorded", recorder.dropped());
     }
@@ -556,9 +644,14 @@ pub struct ReplayArgs {
     /// Seed of the arrival and hold draws.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Directory for report.json, report.md and samples.jsonl.
+    /// Directory for report.json, report.md and samples.jsonl. Every file
+    /// the run writes goes here.
     #[arg(long, default_value = "tidepool-out")]
     pub out: PathBuf,
+    /// Replace the results of an earlier run in --out (without it, a run
+    /// refuses to start there).
+    #[arg(long)]
+    pub force: bool,
     /// No progress bar or progress lines.
     #[arg(long, short)]
     pub quiet: bool,
@@ -687,7 +780,8 @@ fn execute(
     trace: Option<Arc<crate::pool::trace::TraceRecorder>>,
     run: Common<'_>,
 ) -> Result<(String, SoakEnd), CliError> {
-    let Common { out, quiet, time, sinks } = run;
+    let Common { out, force, quiet, time, sinks } = run;
+    claim_out(out, force, &[])?;
     let wall_mode = time.time == TimeMode::Wall;
     let workload = match time.compress {
         Some(k) => workload.compressed(k).map_err(CliError::Input)?,
@@ -719,19 +813,22 @@ fn execute(
                 eprintln!("tidepool: pushing OTLP to {url} every 10 s");
                 let handle = otlp.prometheus().clone();
                 otlp_push = Some(otlp);
-                handle
+                Some(handle)
             }
-            None => exporter.install().map_err(|e| CliError::Input(format!("--listen {listen}: {e}")))?,
+            None => optional_metrics(exporter.install(), listen, time.metrics_optional)?,
         };
         #[cfg(not(feature = "otlp"))]
-        let handle = exporter.install().map_err(|e| CliError::Input(format!("--listen {listen}: {e}")))?;
-        eprintln!("tidepool: serving /metrics at http://{listen}/metrics");
-        metrics = Some(handle);
+        let handle = optional_metrics(exporter.install(), listen, time.metrics_optional)?;
+        if handle.is_some() {
+            eprintln!("tidepool: serving /metrics at http://{listen}/metrics");
+        }
+        metrics = handle;
     }
     std::fs::create_dir_all(out)
         .map_err(|e| CliError::Input(format!("--out {}: cannot create the directory: {e}", out.display())))?;
-    // A report left by an earlier run must not sit beside this run's samples.
-    for stale in ["report.json", "report.md", "report.html", CHECKPOINT] {
+    // With --force, a report left by an earlier run must not sit beside
+    // this run's samples (claim_out refused to start otherwise).
+    for stale in RUN_FILES {
         let path = out.join(stale);
         if path.exists() {
             std::fs::remove_file(&path)

@@ -783,6 +783,11 @@ fn execute(
     let Common { out, force, quiet, time, sinks } = run;
     claim_out(out, force, &[])?;
     let wall_mode = time.time == TimeMode::Wall;
+    if wall_mode && workload.faults.iter().any(|f| matches!(f.kind, sim::FaultKind::ClockJump { .. })) {
+        return Err(CliError::Input(format!(
+            "{file}: a `clock_jump` fault needs virtual time (the real clock cannot be made to jump)"
+        )));
+    }
     let workload = match time.compress {
         Some(k) => workload.compressed(k).map_err(CliError::Input)?,
         None => workload.clone(),

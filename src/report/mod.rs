@@ -136,6 +136,12 @@ pub struct PoolReport {
     pub destroyed: u64,
     /// Holds that passed the leak threshold.
     pub leaks: u64,
+    /// Every object accounted for at the end (the `conservation` gate).
+    #[serde(default)]
+    pub conservation: crate::sim::engine::Conservation,
+    /// The injected holder and factory faults that fired.
+    #[serde(default)]
+    pub injected: crate::sim::engine::Injected,
 }
 
 /// Modeled memory: `size × object_bytes + leaked bytes`.
@@ -429,7 +435,12 @@ impl Report {
             .collect();
         let stats = &outcome.pool_stats;
         let wait_seconds = waits_of(t);
-        let slo = gates(workload, t, &wait_seconds, &memory);
+        let mut slo = gates(workload, t, &wait_seconds, &memory);
+        // Every run, whatever its workload: no object lost or handed to
+        // two holders at once.
+        let c = &outcome.conservation;
+        let broken = (c.lost() + c.handed_out_twice) as f64;
+        slo.push(Gate { name: "conservation".into(), target: 0.0, observed: broken, passed: broken == 0.0 });
         let passed = !outcome.interrupted && slo.iter().all(|g| g.passed);
         let cycles = workload.duration.as_nanos() / workload.cycle().as_nanos().max(1);
         Report {
@@ -454,6 +465,8 @@ impl Report {
                 created: stats.created_total(),
                 destroyed: stats.destroyed_total(),
                 leaks: stats.leaks,
+                conservation: outcome.conservation,
+                injected: outcome.injected,
             },
             memory,
             phases,
@@ -782,6 +795,27 @@ impl Report {
             p.destroyed,
             p.leaks
         );
+        let c = &p.conservation;
+        let _ = writeln!(
+            md,
+            "Objects accounted for at the end: {} created − {} destroyed = {} in the pool = {} idle + {} in use ({} held by holders); {} lost, {} handed out twice.\n",
+            c.created,
+            c.destroyed,
+            c.size,
+            c.idle,
+            c.in_use,
+            c.held,
+            c.lost(),
+            c.handed_out_twice
+        );
+        let i = &p.injected;
+        if *i != crate::sim::engine::Injected::default() {
+            let _ = writeln!(
+                md,
+                "Injected faults that fired: {} factory panics, {} holders panicked while holding, {} holders never returned, {} clock jumps.\n",
+                i.factory_panics, i.holder_panics, i.abandoned, i.clock_jumps
+            );
+        }
         let m = &self.memory;
         let _ = writeln!(
             md,
@@ -923,6 +957,7 @@ pub(crate) fn gate_value(name: &str, x: f64) -> String {
         "max_alert_severity" => ["none", "warning", "critical", "emergency"][(x as usize).min(3)].to_string(),
         "max_error_rate" => format!("{:.4} %", x * 100.0),
         "max_memory_growth_per_hour" => format!("{}/h", bytes(x)),
+        "conservation" => format!("{x:.0} objects lost or handed out twice"),
         _ => format!("{x:.0}"),
     }
 }

@@ -124,6 +124,9 @@ pub enum SimError {
     /// A wall-clock run could not start its threads.
     #[error("{0}")]
     Threads(String),
+    /// The workload asks for something this mode cannot do.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// One snapshot of the run, taken every sample interval of virtual time
@@ -405,6 +408,68 @@ pub struct Outcome {
     /// The lowest modeled memory in each drift window (the floor the pool
     /// returns to between bursts), bytes.
     pub memory_floor: [u64; 2],
+    /// What the injected holder and factory faults did.
+    pub injected: Injected,
+    /// The pool's objects accounted for at the end.
+    pub conservation: Conservation,
+}
+
+/// Counts of the injected faults that fired.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Injected {
+    /// Factory calls that panicked (`factory_panic`).
+    pub factory_panics: u64,
+    /// Holders that panicked while holding (`holder_panic`).
+    pub holder_panics: u64,
+    /// Holders that never returned their object (`abandon`).
+    pub abandoned: u64,
+    /// Clock jumps taken (`clock_jump`).
+    pub clock_jumps: u64,
+}
+
+/// Every object the pool made, accounted for: none lost, none handed to two
+/// holders at once.
+///
+/// ```
+/// let c = tidepool::sim::engine::Conservation {
+///     created: 10, destroyed: 4, size: 6, idle: 2, in_use: 4, held: 4, handed_out_twice: 0,
+/// };
+/// assert_eq!(c.lost(), 0);
+/// assert!(c.holds());
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Conservation {
+    /// Objects the factory made (the pool's count).
+    pub created: u64,
+    /// Objects the pool destroyed, for any reason.
+    pub destroyed: u64,
+    /// The pool's size at the end.
+    pub size: u64,
+    /// Idle in the pool at the end.
+    pub idle: u64,
+    /// In use, by the pool's count.
+    pub in_use: u64,
+    /// Held by the simulated holders (abandoned ones included).
+    pub held: u64,
+    /// Times an object went to a holder while another still held it.
+    pub handed_out_twice: u64,
+}
+
+impl Conservation {
+    /// Objects unaccounted for: created but neither destroyed nor in the
+    /// pool, in the pool but neither idle nor in use, in use by the pool's
+    /// count but held by nobody (or the reverse).
+    pub fn lost(&self) -> u64 {
+        let live = self.created.abs_diff(self.destroyed);
+        live.abs_diff(self.size)
+            + self.size.abs_diff(self.idle + self.in_use)
+            + self.in_use.abs_diff(self.held)
+    }
+
+    /// Nothing lost and nothing handed out twice.
+    pub fn holds(&self) -> bool {
+        self.lost() == 0 && self.handed_out_twice == 0
+    }
 }
 
 /// What the factory does, set by the workload's failure probability and
@@ -413,6 +478,9 @@ pub struct Outcome {
 pub(crate) struct FactoryModel {
     failure: f64,
     outages: Vec<(u64, u64)>,
+    panics: Vec<(u64, u64, f64)>,
+    /// Panics injected so far.
+    panicked: std::sync::atomic::AtomicU64,
     rng: Mutex<SmallRng>,
     clock: Clock,
     /// The run's start on `clock` (outage windows count from it).
@@ -433,11 +501,23 @@ impl FactoryModel {
             .filter(|f| matches!(f.kind, FaultKind::FactoryOutage))
             .map(|f| (ns(f.at), f.end().map_or(u64::MAX, ns)))
             .collect();
+        let panics = workload
+            .faults
+            .iter()
+            .filter_map(|f| match f.kind {
+                FaultKind::FactoryPanic { probability } => {
+                    Some((ns(f.at), f.end().map_or(u64::MAX, ns), probability))
+                }
+                _ => None,
+            })
+            .collect();
         let create_time =
             workload.pool.create_time.as_ref().filter(|_| sleep_create_time).map(|d| d.sampler());
         FactoryModel {
             failure: workload.pool.factory_failure,
             outages,
+            panics,
+            panicked: std::sync::atomic::AtomicU64::new(0),
             // A stream of its own, so factory draws never shift the others.
             rng: Mutex::new(SmallRng::seed_from_u64(workload.seed ^ 0x9E37_79B9_7F4A_7C15)),
             clock,
@@ -454,6 +534,11 @@ impl FactoryModel {
         self.armed.store(true, Ordering::Relaxed);
     }
 
+    /// Factory panics injected so far.
+    pub(crate) fn panics(&self) -> u64 {
+        self.panicked.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn create(&self) -> Result<u64, crate::pool::BoxError> {
         if let Some(create) = &self.create_time {
             let d = create.sample_ns(&mut *self.rng.lock());
@@ -463,6 +548,10 @@ impl FactoryModel {
             let now = self.clock.now_nanos().saturating_sub(self.origin.load(Ordering::Relaxed));
             if self.outages.iter().any(|&(a, b)| now >= a && now < b) {
                 return Err("factory outage (injected fault)".into());
+            }
+            if !self.panics.is_empty() && fires(&self.panics, now, &mut self.rng.lock()) {
+                self.panicked.fetch_add(1, Ordering::Relaxed);
+                std::panic::panic_any(InjectedPanic("factory_panic"));
             }
             if self.failure > 0.0 && self.rng.lock().random::<f64>() < self.failure {
                 return Err("factory failure (injected, factory_failure)".into());
@@ -525,26 +614,105 @@ struct Waiting {
     deadline: u64,
 }
 
-/// The workload's hold-time and memory faults, as windows in ns.
+/// The payload of every panic tidepool injects (`factory_panic`,
+/// `holder_panic`): the simulator's panic hook keeps them off stderr, and
+/// nothing else may be caught silently.
+#[derive(Debug, Clone, Copy)]
+pub struct InjectedPanic(pub &'static str);
+
+/// Installs, once per process, a panic hook that stays silent for an
+/// [`InjectedPanic`] and hands every other panic to the hook before it.
+pub(crate) fn quiet_injected_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !info.payload().is::<InjectedPanic>() {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// A holder panics with `guard` in hand: the guard drops during unwinding,
+/// and the pool must destroy, not reuse, the object.
+pub(crate) fn panic_holding<G: Send>(guard: G) {
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _guard = guard;
+        std::panic::panic_any(InjectedPanic("holder_panic"));
+    }));
+    debug_assert!(unwound.is_err());
+}
+
+/// Whether a window `(from, to, probability)` around `now` fires, drawing
+/// from `rng` only inside a window (runs without the fault draw nothing).
+#[inline]
+fn fires(windows: &[(u64, u64, f64)], now: u64, rng: &mut SmallRng) -> bool {
+    windows.iter().any(|&(a, b, p)| now >= a && now < b && rng.random::<f64>() < p)
+}
+
+/// The workload's hold-time, holder and memory faults, as windows in ns.
 pub(crate) struct Window {
     slow: Vec<(u64, u64, f64)>,
     stall: Vec<(u64, u64)>,
     leak: Vec<(u64, u64, u64)>,
+    holder_panic: Vec<(u64, u64, f64)>,
+    abandon: Vec<(u64, u64, f64)>,
+    /// Clock jumps: `[from, to)` skipped.
+    pauses: Vec<(u64, u64)>,
+    /// Draws of the holder faults, a stream of their own (locked only
+    /// inside a fault's window).
+    rng: Mutex<SmallRng>,
 }
 
 impl Window {
     pub(crate) fn of(workload: &Workload) -> Window {
-        let mut faults = Window { slow: Vec::new(), stall: Vec::new(), leak: Vec::new() };
+        let mut faults = Window {
+            slow: Vec::new(),
+            stall: Vec::new(),
+            leak: Vec::new(),
+            holder_panic: Vec::new(),
+            abandon: Vec::new(),
+            pauses: Vec::new(),
+            rng: Mutex::new(SmallRng::seed_from_u64(workload.seed ^ 0xD1B5_4A32_D192_ED03)),
+        };
         for f in &workload.faults {
             let (a, b) = (ns(f.at), f.end().map_or(u64::MAX, ns));
             match f.kind {
                 FaultKind::Slow { factor } => faults.slow.push((a, b, factor)),
                 FaultKind::Stall => faults.stall.push((a, b)),
                 FaultKind::Leak { bytes_per_op } => faults.leak.push((a, b, bytes_per_op)),
-                FaultKind::FactoryOutage => {}
+                FaultKind::HolderPanic { probability } => faults.holder_panic.push((a, b, probability)),
+                FaultKind::Abandon { probability } => faults.abandon.push((a, b, probability)),
+                FaultKind::ClockJump { .. } => faults.pauses.push((a, b)),
+                FaultKind::FactoryOutage | FaultKind::FactoryPanic { .. } => {}
             }
         }
         faults
+    }
+
+    /// Whether the holder whose hold ends at `now` panics while holding.
+    #[inline]
+    pub(crate) fn holder_panics(&self, now: u64) -> bool {
+        !self.holder_panic.is_empty() && fires(&self.holder_panic, now, &mut self.rng.lock())
+    }
+
+    /// Whether the holder served at `now` never returns its object.
+    #[inline]
+    pub(crate) fn abandons(&self, now: u64) -> bool {
+        !self.abandon.is_empty() && fires(&self.abandon, now, &mut self.rng.lock())
+    }
+
+    /// Whether the workload jumps the clock (virtual time only).
+    pub(crate) fn jumps_clock(&self) -> bool {
+        !self.pauses.is_empty()
+    }
+
+    /// When an event due at `at` happens: at the end of a clock jump that
+    /// skips it, else at `at`.
+    #[inline]
+    fn resume_at(&self, at: u64) -> u64 {
+        self.pauses.iter().fold(at, |t, &(a, b)| if t >= a && t < b { b } else { t })
     }
 
     /// Whether any leak window exists.
@@ -629,6 +797,16 @@ struct Engine<'w, 'o> {
     target: usize,
     leaked_bytes: u64,
     memory_track: MemoryTrack,
+    /// Holders that will never return (the `abandon` fault).
+    abandoned: Vec<Held>,
+    factory: Arc<FactoryModel>,
+    /// The due time of the event being handled (before a clock jump
+    /// moved it): an arrival's intended start.
+    event_at: u64,
+    /// Which objects (by factory id) a holder has now.
+    held_ids: Vec<bool>,
+    injected: Injected,
+    handed_out_twice: u64,
     observer: &'o mut dyn Observer,
     stop: &'o AtomicBool,
 }
@@ -708,6 +886,7 @@ impl<'w, 'o> Engine<'w, 'o> {
         }
         let pool = builder.build()?;
         factory.arm(0);
+        quiet_injected_panics();
 
         let end = ns(workload.duration);
         let instances = schedule::instances(workload);
@@ -761,6 +940,12 @@ impl<'w, 'o> Engine<'w, 'o> {
             target: status.target,
             leaked_bytes: 0,
             memory_track: MemoryTrack::new(memory_start, end, drift_windows),
+            abandoned: Vec::new(),
+            factory,
+            event_at: 0,
+            held_ids: Vec::new(),
+            injected: Injected::default(),
+            handed_out_twice: 0,
             observer,
             stop,
             pool,
@@ -809,7 +994,9 @@ impl<'w, 'o> Engine<'w, 'o> {
             if handled % 4096 == 0 && self.stop.load(Ordering::Relaxed) {
                 break;
             }
-            self.advance(event.at);
+            self.event_at = event.at;
+            let at = if self.faults.pauses.is_empty() { event.at } else { self.resume_at(event.at) };
+            self.advance(at);
             match event.kind {
                 Kind::PhaseStart(i) => self.phase_start(i as usize),
                 Kind::Arrival(instance, worker) => self.arrival(instance, worker),
@@ -833,6 +1020,16 @@ impl<'w, 'o> Engine<'w, 'o> {
                 self.sample();
             }
         }
+    }
+
+    /// When an event due at `at` happens, counting each clock jump the
+    /// first time it moves one.
+    fn resume_at(&mut self, at: u64) -> u64 {
+        let resumed = self.faults.resume_at(at);
+        if resumed != at && self.now < resumed {
+            self.injected.clock_jumps += 1;
+        }
+        resumed.min(self.end)
     }
 
     /// Moves virtual time to `at`, integrating in_use and size over the gap.
@@ -925,7 +1122,9 @@ impl<'w, 'o> Engine<'w, 'o> {
 
     fn arrival(&mut self, instance: u32, worker: u32) {
         let i = instance as usize;
-        let now = self.now;
+        // The intended start: a clock jump delays the arrival, not its
+        // schedule (arrivals due in the gap pile up at its end).
+        let now = self.event_at;
         let phase = self.instances[i].phase as u16;
         // Taken before the next arrival is scheduled (which sets the next one's).
         let hold = std::mem::replace(&mut self.pending_hold, NO_HOLD);
@@ -985,6 +1184,14 @@ impl<'w, 'o> Engine<'w, 'o> {
                 t.fresh += 1;
             }
         });
+        self.note_handed_out(*guard);
+        self.in_use += 1;
+        if self.faults.abandons(now) {
+            // Never returned: held to the end of the run.
+            self.injected.abandoned += 1;
+            self.abandoned.push(Held { guard, op, since: now });
+            return;
+        }
         let slot = match self.free_slots.pop() {
             Some(slot) => slot,
             None => {
@@ -993,8 +1200,19 @@ impl<'w, 'o> Engine<'w, 'o> {
             }
         };
         self.held[slot as usize] = Some(Held { guard, op, since: now });
-        self.in_use += 1;
         self.schedule(release, Kind::Release(slot));
+    }
+
+    /// Marks object `id` as held; one already held is handed out twice.
+    #[inline]
+    fn note_handed_out(&mut self, id: u64) {
+        let i = usize::try_from(id).unwrap_or(usize::MAX);
+        if i >= self.held_ids.len() {
+            self.held_ids.resize(i.saturating_add(1).max(self.held_ids.len() * 2), false);
+        }
+        if std::mem::replace(&mut self.held_ids[i], true) {
+            self.handed_out_twice += 1;
+        }
     }
 
     fn failed(&mut self, op: Op) {
@@ -1022,7 +1240,15 @@ impl<'w, 'o> Engine<'w, 'o> {
         let Some(held) = self.held[slot as usize].take() else { return };
         self.free_slots.push(slot);
         let held_ns = self.now - held.since;
-        drop(held.guard);
+        if let Some(seen) = self.held_ids.get_mut(*held.guard as usize) {
+            *seen = false;
+        }
+        if self.faults.holder_panics(self.now) {
+            panic_holding(held.guard);
+            self.injected.holder_panics += 1;
+        } else {
+            drop(held.guard);
+        }
         self.in_use -= 1;
         self.interval.completed += 1;
         self.count(&held.op, |t| {
@@ -1156,7 +1382,7 @@ impl<'w, 'o> Engine<'w, 'o> {
         }
         let interrupted = self.stop.load(Ordering::Relaxed);
         let mut phase_open = vec![(0u64, 0u64); self.phases.len()];
-        for held in self.held.iter().flatten() {
+        for held in self.held.iter().flatten().chain(&self.abandoned) {
             phase_open[held.op.phase as usize].0 += 1;
         }
         for w in self.line.iter().filter(|w| w.ticket.is_some()) {
@@ -1165,6 +1391,18 @@ impl<'w, 'o> Engine<'w, 'o> {
         let in_flight = phase_open.iter().map(|p| p.0).sum();
         let waiting = phase_open.iter().map(|p| p.1).sum();
         let memory_end = self.memory();
+        let status = self.pool.status();
+        let stats = self.pool.stats();
+        let conservation = Conservation {
+            created: stats.created.iter().sum(),
+            destroyed: stats.destroyed.iter().sum(),
+            size: status.size as u64,
+            idle: status.idle as u64,
+            in_use: status.in_use as u64,
+            held: in_flight,
+            handed_out_twice: self.handed_out_twice,
+        };
+        let injected = Injected { factory_panics: self.factory.panics(), ..self.injected };
         Outcome {
             phase_open,
             virtual_ns: self.now,
@@ -1180,6 +1418,8 @@ impl<'w, 'o> Engine<'w, 'o> {
             pool_stats: self.pool.stats(),
             memory: self.memory_track.extent(memory_end),
             memory_floor: self.memory_track.floors(memory_end),
+            injected,
+            conservation,
         }
     }
 
@@ -1190,6 +1430,7 @@ impl<'w, 'o> Engine<'w, 'o> {
         // grant them down a long line, one cancelled grant at a time.
         drop(std::mem::take(&mut self.line));
         self.held.clear();
+        self.abandoned.clear();
         outcome
     }
 }

@@ -41,9 +41,12 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
 use super::engine::{
-    drift_windows, integrate, FactoryModel, IntervalTally, MemoryTrack, Observer, Outcome, Sample, SimError,
-    Tally, WallSample, Window,
+    drift_windows, integrate, panic_holding, quiet_injected_panics, Conservation, FactoryModel, Injected,
+    IntervalTally, MemoryTrack, Observer, Outcome, Sample, SimError, Tally, WallSample, Window,
 };
+
+/// Shards of the set of held object ids.
+const HELD_SHARDS: usize = 64;
 use super::schedule::{self, ns, ArrivalCursor, Instance, NO_HOLD};
 use super::workload::{Arrival, Dist, Sampler, Workload};
 use crate::clock::Clock;
@@ -228,6 +231,14 @@ struct Shared<'w> {
     /// queued jobs left unstarted.
     ending: AtomicBool,
     faults: Window,
+    factory: Arc<FactoryModel>,
+    /// Guards of holders that never return (the `abandon` fault).
+    abandoned: Mutex<Vec<crate::pool::PoolGuard<u64>>>,
+    holder_panics: AtomicU64,
+    /// Objects held now, by factory id, in shards (a second holder of one
+    /// id is an object handed out twice).
+    held_ids: Vec<Mutex<std::collections::HashSet<u64>>>,
+    handed_out_twice: AtomicU64,
     leaked: AtomicU64,
     late_after: u64,
     windows: [(u64, u64); 2],
@@ -332,6 +343,16 @@ impl Shared<'_> {
             }
         }
         let Ok(guard) = result else { return };
+        let id = *guard;
+        if !self.held_ids[id as usize % HELD_SHARDS].lock().insert(id) {
+            self.handed_out_twice.fetch_add(1, Ordering::Relaxed);
+        }
+        if self.faults.abandons(ready) {
+            // Never returned: in flight to the end of the run.
+            self.abandoned.lock().push(guard);
+            shard.lock().open[job.phase as usize].0 += 1;
+            return;
+        }
         let release = self.faults.release_at(ready, job.hold);
         let finished = release <= ready || {
             self.blocked.fetch_add(blocked, Ordering::Relaxed);
@@ -339,7 +360,13 @@ impl Shared<'_> {
             self.blocked.fetch_sub(blocked, Ordering::Relaxed);
             finished
         };
-        drop(guard);
+        self.held_ids[id as usize % HELD_SHARDS].lock().remove(&id);
+        if self.faults.holder_panics(self.now()) {
+            panic_holding(guard);
+            self.holder_panics.fetch_add(1, Ordering::Relaxed);
+        } else {
+            drop(guard);
+        }
         let held = self.now().saturating_sub(ready);
         let mut s = shard.lock();
         if finished {
@@ -440,6 +467,8 @@ struct Monitor<'s, 'w, 'o> {
     process_start: Option<ProcessSample>,
     /// The pool's levels just before it was closed at the end.
     final_status: Option<crate::pool::Status>,
+    /// Every executor has returned (the last outcome).
+    executors_done: bool,
 }
 
 /// The monitor reads the pool this often, ns.
@@ -500,6 +529,7 @@ impl Monitor<'_, '_, '_> {
         }
         let memory_end = self.memory_now();
         let process_end = process::sample();
+        let abandoned = self.shared.abandoned.lock().len() as u64;
         let outcome = Outcome {
             virtual_ns: at,
             interrupted,
@@ -515,6 +545,28 @@ impl Monitor<'_, '_, '_> {
             pool_stats: self.shared.pool.stats(),
             memory: self.memory.extent(memory_end),
             memory_floor: self.memory.floors(memory_end),
+            injected: Injected {
+                factory_panics: self.shared.factory.panics(),
+                holder_panics: self.shared.holder_panics.load(Ordering::Relaxed),
+                abandoned,
+                clock_jumps: 0,
+            },
+            conservation: {
+                let stats = self.shared.pool.stats();
+                let status = self.shared.pool.status();
+                Conservation {
+                    created: stats.created.iter().sum(),
+                    destroyed: stats.destroyed.iter().sum(),
+                    size: status.size as u64,
+                    idle: status.idle as u64,
+                    in_use: status.in_use as u64,
+                    // Every other guard is back once the executors are
+                    // done; before that (a checkpoint) the pool's count
+                    // is all there is.
+                    held: if self.executors_done { abandoned } else { status.in_use as u64 },
+                    handed_out_twice: self.shared.handed_out_twice.load(Ordering::Relaxed),
+                }
+            },
         };
         let figures = WallFigures {
             workers: self.shared.workers.load(Ordering::Relaxed),
@@ -877,6 +929,12 @@ pub fn run_wall(
     options: &WallOptions,
 ) -> Result<(Outcome, WallFigures), SimError> {
     let clock = Clock::system();
+    if Window::of(workload).jumps_clock() {
+        return Err(SimError::Unsupported(
+            "a `clock_jump` fault needs virtual time: the real clock cannot be made to jump".into(),
+        ));
+    }
+    quiet_injected_panics();
     let factory = Arc::new(FactoryModel::new(workload, clock.clone(), true));
     let model = Arc::clone(&factory);
     let mut builder = workload
@@ -918,6 +976,11 @@ pub fn run_wall(
         origin,
         ending: AtomicBool::new(false),
         faults: Window::of(workload),
+        factory: Arc::clone(&factory),
+        abandoned: Mutex::new(Vec::new()),
+        holder_panics: AtomicU64::new(0),
+        held_ids: (0..HELD_SHARDS).map(|_| Mutex::new(std::collections::HashSet::new())).collect(),
+        handed_out_twice: AtomicU64::new(0),
         leaked: AtomicU64::new(0),
         late_after: ns(options.late_after),
         windows: drift_windows(workload),
@@ -954,6 +1017,7 @@ pub fn run_wall(
         phase_gauge: None,
         process_start,
         final_status: None,
+        executors_done: false,
     };
     let mut dispatcher =
         Dispatcher { shared: &shared, instances, workers: 0, max_workers, starved: 0, next_check: 0 };
@@ -993,5 +1057,6 @@ pub fn run_wall(
         monitor.sample(end_at);
     }
     played?;
+    monitor.executors_done = true;
     Ok(monitor.outcome(end_at, interrupted))
 }

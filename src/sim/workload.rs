@@ -556,6 +556,32 @@ pub enum FaultKind {
     },
     /// Every factory call in the window fails.
     FactoryOutage,
+    /// Factory calls in the window panic, each with `probability`.
+    FactoryPanic {
+        /// The chance that one call panics, in [0, 1] (default 1).
+        probability: f64,
+    },
+    /// Holders whose hold ends in the window panic while holding (the
+    /// guard drops during unwinding), each with `probability`.
+    HolderPanic {
+        /// The chance that one holder panics, in [0, 1] (default 1).
+        probability: f64,
+    },
+    /// Holders served in the window never return their object, each with
+    /// `probability`: the pool's leak detection must notice, and the pool
+    /// must go on serving with what is left up to its max.
+    Abandon {
+        /// The chance that one holder never returns, in [0, 1] (default 1).
+        probability: f64,
+    },
+    /// The process stops at `at` for `by` (a VM pause, SIGSTOP, a long
+    /// collection) and the clock jumps forward: whatever was due in the
+    /// gap happens at its end, arrivals pile up, deadlines expire at once.
+    ClockJump {
+        /// The jump.
+        #[serde(serialize_with = "ser_duration")]
+        by: Duration,
+    },
 }
 
 /// A `[[fault]]` table as written.
@@ -571,6 +597,10 @@ struct RawFault {
     bytes_per_op: Option<u64>,
     #[serde(default, deserialize_with = "de_opt_positive")]
     factor: Option<f64>,
+    #[serde(default, deserialize_with = "de_opt_probability")]
+    probability: Option<f64>,
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    by: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -580,6 +610,10 @@ enum RawFaultKind {
     Stall,
     Slow,
     FactoryOutage,
+    FactoryPanic,
+    HolderPanic,
+    Abandon,
+    ClockJump,
 }
 
 impl RawFaultKind {
@@ -589,6 +623,10 @@ impl RawFaultKind {
             RawFaultKind::Stall => "stall",
             RawFaultKind::Slow => "slow",
             RawFaultKind::FactoryOutage => "factory_outage",
+            RawFaultKind::FactoryPanic => "factory_panic",
+            RawFaultKind::HolderPanic => "holder_panic",
+            RawFaultKind::Abandon => "abandon",
+            RawFaultKind::ClockJump => "clock_jump",
         }
     }
 }
@@ -601,6 +639,10 @@ impl FaultKind {
             FaultKind::Stall => "stall",
             FaultKind::Slow { .. } => "slow",
             FaultKind::FactoryOutage => "factory_outage",
+            FaultKind::FactoryPanic { .. } => "factory_panic",
+            FaultKind::HolderPanic { .. } => "holder_panic",
+            FaultKind::Abandon { .. } => "abandon",
+            FaultKind::ClockJump { .. } => "clock_jump",
         }
     }
 }
@@ -908,37 +950,66 @@ impl Workload {
         }
         let mut faults = Vec::with_capacity(raw.fault.len());
         for (i, f) in raw.fault.into_iter().enumerate() {
-            let kind = match (f.kind, f.bytes_per_op, f.factor) {
-                (RawFaultKind::Leak, Some(bytes_per_op), None) => FaultKind::Leak { bytes_per_op },
-                (RawFaultKind::Leak, None, _) => {
-                    return Err(in_table(
-                        "[[fault]]",
-                        i,
-                        "kind",
-                        "a `leak` fault needs `bytes_per_op`".into(),
-                    ));
+            // Which of the optional fields each kind takes (and needs).
+            let given = [
+                ("bytes_per_op", f.bytes_per_op.is_some()),
+                ("factor", f.factor.is_some()),
+                ("probability", f.probability.is_some()),
+                ("by", f.by.is_some()),
+                ("duration", f.duration.is_some()),
+            ];
+            let (takes, needs): (&[&str], &[&str]) = match f.kind {
+                RawFaultKind::Leak => (&["bytes_per_op", "duration"], &["bytes_per_op"]),
+                RawFaultKind::Slow => (&["factor", "duration"], &["factor"]),
+                RawFaultKind::Stall | RawFaultKind::FactoryOutage => (&["duration"], &[]),
+                RawFaultKind::FactoryPanic | RawFaultKind::HolderPanic | RawFaultKind::Abandon => {
+                    (&["probability", "duration"], &[])
                 }
-                (RawFaultKind::Slow, None, Some(factor)) => FaultKind::Slow { factor },
-                (RawFaultKind::Slow, _, None) => {
-                    return Err(in_table("[[fault]]", i, "kind", "a `slow` fault needs `factor`".into()))
-                }
-                (RawFaultKind::Stall, None, None) => FaultKind::Stall,
-                (RawFaultKind::FactoryOutage, None, None) => FaultKind::FactoryOutage,
-                (kind, bytes, _) => {
-                    let field = if bytes.is_some() { "bytes_per_op" } else { "factor" };
-                    return Err(in_table(
-                        "[[fault]]",
-                        i,
-                        field,
-                        format!("does not apply to a `{}` fault", kind.name()),
-                    ));
+                RawFaultKind::ClockJump => (&["by"], &["by"]),
+            };
+            if let Some((field, _)) = given.iter().find(|(name, on)| *on && !takes.contains(name)) {
+                return Err(in_table(
+                    "[[fault]]",
+                    i,
+                    field,
+                    format!("does not apply to a `{}` fault", f.kind.name()),
+                ));
+            }
+            if let Some(field) = needs.iter().find(|name| given.iter().any(|(n, on)| n == *name && !on)) {
+                return Err(in_table(
+                    "[[fault]]",
+                    i,
+                    "kind",
+                    format!("a `{}` fault needs `{field}`", f.kind.name()),
+                ));
+            }
+            let probability = f.probability.unwrap_or(1.0);
+            let kind = match f.kind {
+                RawFaultKind::Leak => FaultKind::Leak { bytes_per_op: f.bytes_per_op.unwrap_or(0) },
+                RawFaultKind::Slow => FaultKind::Slow { factor: f.factor.unwrap_or(1.0) },
+                RawFaultKind::Stall => FaultKind::Stall,
+                RawFaultKind::FactoryOutage => FaultKind::FactoryOutage,
+                RawFaultKind::FactoryPanic => FaultKind::FactoryPanic { probability },
+                RawFaultKind::HolderPanic => FaultKind::HolderPanic { probability },
+                RawFaultKind::Abandon => FaultKind::Abandon { probability },
+                RawFaultKind::ClockJump => {
+                    let by = f.by.unwrap_or_default();
+                    if by.is_zero() || by > MAX_DURATION {
+                        return Err(in_table("[[fault]]", i, "by", "between 1 ns and 30 days".into()));
+                    }
+                    FaultKind::ClockJump { by }
                 }
             };
             if f.at > MAX_DURATION || f.duration.is_some_and(|d| d > MAX_DURATION) {
                 let field = if f.at > MAX_DURATION { "at" } else { "duration" };
                 return Err(in_table("[[fault]]", i, field, "at most 30 days".into()));
             }
-            faults.push(Fault { kind, at: f.at, duration: f.duration });
+            // A clock jump's window is the gap it skips.
+            let duration = match kind {
+                FaultKind::ClockJump { by } => Some(by),
+                _ => f.duration,
+            };
+            faults.push(Fault { kind, at: f.at, duration });
         }
         let name = raw.name.unwrap_or_else(|| {
             Path::new(file)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes a large recorded trace (JSONL) or rate series (CSV) for replay tests.
 
-    gen-replay-input.py trace  OUT BYTES [RATE]   # ~BYTES of trace lines, RATE ops/s (default 5000)
+    gen-replay-input.py trace  OUT BYTES [RATE]   # ~BYTES of trace lines, RATE ops/s (default 2000)
     gen-replay-input.py series OUT BYTES [STEP]   # ~BYTES of rows STEP seconds apart (default 0.001), 1 arrival per row
 
 Deterministic (a fixed LCG), so two runs write the same file.
@@ -15,14 +15,14 @@ def main():
     written = 0
     with open(out, "w", buffering=1 << 20) as f:
         if kind == "trace":
-            rate = float(sys.argv[4]) if len(sys.argv) > 4 else 5000.0
+            rate = float(sys.argv[4]) if len(sys.argv) > 4 else 2000.0
             t = 0.0
             chunk = []
             while written < size:
                 x = (x * 6364136223846793005 + 1442695040888963407) % (1 << 64)
                 u = ((x >> 11) + 1) / float(1 << 53)
                 t += (1.0 / rate) * (-__import__("math").log(u))
-                hold = 0.001 + ((x >> 20) % 10000) / 1e6
+                hold = 0.001 + ((x >> 20) % 5000) / 1e6
                 line = '{"t":%.9f,"wait":0.000000000,"hold":%.9f}\n' % (t, hold)
                 chunk.append(line)
                 written += len(line)

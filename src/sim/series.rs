@@ -708,4 +708,28 @@ mod tests {
         assert_eq!(cursor.next_after(20_500_000_000, 100.0).expect("reads"), None);
         assert!((s.expected_arrivals() - 30.0).abs() < 1e-9);
     }
+
+    #[test]
+    fn the_last_gap_is_the_exact_median_however_many_distinct_gaps() {
+        // More distinct gaps than are counted: the median comes from the
+        // radix passes, and must be the sorted one's.
+        for rows in [3usize, 50, MAX_DISTINCT_GAPS * 2 + 7] {
+            let mut x: u64 = 7;
+            let mut t = 1_700_000_000.0f64;
+            let mut times = Vec::new();
+            let mut text = String::from("timestamp,value\n");
+            for _ in 0..rows {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                t += 0.001 + (x >> 40) as f64 / 1e9;
+                times.push(t);
+                text += &format!("{t},1\n");
+            }
+            let parsed: Vec<f64> = times.iter().map(|t| format!("{t}").parse().expect("f64")).collect();
+            let mut gaps: Vec<f64> = parsed.windows(2).map(|w| w[1] - w[0]).collect();
+            gaps.sort_by(f64::total_cmp);
+            let median = gaps[gaps.len() / 2];
+            let s = RateSeries::parse(&text, "r.csv", SeriesUnit::Count, 1.0).expect("parses");
+            assert_eq!(s.last_gap.to_bits(), median.to_bits(), "{rows} rows");
+        }
+    }
 }

@@ -5,7 +5,7 @@ DEBIAN_PACKAGES := prometheus prometheus-alertmanager prometheus-pushgateway chr
 # Binaries the packages above provide, checked before installing.
 DEBIAN_BINARIES := prometheus promtool prometheus-alertmanager prometheus-pushgateway chromium
 
-.PHONY: run test lint unit loom bench deps demo clean nab rules-test up down test-otlp otlp fuzz
+.PHONY: run test lint unit loom bench deps demo clean nab rules-test up down test-otlp otlp fuzz big-replay
 
 ## run: the main job on built-in defaults: a 24 h daily-cycle soak in virtual time
 run:
@@ -100,6 +100,23 @@ test-otlp: deps otlp
 ## fuzz: a million random and mutated inputs per property to every parser (make test runs 2 000)
 fuzz:
 	PROPTEST_CASES=1000000 $(CARGO) test --release --test fuzz_parsers
+
+## big-replay: generate a 1 GB trace and a 1 GB series under target/big-replay, replay
+## each (release build, virtual time) and print its time and peak RSS, then delete them
+BIG_DIR ?= target/big-replay
+BIG_BYTES ?= 1e9
+big-replay:
+	$(CARGO) build --release
+	@mkdir -p $(BIG_DIR)
+	@trap 'rm -rf $(BIG_DIR)' EXIT; set -e; \
+	python3 scripts/gen-replay-input.py trace $(BIG_DIR)/big.jsonl $(BIG_BYTES); \
+	python3 scripts/gen-replay-input.py series $(BIG_DIR)/big.csv $(BIG_BYTES); \
+	ls -l $(BIG_DIR)/big.jsonl $(BIG_DIR)/big.csv; \
+	echo "trace: $$(wc -l < $(BIG_DIR)/big.jsonl) lines; series: $$(wc -l < $(BIG_DIR)/big.csv) lines"; \
+	python3 scripts/peak-rss.py "validate trace" target/release/tidepool validate $(BIG_DIR)/big.jsonl; \
+	python3 scripts/peak-rss.py "replay trace" target/release/tidepool replay $(BIG_DIR)/big.jsonl -q --out $(BIG_DIR)/out-trace; \
+	python3 scripts/peak-rss.py "validate series" target/release/tidepool validate $(BIG_DIR)/big.csv; \
+	python3 scripts/peak-rss.py "replay series" target/release/tidepool replay $(BIG_DIR)/big.csv -q --out $(BIG_DIR)/out-series
 
 ## deps: install the Debian packages the tests need, only when missing
 deps:

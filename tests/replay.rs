@@ -196,7 +196,7 @@ fn a_recorded_run_replays_with_its_arrivals_and_holds() {
     assert_eq!(second.total.arrived, first.total.arrived, "arrival count equal");
     let (a, b) = (recorded.take(), replayed.take());
     assert!(a.is_empty(), "written out");
-    let mut original: Vec<f64> = trace.holds().map(|h| h as f64).collect();
+    let mut original: Vec<f64> = trace.holds().expect("reads").map(|h| h.expect("reads") as f64).collect();
     let mut again: Vec<f64> = b.iter().map(|e| e.hold_ns as f64).collect();
     let (d, p) = ks(&mut original, &mut again);
     eprintln!("holds: KS D = {d:.5}, p = {p:.3} over {} operations", again.len());

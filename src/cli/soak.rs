@@ -293,8 +293,7 @@ pub fn validate(args: &ValidateArgs) -> Result<String, CliError> {
         Some("jsonl") => {
             let trace = sim::trace::Trace::load(path).map_err(input)?;
             let span = trace.span().as_secs_f64();
-            let holds: Vec<u64> = trace.holds().collect();
-            let mean_hold = holds.iter().map(|&h| h as f64).sum::<f64>() / holds.len().max(1) as f64 / 1e9;
+            let mean_hold = trace.mean_hold();
             return Ok(format!(
                 "{}: ok\n  recorded trace: {} operations over {} ({:.1} ops/s), mean hold {}\n  \
                  `tidepool replay` plays it in {} (÷ --speed, × --loop, idle gaps capped by --max-idle-gap)\n",
@@ -685,10 +684,9 @@ pub fn replay(args: &ReplayArgs) -> Result<(String, SoakEnd), CliError> {
     }
     let is_trace = args.series.extension().is_some_and(|e| e == "jsonl");
     let (arrival, duration) = if is_trace {
-        let mut trace = sim::trace::Trace::load(&args.series).map_err(|e| CliError::Input(e.to_string()))?;
-        if let Some(gap) = args.max_idle_gap {
-            trace = trace.with_max_gap(gap);
-        }
+        // Read once to check and sum it up; the replay reads it again.
+        let trace = sim::trace::Trace::load_with_max_gap(&args.series, args.max_idle_gap)
+            .map_err(|e| CliError::Input(e.to_string()))?;
         // One loop lasts the span (÷ speed) plus a millisecond, so the last
         // operation of each loop starts inside it.
         let period = trace.span().as_secs_f64() / args.speed + 1e-3;
@@ -919,12 +917,12 @@ fn execute(
             late_after: time.late_after.unwrap_or(Duration::from_millis(1)),
             trace,
         };
-        let (outcome, figures) = sim::run_wall(&workload, &mut progress, &stop, &options)
-            .map_err(|e| CliError::Input(format!("{file}: {e}")))?;
+        let (outcome, figures) =
+            sim::run_wall(&workload, &mut progress, &stop, &options).map_err(|e| run_error(file, e))?;
         (outcome, Some(figures))
     } else {
         let outcome = sim::engine::run_traced(&workload, &mut progress, &stop, trace)
-            .map_err(|e| CliError::Input(format!("{file}: {e}")))?;
+            .map_err(|e| run_error(file, e))?;
         (outcome, None)
     };
     if let Some(bar) = &progress.bar {
@@ -968,6 +966,16 @@ fn execute(
         eprintln!("tidepool: the last OTLP push failed: {e}");
     }
     Ok((summary(&report, &json, &md, &samples_path), end))
+}
+
+/// A run that could not start or go on: bad input (exit 2), naming the
+/// workload, or the series or trace that could not be read again (whose
+/// error names its own file and line).
+fn run_error(file: &str, e: sim::SimError) -> CliError {
+    match e {
+        sim::SimError::Input(e) => CliError::Input(format!("{e} (the run stopped; no report written)")),
+        e => CliError::Input(format!("{file}: {e}")),
+    }
 }
 
 fn replay_command(args: &SoakArgs, w: &Workload) -> String {

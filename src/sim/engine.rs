@@ -127,6 +127,10 @@ pub enum SimError {
     /// The workload asks for something this mode cannot do.
     #[error("{0}")]
     Unsupported(String),
+    /// A series or trace could not be read again as the run went (it
+    /// changed, or became unreadable, since it was first read).
+    #[error("{0}")]
+    Input(#[from] super::workload::WorkloadError),
 }
 
 /// One snapshot of the run, taken every sample interval of virtual time
@@ -850,7 +854,9 @@ pub fn run(workload: &Workload, observer: &mut dyn Observer, stop: &AtomicBool) 
 ///
 /// # Errors
 ///
-/// [`SimError::Pool`] if the pool refuses the workload's settings.
+/// [`SimError::Pool`] if the pool refuses the workload's settings;
+/// [`SimError::Input`] if a series or trace cannot be read again as the
+/// run goes.
 pub fn run_traced(
     workload: &Workload,
     observer: &mut dyn Observer,
@@ -859,6 +865,9 @@ pub fn run_traced(
 ) -> Result<Outcome, SimError> {
     let mut engine = Engine::new(workload, observer, stop, trace)?;
     engine.run();
+    if let Some(e) = engine.arrivals.take_error() {
+        return Err(SimError::Input(e));
+    }
     Ok(engine.finish())
 }
 

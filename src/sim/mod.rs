@@ -10,6 +10,7 @@
 //! the gate verdicts.
 
 pub mod engine;
+pub mod lines;
 mod schedule;
 pub mod series;
 pub mod trace;

@@ -7,7 +7,7 @@
 use rand::rngs::SmallRng;
 use rand::Rng;
 
-use super::workload::{Arrival, Workload};
+use super::workload::{Arrival, Workload, WorkloadError};
 
 /// `hold` of an arrival whose hold the phase's distribution draws (not a
 /// recorded trace's).
@@ -36,19 +36,42 @@ pub(crate) fn ns(d: std::time::Duration) -> u64 {
 
 /// Where an open-loop phase instance's arrivals have reached. Reset at each
 /// phase start.
-#[derive(Debug, Default)]
+///
+/// A `series` or `trace` phase reads its input as it goes (from memory or
+/// from its file, see [`super::lines`]): a reader per phase instance, and
+/// per loop of a trace. A read error (the file changed since it was first
+/// read) ends the instance's arrivals and is kept in [`ArrivalCursor::error`]
+/// for the run to report.
+#[derive(Default)]
 pub(crate) struct ArrivalCursor {
-    /// The segment a `series` phase's arrivals have reached.
-    series_cursor: usize,
+    /// Where a `series` phase's arrivals are in its series.
+    series: Option<super::series::Cursor>,
+    /// A `trace` phase's operations, the current loop.
+    trace: Option<super::trace::Events>,
     /// Arrivals drawn so far in a `constant` or `trace` phase instance.
     k: u64,
+    /// The first read error.
+    error: Option<WorkloadError>,
 }
 
 impl ArrivalCursor {
     /// Starts a new phase instance.
     pub fn reset(&mut self) {
-        self.series_cursor = 0;
+        self.series = None;
+        self.trace = None;
         self.k = 0;
+    }
+
+    /// The first error reading a series or trace again, if any.
+    pub fn take_error(&mut self) -> Option<WorkloadError> {
+        self.error.take()
+    }
+
+    /// Records `e` (the first one wins) and ends the arrivals.
+    #[cold]
+    fn fail<T>(&mut self, e: WorkloadError) -> Option<T> {
+        self.error.get_or_insert(e);
+        None
     }
 
     /// The next open-loop arrival after `from` in `instance`, if before its
@@ -98,19 +121,43 @@ impl ArrivalCursor {
             }
             Arrival::Series { ref loaded, .. } => {
                 let series = loaded.as_ref()?;
+                if self.error.is_some() {
+                    return None;
+                }
+                if self.series.is_none() {
+                    match super::series::Cursor::new(series) {
+                        Ok(cursor) => self.series = Some(cursor),
+                        Err(e) => return self.fail(e),
+                    }
+                }
                 let e: f64 = rng.sample(rand_distr::Exp1);
-                let offset = series.next_after(from - start, e, &mut self.series_cursor)?;
+                let cursor = self.series.as_mut()?;
+                let offset = match cursor.next_after(from - start, e) {
+                    Ok(offset) => offset?,
+                    Err(e) => return self.fail(e),
+                };
                 return Some((start + offset, NO_HOLD)).filter(|&(t, _)| t < end);
             }
             Arrival::Trace { ref trace, speed, loops } => {
                 // `k` counts this instance's operations; loop `l` starts one
-                // trace period (span + 1 ms) after loop l - 1.
+                // trace period (span + 1 ms) after loop l - 1, reading the
+                // trace again from its start.
                 let len = trace.len() as u64;
                 let k = self.k;
-                if len == 0 || k >= len * u64::from(loops) {
+                if len == 0 || k >= len * u64::from(loops) || self.error.is_some() {
                     return None;
                 }
-                let (t, hold) = trace.get((k % len) as usize)?;
+                if k % len == 0 || self.trace.is_none() {
+                    match trace.events() {
+                        Ok(events) => self.trace = Some(events),
+                        Err(e) => return self.fail(e),
+                    }
+                }
+                let events = self.trace.as_mut()?;
+                let (t, hold) = match events.next_event() {
+                    Ok(event) => event?,
+                    Err(e) => return self.fail(e),
+                };
                 let period = trace.span().as_nanos() as f64 / speed + 1e6;
                 let at = start + ((k / len) as f64 * period + t as f64 / speed + 0.5) as u64;
                 if at >= end {

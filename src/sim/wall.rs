@@ -868,6 +868,9 @@ impl<'s, 'w> Dispatcher<'s, 'w> {
                     self.grow_if_starved(scope, tx, rx, at)?;
                     next = cursor.next(workload, &instance, at, &mut rng);
                 }
+                if let Some(e) = cursor.take_error() {
+                    return Err(SimError::Input(e));
+                }
             }
             if !self.wait_until(instance.end.min(end)) {
                 return Ok(());
@@ -899,7 +902,8 @@ pub const PROCESS_THREADS: &str = "process_threads";
 ///
 /// [`SimError::Pool`] if the pool refuses the workload's settings;
 /// [`SimError::Threads`] if a thread cannot be started or a closed-loop
-/// phase asks for more than [`MAX_THREADS`] workers.
+/// phase asks for more than [`MAX_THREADS`] workers; [`SimError::Input`]
+/// if a series or trace cannot be read again as the run goes.
 ///
 /// # Examples
 ///

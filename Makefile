@@ -5,7 +5,7 @@ DEBIAN_PACKAGES := prometheus prometheus-alertmanager prometheus-pushgateway chr
 # Binaries the packages above provide, checked before installing.
 DEBIAN_BINARIES := prometheus promtool prometheus-alertmanager prometheus-pushgateway chromium
 
-.PHONY: run test lint unit loom bench deps demo clean nab rules-test up down test-otlp otlp fuzz
+.PHONY: run test lint unit loom bench deps demo clean nab rules-test up down test-otlp otlp fuzz licenses
 
 ## run: the main job on built-in defaults: a 24 h daily-cycle soak in virtual time
 run:
@@ -100,6 +100,10 @@ test-otlp: deps otlp
 ## fuzz: a million random and mutated inputs per property to every parser (make test runs 2 000)
 fuzz:
 	PROPTEST_CASES=1000000 $(CARGO) test --release --test fuzz_parsers
+
+## licenses: the licenses of the whole resolved dependency tree (cargo metadata), grouped, with counts
+licenses:
+	python3 scripts/licenses.py
 
 ## deps: install the Debian packages the tests need, only when missing
 deps:

@@ -334,8 +334,8 @@ fn cases() -> Vec<Case> {
     ] {
         file_case(&mut c, &format!("monitor {body}"), monitor(body), APPENDED + 2, field);
     }
-    // Seeds at the limits of a TOML integer are accepted; beyond them, refused.
-    for seed in ["0", "9223372036854775807"] {
+    // Seeds at the limits of a u64 are accepted; beyond them, refused.
+    for seed in ["0", "9223372036854775807", "18446744073709551615"] {
         c.push(Case {
             name: format!("seed = {seed} is accepted"),
             files: vec![("w.toml", workload("seed = 1", &format!("seed = {seed}"), ""))],
@@ -343,7 +343,7 @@ fn cases() -> Vec<Case> {
             want: Want::Accepted,
         });
     }
-    for seed in ["-1", "1e3", "nan"] {
+    for seed in ["-1", "1e3", "nan", "18446744073709551616"] {
         file_case(
             &mut c,
             &format!("seed = {seed}"),

@@ -5,7 +5,7 @@ DEBIAN_PACKAGES := prometheus prometheus-alertmanager prometheus-pushgateway chr
 # Binaries the packages above provide, checked before installing.
 DEBIAN_BINARIES := prometheus promtool prometheus-alertmanager prometheus-pushgateway chromium
 
-.PHONY: run test lint unit loom bench deps demo clean nab rules-test up down test-otlp otlp fuzz big-replay
+.PHONY: run test lint unit loom bench deps demo clean nab rules-test up down test-otlp otlp fuzz big-replay licenses soak-ci
 
 ## run: the main job on built-in defaults: a 24 h daily-cycle soak in virtual time
 run:
@@ -117,6 +117,10 @@ big-replay:
 	python3 scripts/peak-rss.py "replay trace" target/release/tidepool replay $(BIG_DIR)/big.jsonl -q --out $(BIG_DIR)/out-trace; \
 	python3 scripts/peak-rss.py "validate series" target/release/tidepool validate $(BIG_DIR)/big.csv; \
 	python3 scripts/peak-rss.py "replay series" target/release/tidepool replay $(BIG_DIR)/big.csv -q --out $(BIG_DIR)/out-series
+
+## licenses: the licenses of the whole resolved dependency tree (cargo metadata), grouped, with counts
+licenses:
+	python3 scripts/licenses.py
 
 ## deps: install the Debian packages the tests need, only when missing
 deps:

@@ -33,10 +33,10 @@ pub struct SoakArgs {
     #[arg(long)]
     pub force: bool,
     /// Override the workload's seed.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub seed: Option<u64>,
     /// Override the workload's total duration (e.g. 1h, 90m).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_duration, allow_hyphen_values = true)]
     pub duration: Option<Duration>,
     /// No progress bar or progress lines.
     #[arg(long, short)]
@@ -105,7 +105,7 @@ pub struct TimeArgs {
     pub time: TimeMode,
     /// With --time wall: play durations K times faster, keeping rates (a
     /// 24 h cycle in 24/K hours).
-    #[arg(long, value_name = "K")]
+    #[arg(long, value_name = "K", allow_negative_numbers = true)]
     pub compress: Option<f64>,
     /// With --time wall: where to serve /metrics [default: 127.0.0.1:9464].
     #[arg(long, value_name = "ADDR")]
@@ -126,11 +126,11 @@ pub struct TimeArgs {
     /// With --time wall: the most executor threads, so the most operations
     /// in progress at once; a run starts with what the workload needs and
     /// doubles them while they are all blocked [default: 1024].
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096), allow_negative_numbers = true)]
     pub workers: Option<u64>,
     /// With --time wall: a start this much after its schedule counts as
     /// late [default: 1ms].
-    #[arg(long, value_parser = parse_late_after)]
+    #[arg(long, value_parser = parse_late_after, allow_hyphen_values = true)]
     pub late_after: Option<Duration>,
 }
 
@@ -186,7 +186,26 @@ impl TimeArgs {
 }
 
 fn parse_late_after(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| format!("`{text}`: {e} (write e.g. 1ms, 500us)"))
+    let d = humantime::parse_duration(text).map_err(|e| format!("`{text}`: {e} (write e.g. 1ms, 500us)"))?;
+    if d.is_zero() || d > sim::workload::MAX_DURATION {
+        return Err(format!("`{text}`: need more than 0 and at most 30 days"));
+    }
+    Ok(d)
+}
+
+/// The fastest `replay --speed`: a 30-day trace in under 3 s.
+pub const MAX_SPEED: f64 = 1e6;
+
+/// Refuses a run that would draw more than [`sim::workload::MAX_EXPECTED_OPS`]
+/// operations (`what` names the input at fault).
+fn check_expected_ops(ops: f64, what: &str) -> Result<(), CliError> {
+    let max = sim::workload::MAX_EXPECTED_OPS;
+    if ops.is_nan() || ops > max {
+        return Err(CliError::Input(format!(
+            "{what}: about {ops:.3e} operations expected (at most {max:e}): lower the values or --scale, or shorten the run"
+        )));
+    }
+    Ok(())
 }
 
 /// The checkpoint file beside samples.jsonl while a run goes.
@@ -309,6 +328,7 @@ pub fn validate(args: &ValidateArgs) -> Result<String, CliError> {
         Some("csv") => {
             let series =
                 sim::series::RateSeries::load(path, sim::series::SeriesUnit::Count, 1.0).map_err(input)?;
+            check_expected_ops(series.expected_arrivals(), &format!("{}:0:0: value", path.display()))?;
             let secs = series.duration().as_secs_f64();
             return Ok(format!(
                 "{}: ok\n  rate series: {} rows over {}, {:.0} expected arrivals (mean {:.2}/s, peak {:.2}/s) \
@@ -574,6 +594,19 @@ pub fn run(args: &SoakArgs) -> Result<(String, SoakEnd), CliError> {
     }
     if let Some(d) = args.duration {
         workload.duration = d;
+        // The file's checks of the run's size, again for the new length.
+        let instances = d.as_nanos() / workload.cycle().as_nanos().max(1) * workload.phases.len() as u128;
+        if instances > sim::workload::MAX_PHASE_INSTANCES as u128 {
+            return Err(CliError::Input(format!(
+                "--duration {}: the cycle would repeat into {instances} phase instances (at most {})",
+                sim::workload::fmt_duration(d),
+                sim::workload::MAX_PHASE_INSTANCES
+            )));
+        }
+        check_expected_ops(
+            workload.expected_ops(),
+            &format!("--duration {}", sim::workload::fmt_duration(d)),
+        )?;
     }
     args.time.check()?;
     let replay = replay_command(args, &workload);
@@ -626,22 +659,22 @@ pub struct ReplayArgs {
     #[arg(long, value_enum, default_value_t = UnitArg::Count)]
     pub unit: UnitArg,
     /// Multiply every value (e.g. 100 to replay a day's traffic at 100×).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub scale: f64,
     /// Mean hold time (exponential) when no --workload gives one.
-    #[arg(long, default_value = "10ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "10ms", value_parser = parse_duration, allow_hyphen_values = true)]
     pub hold: Duration,
     /// Play a recorded trace's gaps this many times faster (holds unchanged).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub speed: f64,
     /// Cap every idle gap of a recorded trace at this (e.g. 5s).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_duration, allow_hyphen_values = true)]
     pub max_idle_gap: Option<Duration>,
     /// Play a recorded trace this many times back to back.
-    #[arg(long = "loop", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long = "loop", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000_000), allow_negative_numbers = true)]
     pub loops: u32,
     /// Seed of the arrival and hold draws.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub seed: u64,
     /// Directory for report.json, report.md and samples.jsonl. Every file
     /// the run writes goes here.
@@ -679,8 +712,11 @@ pub fn replay(args: &ReplayArgs) -> Result<(String, SoakEnd), CliError> {
         UnitArg::PerSecond => sim::series::SeriesUnit::PerSecond,
     };
     args.time.check()?;
-    if !args.speed.is_finite() || args.speed <= 0.0 {
-        return Err(CliError::Input(format!("--speed {}: must be a finite number > 0", args.speed)));
+    if !args.speed.is_finite() || args.speed <= 0.0 || args.speed > MAX_SPEED {
+        return Err(CliError::Input(format!(
+            "--speed {}: must be a finite number > 0 and at most {MAX_SPEED:e}",
+            args.speed
+        )));
     }
     let is_trace = args.series.extension().is_some_and(|e| e == "jsonl");
     let (arrival, duration) = if is_trace {
@@ -703,6 +739,7 @@ pub fn replay(args: &ReplayArgs) -> Result<(String, SoakEnd), CliError> {
         let series = sim::series::RateSeries::load(&args.series, unit, args.scale)
             .map_err(|e| CliError::Input(e.to_string()))?;
         let duration = series.duration();
+        check_expected_ops(series.expected_arrivals(), &format!("{}:0:0: value", args.series.display()))?;
         let unit = match args.unit {
             UnitArg::Count => sim::workload::RawUnit::Count,
             UnitArg::PerSecond => sim::workload::RawUnit::PerSecond,

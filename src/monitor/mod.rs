@@ -167,6 +167,9 @@ impl MonitorConfig {
         if self.stability.confirm_samples == 0 || self.stability.clear_samples == 0 {
             return Err(("stability", "confirm_samples and clear_samples must be at least 1".into()));
         }
+        if self.recover_within_samples == 0 {
+            return Err(("recover_within_samples", "must be at least 1".into()));
+        }
         for (key, v) in [
             ("cooldowns", self.cooldowns.warning),
             ("cooldowns", self.cooldowns.critical),

@@ -736,6 +736,18 @@ fn default_sample() -> Duration {
 /// The longest virtual run accepted: 30 days.
 pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
 
+/// The most a `leak` fault leaks per operation: 1 GiB.
+pub const MAX_LEAK_BYTES_PER_OP: u64 = 1 << 30;
+
+/// The largest `factor` of a `slow` fault.
+pub const MAX_SLOW_FACTOR: f64 = 1e6;
+
+/// A finite mean above [`MAX_DURATION`], in seconds (an infinite one is
+/// checked apart: a Pareto's may be infinite by design).
+fn too_long(mean_seconds: f64) -> bool {
+    mean_seconds.is_finite() && mean_seconds > MAX_DURATION.as_secs_f64()
+}
+
 /// Phases per cycle: each keeps its own histograms (about 0.7 MB).
 pub const MAX_PHASES: usize = 100;
 
@@ -793,7 +805,23 @@ impl Workload {
             WorkloadError::Invalid { file: file.into(), line, column, field: key.into(), message }
         };
         if let Err((key, message)) = raw.monitor.validate() {
-            return Err(at(key, message));
+            // A key inside an inline table (`stability = { hysteresis = ... }`)
+            // is not at the start of a line.
+            let (line, column) = match find_key(text, key) {
+                (0, _) => text
+                    .lines()
+                    .enumerate()
+                    .find_map(|(i, l)| l.find(&format!("{key} =")).map(|c| (i + 1, c + 1)))
+                    .unwrap_or((0, 0)),
+                found => found,
+            };
+            return Err(WorkloadError::Invalid {
+                file: file.into(),
+                line,
+                column,
+                field: key.into(),
+                message,
+            });
         }
         let pool = &raw.pool;
         if pool.min < 1 || pool.min > pool.max || pool.max > crate::pool::MAX_POOL_SIZE {
@@ -935,6 +963,17 @@ impl Workload {
                 format!("at most 30 days of virtual time, got {}", fmt_duration(duration)),
             ));
         }
+        // Only as written: the default (2s) may well outlast a short run.
+        if raw.sample_interval > duration && find_key(text, "sample_interval").0 > 0 {
+            return Err(at(
+                "sample_interval",
+                format!(
+                    "{} is longer than the run ({}): no sample would be taken",
+                    fmt_duration(raw.sample_interval),
+                    fmt_duration(duration)
+                ),
+            ));
+        }
         if cycle.is_zero() {
             return Err(at("duration", "the phases of the cycle last 0s in all".into()));
         }
@@ -985,8 +1024,30 @@ impl Workload {
             }
             let probability = f.probability.unwrap_or(1.0);
             let kind = match f.kind {
-                RawFaultKind::Leak => FaultKind::Leak { bytes_per_op: f.bytes_per_op.unwrap_or(0) },
-                RawFaultKind::Slow => FaultKind::Slow { factor: f.factor.unwrap_or(1.0) },
+                RawFaultKind::Leak => {
+                    let bytes_per_op = f.bytes_per_op.unwrap_or(0);
+                    if bytes_per_op > MAX_LEAK_BYTES_PER_OP {
+                        return Err(in_table(
+                            "[[fault]]",
+                            i,
+                            "bytes_per_op",
+                            format!("{bytes_per_op} bytes: at most 1 GiB leaked per operation"),
+                        ));
+                    }
+                    FaultKind::Leak { bytes_per_op }
+                }
+                RawFaultKind::Slow => {
+                    let factor = f.factor.unwrap_or(1.0);
+                    if factor > MAX_SLOW_FACTOR {
+                        return Err(in_table(
+                            "[[fault]]",
+                            i,
+                            "factor",
+                            format!("{factor} is out of range: at most {MAX_SLOW_FACTOR:e}"),
+                        ));
+                    }
+                    FaultKind::Slow { factor }
+                }
                 RawFaultKind::Stall => FaultKind::Stall,
                 RawFaultKind::FactoryOutage => FaultKind::FactoryOutage,
                 RawFaultKind::FactoryPanic => FaultKind::FactoryPanic { probability },
@@ -1039,8 +1100,29 @@ impl Workload {
             // A Pareto with shape <= 1 has an infinite mean by design; any
             // other distribution without a finite mean has absurd parameters.
             let absurd = |d: &Dist| !d.mean_seconds().is_finite() && !matches!(d, Dist::Pareto { .. });
-            if workload.hold_of(i).is_some_and(absurd) {
-                return Err(in_table("[[phase]]", i, "hold", "this distribution has no finite mean".into()));
+            let message = match workload.hold_of(i) {
+                Some(d) if absurd(d) => "this distribution has no finite mean".to_string(),
+                // A finite mean can still be absurd (a lognormal with sigma 30).
+                Some(d) if too_long(d.mean_seconds()) => {
+                    format!("this distribution's mean is {:.3e} s (at most 30 days)", d.mean_seconds())
+                }
+                _ => continue,
+            };
+            // The phase's own hold, else the workload's.
+            return Err(match workload.phases[i].hold {
+                Some(_) => in_table("[[phase]]", i, "hold", message),
+                None => at("hold", message),
+            });
+        }
+        if let Some(create) = &workload.pool.create_time {
+            let mean = create.mean_seconds();
+            if too_long(mean)
+                || (mean.is_nan() || mean.is_infinite()) && !matches!(create, Dist::Pareto { .. })
+            {
+                return Err(at(
+                    "create_time",
+                    format!("this distribution's mean is {mean:.3e} s (at most 30 days)"),
+                ));
             }
         }
         Ok(workload)
@@ -1337,9 +1419,15 @@ enum RawDuration {
 
 fn parse_duration(raw: RawDuration) -> Result<Duration, String> {
     match raw {
-        RawDuration::Text(text) => humantime::parse_duration(text.trim()).map_err(|e| {
-            format!("`{text}` is not a duration ({e}); write e.g. \"250ms\", \"30s\", \"1h30m\"")
-        }),
+        RawDuration::Text(text) => {
+            let d = humantime::parse_duration(text.trim()).map_err(|e| {
+                format!("`{text}` is not a duration ({e}); write e.g. \"250ms\", \"30s\", \"1h30m\"")
+            })?;
+            if d > MAX_DURATION {
+                return Err(format!("`{text}` is more than 30 days"));
+            }
+            Ok(d)
+        }
         RawDuration::Seconds(secs) => {
             if secs.is_finite() && secs >= 0.0 && secs <= MAX_DURATION.as_secs_f64() {
                 Ok(Duration::from_secs_f64(secs))

@@ -16,7 +16,7 @@ demo:
 	$(CARGO) run --release -- demo --seconds 15
 
 ## test: lint, then every test, installing and starting what they need
-test: deps lint rules-test unit otlp loom
+test: deps lint rules-test unit soak-ci otlp loom
 
 ## lint: formatting and clippy with warnings as errors
 lint:
@@ -72,8 +72,13 @@ down:
 
 ## unit: unit, integration (real Prometheus), doc tests
 unit:
-	$(CARGO) test --all-targets
+	$(CARGO) test --all-targets -- --skip soak_ci
 	$(CARGO) test --doc
+
+## soak-ci: a 24 h virtual daily cycle with every fault and every gate (workloads/soak-ci.toml), and the
+## holder and factory faults on real threads: nothing lost, no panic escapes, every gate evaluated (tests/soak_ci.rs)
+soak-ci:
+	$(CARGO) test --test soak_ci -- --nocapture
 
 ## otlp: the OTLP export path (cargo feature `otlp`): clippy, and its test against a real VictoriaMetrics
 otlp:

@@ -36,7 +36,7 @@ fn a_pushgateway_holds_the_final_push_and_drops_it_on_request() {
     let url = format!("http://127.0.0.1:{port}");
     let out = dir.path().join("out");
     let run = |extra: &[&str]| {
-        let mut args = vec!["soak", w.to_str().expect("utf-8"), "--pushgateway", &url, "--out"];
+        let mut args = vec!["soak", w.to_str().expect("utf-8"), "--pushgateway", &url, "--force", "--out"];
         args.push(out.to_str().expect("utf-8"));
         args.push("-q");
         args.extend_from_slice(extra);

@@ -38,7 +38,14 @@ fn write_series(path: &Path, rows: u64) {
 #[allow(clippy::zombie_processes)] // reaped by wait4, which `Child::wait` cannot be
 fn replay_peak_rss(file: &Path, out: &Path) -> u64 {
     let child = Command::new(env!("CARGO_BIN_EXE_tidepool"))
-        .args(["replay", file.to_str().expect("utf-8"), "-q", "--out", out.to_str().expect("utf-8")])
+        .args([
+            "replay",
+            file.to_str().expect("utf-8"),
+            "-q",
+            "--force",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -217,7 +217,9 @@ fn after_kill_9_report_recovers_all_but_the_last_interval() {
     let rec = &r["recovered"];
     let covered = rec["checkpoint_seconds"].as_f64().expect("covered");
     let reach = rec["samples_seconds"].as_f64().expect("reach");
-    assert!(covered >= 1.5, "{rec}");
+    // Six lines were flushed; the checkpoint follows each line, so the
+    // kill may land between the sixth line and its checkpoint.
+    assert!(covered >= 1.25, "{rec}");
     // At most the interval in progress is missing.
     assert!(reach - covered <= 0.25 + 1e-6, "{rec}");
     assert!(u(&rec["samples_after_checkpoint"]) <= 1, "{rec}");

@@ -436,6 +436,11 @@ struct Progress {
     /// Wall-clock runs with --pushgateway: the group, the live series, and
     /// when they were last pushed.
     push: Option<(crate::export::Pushgateway, Option<metrics_exporter_prometheus::PrometheusHandle>, u64)>,
+    /// tidepool's own resident memory against the run's time, read every
+    /// `rss_every` samples: a long run must not grow it.
+    rss: crate::monitor::LeakTracker,
+    rss_every: u64,
+    samples_seen: u64,
 }
 
 /// Writes `checkpoint.json` (a report of everything so far, marked
@@ -458,6 +463,7 @@ impl Progress {
             seconds,
             ops_per_second: if seconds > 0.0 { ops as f64 / seconds } else { 0.0 },
             peak_rss_bytes: report::peak_rss_bytes(),
+            rss_trend: self.rss.verdict(),
         }
     }
 
@@ -535,6 +541,12 @@ impl Observer for Progress {
 
     fn on_sample(&mut self, sample: &Sample) {
         self.monitor(sample);
+        if self.samples_seen % self.rss_every == 0 {
+            if let Some(p) = crate::process::sample() {
+                self.rss.record(sample.t, p.rss_bytes as f64);
+            }
+        }
+        self.samples_seen += 1;
         // Live series to the Pushgateway every 10 s of a wall-clock run.
         if let Some((group, Some(handle), last)) = &mut self.push {
             let now = self.wall.now_nanos();
@@ -888,6 +900,7 @@ fn execute(
     // The pool grows to its working size first: as for the memory floors.
     monitor_config.leak_warmup_seconds =
         monitor_config.leak_warmup_seconds.min(workload.duration.as_secs_f64() / 20.0);
+    let monitor_warmup = monitor_config.leak_warmup_seconds;
     let mut monitor = crate::monitor::Monitor::new(monitor_config);
     if let Some(url) = &sinks.alertmanager {
         let sink = crate::monitor::alertmanager::Alertmanager::new(url)
@@ -930,6 +943,12 @@ fn execute(
         push: pushgateway.clone().map(|group| (group, metrics.clone(), started)),
         alerts: BufWriter::new(alerts),
         pool_max: workload.pool.max,
+        // About 2 000 readings a run (a /proc read each), after the same
+        // warm-up as the leak verdict.
+        rss: crate::monitor::LeakTracker::new(report::RSS_BUDGET_BYTES_PER_HOUR, monitor_warmup),
+        rss_every: (workload.duration.as_nanos() / workload.sample_interval.as_nanos().max(1) / 2000).max(1)
+            as u64,
+        samples_seen: 0,
         checkpoint: Checkpoint {
             workload: workload.clone(),
             file: file.to_string(),

@@ -221,6 +221,12 @@ pub struct Wall {
     pub ops_per_second: f64,
     /// Peak resident memory of the process, bytes (Linux; 0 elsewhere).
     pub peak_rss_bytes: u64,
+    /// The process's own resident memory against the run's time: its
+    /// slope over the back half after warm-up, with a 95 % interval (a
+    /// long run keeps it flat: the interval contains 0). Linux; `None` in
+    /// runs too short for 10 readings.
+    #[serde(default)]
+    pub rss_trend: Option<crate::monitor::LeakReport>,
 }
 
 /// How well a wall-clock run kept its schedule (`--time wall`).
@@ -696,6 +702,24 @@ impl Report {
                 self.wall.ops_per_second / 1e6
             );
         }
+        if let Some(r) = &self.wall.rss_trend {
+            let (lo, hi) = r.ci95_bytes_per_hour;
+            let _ = writeln!(
+                md,
+                "tidepool's own resident memory (peak {}): {}/h over the run's back half ({} readings, 95 % interval {}/h to {}/h, budget {}/h): {}.\n",
+                bytes(self.wall.peak_rss_bytes as f64),
+                signed_bytes(r.slope_bytes_per_hour),
+                r.points,
+                signed_bytes(lo),
+                signed_bytes(hi),
+                bytes(r.budget_bytes_per_hour),
+                match r.verdict {
+                    crate::monitor::LeakVerdict::Plateau => "flat",
+                    crate::monitor::LeakVerdict::Growing => "GROWING",
+                    crate::monitor::LeakVerdict::Inconclusive => "inconclusive",
+                }
+            );
+        }
         if let Some(r) = &self.recovered {
             let _ = writeln!(
                 md,
@@ -959,6 +983,22 @@ pub(crate) fn gate_value(name: &str, x: f64) -> String {
         "max_memory_growth_per_hour" => format!("{}/h", bytes(x)),
         "conservation" => format!("{x:.0} objects lost or handed out twice"),
         _ => format!("{x:.0}"),
+    }
+}
+
+/// How fast tidepool's own resident memory may grow over a run's back
+/// half and still count as flat: 64 KiB per hour of the run's time. (Not
+/// "the interval contains 0": RSS moves in whole 4 KiB pages with no noise
+/// between them, so one page touched late in a day excludes 0. A leak of
+/// one byte per operation at 20 operations a second exceeds this budget.)
+pub const RSS_BUDGET_BYTES_PER_HOUR: f64 = 64.0 * 1024.0;
+
+/// Bytes with a sign (`-1.2 MiB`).
+fn signed_bytes(x: f64) -> String {
+    if x < 0.0 {
+        format!("-{}", bytes(-x))
+    } else {
+        bytes(x)
     }
 }
 

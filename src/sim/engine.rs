@@ -1154,7 +1154,9 @@ impl<'w, 'o> Engine<'w, 'o> {
         match admission {
             Ok(Admission::Ready(guard)) => self.start_hold(guard, op),
             Ok(Admission::Queued(ticket)) => {
-                let deadline = now.saturating_add(ns(self.workload.pool.acquire_timeout));
+                // The timeout runs from the acquire call (after a clock
+                // jump, its end), the corrected wait from the intended start.
+                let deadline = self.now.saturating_add(ns(self.workload.pool.acquire_timeout));
                 self.line.push_back(Waiting { ticket: Some(ticket), op, deadline });
                 self.arm_deadline();
             }

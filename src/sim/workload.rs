@@ -1006,20 +1006,20 @@ impl Workload {
                 }
                 RawFaultKind::ClockJump => (&["by"], &["by"]),
             };
-            if let Some((field, _)) = given.iter().find(|(name, on)| *on && !takes.contains(name)) {
-                return Err(in_table(
-                    "[[fault]]",
-                    i,
-                    field,
-                    format!("does not apply to a `{}` fault", f.kind.name()),
-                ));
-            }
             if let Some(field) = needs.iter().find(|name| given.iter().any(|(n, on)| n == *name && !on)) {
                 return Err(in_table(
                     "[[fault]]",
                     i,
                     "kind",
                     format!("a `{}` fault needs `{field}`", f.kind.name()),
+                ));
+            }
+            if let Some((field, _)) = given.iter().find(|(name, on)| *on && !takes.contains(name)) {
+                return Err(in_table(
+                    "[[fault]]",
+                    i,
+                    field,
+                    format!("does not apply to a `{}` fault", f.kind.name()),
                 ));
             }
             let probability = f.probability.unwrap_or(1.0);

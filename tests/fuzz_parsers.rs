@@ -2,7 +2,9 @@
 //! valid workloads, rate series and traces. A parser may accept or refuse;
 //! it must never panic, and a refusal names the file (and a line where
 //! there is one). `make test` runs a few thousand cases per parser;
-//! `make fuzz` runs a million (`PROPTEST_CASES`).
+//! `make fuzz` runs a million (`PROPTEST_CASES`). The same inputs also go
+//! through `tidepool validate`, `soak` and `replay` end to end (module
+//! `end_to_end`).
 
 use proptest::prelude::*;
 use tidepool::sim::series::{RateSeries, SeriesUnit};
@@ -139,5 +141,163 @@ proptest! {
         parse_all(&csv);
         let trace: String = rows.iter().map(|(t, h)| format!("{{\"t\":{t},\"hold\":{h}}}\n")).collect();
         parse_all(&trace);
+    }
+}
+
+/// End to end: the same hostile inputs as files, through `tidepool
+/// validate` (in process, every case) and then through the binary's
+/// `validate` and `soak`/`replay` (every case small enough to run in
+/// moments: a few hundred in `make test`). Exit 0, 1 or 2 only, never a
+/// panic; a refusal names the file; a run that happened wrote a report
+/// whose objects and operations add up.
+mod end_to_end {
+    use super::*;
+    use std::path::Path;
+    use std::process::Command;
+
+    /// A workload that runs in moments, with a fault of every kind.
+    const SMALL: &str = r#"
+name = "small"
+seed = 7
+duration = "20s"
+sample_interval = "1s"
+hold = { dist = "exponential", mean = "20ms" }
+[pool]
+min = 1
+max = 4
+acquire_timeout = "100ms"
+leak_threshold = "2s"
+factory_failure = 0.1
+[[phase]]
+name = "a"
+duration = "10s"
+arrival = { process = "poisson", rate = 100 }
+[[phase]]
+name = "b"
+duration = "10s"
+arrival = { process = "closed", workers = 3, think = { dist = "constant", value = "5ms" } }
+[[fault]]
+kind = "holder_panic"
+probability = 0.05
+[[fault]]
+kind = "factory_panic"
+at = "2s"
+duration = "3s"
+probability = 0.5
+[[fault]]
+kind = "abandon"
+at = "5s"
+duration = "1s"
+probability = 0.05
+[[fault]]
+kind = "clock_jump"
+at = "12s"
+by = "1s"
+[[fault]]
+kind = "stall"
+at = "15s"
+duration = "500ms"
+[slo]
+max_error_rate = 0.5
+max_wait_p99 = "1s"
+"#;
+
+    /// The binary runs one case in this many (it costs a process).
+    fn binary_every() -> u32 {
+        (cases() / 300).clamp(1, 1000)
+    }
+
+    fn validate_in_process(path: &Path) -> Result<String, String> {
+        let args = tidepool::cli::ValidateArgs { workload: path.to_path_buf() };
+        tidepool::cli::validate(&args).map_err(|e| e.to_string())
+    }
+
+    /// Whether a file of this kind is cheap to run whole.
+    fn small_enough(text: &str, ext: &str) -> bool {
+        match ext {
+            "toml" => Workload::parse(text, FILE).is_ok_and(|w| w.expected_ops() < 50_000.0),
+            "csv" => RateSeries::parse(text, FILE, SeriesUnit::Count, 1.0)
+                .is_ok_and(|s| s.expected_arrivals() < 50_000.0),
+            _ => Trace::parse(text, FILE).is_ok_and(|t| t.len() < 50_000),
+        }
+    }
+
+    fn run_binary(dir: &Path, path: &Path, ext: &str) {
+        let file = path.to_str().expect("utf-8");
+        let out = dir.join("out");
+        let out = out.to_str().expect("utf-8");
+        let validate =
+            Command::new(env!("CARGO_BIN_EXE_tidepool")).args(["validate", file]).output().expect("runs");
+        let verb = if ext == "toml" { "soak" } else { "replay" };
+        let run = Command::new(env!("CARGO_BIN_EXE_tidepool"))
+            .args([verb, file, "-q", "--force", "--out", out])
+            .output()
+            .expect("runs");
+        for o in [&validate, &run] {
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            assert!(!stderr.contains("panicked"), "{file}: {stderr}");
+            let code = o.status.code();
+            assert!(matches!(code, Some(0..=2)), "{file}: exit {code:?}: {stderr}");
+            if code == Some(2) {
+                assert!(stderr.contains(file) || stderr.contains("--"), "{file}: names the file: {stderr}");
+            }
+        }
+        if matches!(run.status.code(), Some(0 | 1)) {
+            let text = std::fs::read_to_string(dir.join("out/report.json")).expect("a run writes its report");
+            let r: serde_json::Value = serde_json::from_str(&text).expect("report.json parses");
+            let o = &r["ops"];
+            let n = |k: &str| o[k].as_u64().unwrap_or(u64::MAX);
+            assert_eq!(
+                n("arrived"),
+                n("completed") + n("timed_out") + n("failed") + n("in_flight") + n("waiting")
+            );
+            let gate =
+                r["slo"].as_array().and_then(|g| g.iter().find(|g| g["name"] == "conservation").cloned());
+            assert_eq!(gate.map(|g| g["passed"].clone()), Some(serde_json::Value::Bool(true)), "{text}");
+        }
+    }
+
+    fn check_file(text: &str, ext: &str, case: u64) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(format!("input.{ext}"));
+        std::fs::write(&path, text).expect("write");
+        if let Err(message) = validate_in_process(&path) {
+            // A workload may name a series file of its own (beside it): an
+            // error reading that one names that file.
+            let beside = dir.path().display().to_string();
+            assert!(
+                message.starts_with(&path.display().to_string()) || message.starts_with(&beside),
+                "the error names the file: {message}"
+            );
+        }
+        if case % u64::from(binary_every()) == 0 && small_enough(text, ext) {
+            run_binary(dir.path(), &path, ext);
+        }
+    }
+
+    fn counter() -> u64 {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+        #[test]
+        fn mutated_files_through_validate_soak_and_replay(seed in 0usize..64, edits in prop::collection::vec(edit(), 0..4)) {
+            let seeds = seeds();
+            // Half the cases mutate a workload small enough to run whole
+            // (with every kind of fault), the rest the example workloads,
+            // the series and the trace.
+            let (text, ext) = if seed % 2 == 0 {
+                (apply(SMALL, &edits), "toml")
+            } else {
+                let i = seed / 2 % seeds.len();
+                // The seeds are the workloads, then a series, then a trace.
+                let ext = if i + 2 == seeds.len() { "csv" } else if i + 1 == seeds.len() { "jsonl" } else { "toml" };
+                (apply(&seeds[i], &edits), ext)
+            };
+            check_file(&text, ext, counter());
+        }
     }
 }

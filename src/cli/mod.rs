@@ -26,7 +26,7 @@ pub use demo::{DemoArgs, DemoReport};
 pub use detect::{detect, DetectArgs};
 pub use recover::ReportArgs;
 pub use soak::{
-    ReplayArgs, SinkArgs, SoakArgs, SoakEnd, TimeArgs, TimeMode, UnitArg, ValidateArgs, DAILY_CYCLE,
+    validate, ReplayArgs, SinkArgs, SoakArgs, SoakEnd, TimeArgs, TimeMode, UnitArg, ValidateArgs, DAILY_CYCLE,
 };
 
 /// tidepool: instrument resource pools and replay workloads through them.

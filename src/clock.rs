@@ -32,7 +32,9 @@ use std::time::Duration;
 /// framework's, say); [`Clock::system`] and [`Clock::manual`] cover the usual
 /// cases.
 pub trait TimeSource: Send + Sync + fmt::Debug {
-    /// Nanoseconds since this source's epoch. Must never go backwards.
+    /// Nanoseconds since this source's epoch. Should never go backwards; one
+    /// that steps back (an NTP step, a restored VM) is tolerated: durations
+    /// measured across the step saturate at zero (tests/pool_faults.rs).
     fn now_nanos(&self) -> u64;
 }
 

@@ -43,7 +43,7 @@ fn workload(rate: f64, seconds: f64) -> Workload {
 name = "wall-bench"
 seed = 7
 duration = "{ms}ms"
-sample_interval = "1s"
+sample_interval = "{si}ms"
 hold = {{ dist = "constant", value = "0s" }}
 [pool]
 min = 4
@@ -53,7 +53,8 @@ name = "flat"
 duration = "{ms}ms"
 arrival = {{ process = "poisson", rate = {rate} }}
 "#,
-        ms = (seconds * 1000.0) as u64
+        ms = (seconds * 1000.0) as u64,
+        si = ((seconds * 1000.0) as u64).clamp(1, 1000)
     );
     match Workload::parse(&text, "wall-bench") {
         Ok(w) => w,

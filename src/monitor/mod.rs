@@ -397,6 +397,11 @@ impl Monitor {
         self.sinks.push(Box::new(sink));
     }
 
+    /// The settings.
+    pub fn config(&self) -> &MonitorConfig {
+        &self.config
+    }
+
     /// The current severity of (kind, subject).
     pub fn severity(&self, kind: Kind, subject: &str) -> Severity {
         self.book.severity(kind, subject)

@@ -518,6 +518,9 @@ impl Monitor {
         let horizon = self.config.forecast_horizon_seconds;
         let window = self.config.forecast_window_seconds;
         for l in levels {
+            if !(l.value.is_finite() && l.limit.is_finite()) {
+                continue;
+            }
             let w = self.forecasts.entry((l.resource, l.subject.clone())).or_insert_with(|| Watched {
                 forecaster: Forecaster::new(window),
                 limit: l.limit,

@@ -368,3 +368,139 @@ duration = "3s"
     assert!(ev.iter().any(|e| e["kind"] == "starvation" && e["state"] == "firing"), "{ev:?}");
     assert!(ev.iter().any(|e| e["kind"] == "starvation" && e["state"] == "resolved"), "{ev:?}");
 }
+
+/// The emergency floor of the memory signal (the default), bytes.
+const MEMORY_EMERGENCY: f64 = 1200e6;
+
+/// When modeled memory first reached `floor` in samples.jsonl.
+fn crossed(out: &Path, floor: f64) -> Option<f64> {
+    std::fs::read_to_string(out.join("samples.jsonl")).expect("samples").lines().find_map(|l| {
+        let s: serde_json::Value = serde_json::from_str(l).expect("json line");
+        (s["memory_bytes"].as_f64().expect("memory") >= floor).then(|| s["t"].as_f64().expect("t"))
+    })
+}
+
+#[test]
+fn a_steady_leak_is_predicted_at_least_the_horizon_before_the_emergency_floor() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // fault-leak.toml's pool (16..32 objects of 8 MiB, resized by
+    // utilization: a level that moves in 8 MiB steps) at 1000 ops/s, every
+    // operation leaking 128 bytes from the start: about 460 MB an hour,
+    // from about 150 MB to the 1200 MB emergency floor in about 2.3 h.
+    // `floor_only`, so the static memory alerts fire too (with the default
+    // `both`, a leak this steady never looks unusual to the adaptive band).
+    let leak = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/workloads/fault-leak.toml"))
+        .expect("fault-leak.toml")
+        .replace("duration = \"2h\"", "duration = \"150m\"")
+        .replace("bytes_per_op = \"16B\"", "bytes_per_op = \"128B\"")
+        .replace("at = \"20m\"", "at = \"0s\"")
+        .replace("[slo]", "[monitor]\ncombine = \"floor_only\"\n\n[slo]");
+    let (out, report) = soak(dir.path(), "leak-to-limit", &leak);
+    let ev = events(&out);
+    let at = |kind: &str, state: &str, severity: &str| {
+        ev.iter()
+            .find(|e| e["kind"] == kind && e["state"] == state && e["severity"] == severity)
+            .and_then(|e| e["at"].as_f64())
+    };
+    let predicted = at("memory_exhaustion_predicted", "firing", "warning").expect("a predicted alert");
+    let floor = crossed(&out, MEMORY_EMERGENCY).expect("memory reaches the emergency floor");
+    let emergency = ev
+        .iter()
+        .find(|e| e["kind"] == "memory" && e["severity"] == "emergency")
+        .and_then(|e| e["at"].as_f64())
+        .expect("the static emergency alert");
+    eprintln!(
+        "predicted at {predicted} s; memory crossed the emergency floor at {floor} s ({} s later); \
+         the static emergency alert fired at {emergency} s ({} s later)",
+        floor - predicted,
+        emergency - predicted
+    );
+    assert!(floor - predicted >= 3600.0, "predicted {predicted}, crossed {floor}");
+    assert!(emergency - predicted >= 3600.0, "predicted {predicted}, emergency {emergency}");
+    // Not absurdly early either: inside the horizon, not at the first
+    // moment a forecast is possible.
+    assert!(floor - predicted < 2.0 * 3600.0, "predicted {predicted}, crossed {floor}");
+    let fired = ev.iter().find(|e| e["kind"] == "memory_exhaustion_predicted").expect("event");
+    assert_eq!(fired["expected"], 3600.0, "the event carries the horizon: {fired}");
+    assert!(fired["value"].as_f64().expect("seconds") <= 3600.0, "{fired}");
+    assert!(fired["summary"].as_str().expect("summary").contains("exhausted in"), "{fired}");
+    // The report's forecast section.
+    let forecasts = report["alerts"]["forecasts"].as_array().expect("forecasts");
+    let memory = forecasts.iter().find(|f| f["resource"] == "memory").expect("memory forecast");
+    assert_eq!(memory["first_predicted_at"].as_f64(), Some(predicted), "{memory}");
+    assert_eq!(memory["limit"].as_f64(), Some(MEMORY_EMERGENCY), "{memory}");
+    let slope = memory["latest"]["slope_per_hour"].as_f64().expect("slope");
+    assert!((slope - 128.0 * 1000.0 * 3600.0).abs() < 0.1 * 460e6, "slope {slope}");
+    assert!(forecasts.iter().any(|f| f["resource"] == "pool_size"), "{forecasts:?}");
+    assert!(forecasts.iter().any(|f| f["resource"] == "queue"), "{forecasts:?}");
+    let md = std::fs::read_to_string(out.join("report.md")).expect("md");
+    assert!(md.contains("## Exhaustion forecast") && md.contains("memory_exhaustion_predicted"), "{md}");
+    let html = std::fs::read_to_string(out.join("report.html")).expect("html");
+    assert!(html.contains("<h2>Exhaustion forecast</h2>"), "html");
+}
+
+#[test]
+fn a_plateau_predicts_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let two_hours = STEADY.replace("\"40m\"", "\"2h\"");
+    let (out, report) = soak(dir.path(), "plateau", &two_hours);
+    let ev = events(&out);
+    assert!(ev.iter().all(|e| !e["kind"].as_str().expect("kind").ends_with("_predicted")), "{ev:?}");
+    for f in report["alerts"]["forecasts"].as_array().expect("forecasts") {
+        assert!(f["latest"].is_null() && f["first_predicted_at"].is_null(), "{f}");
+    }
+}
+
+#[test]
+fn predicted_alerts_resolve_when_the_forecast_leaves_the_horizon() {
+    // Library-level: a queue growing by one caller every 10 s toward a
+    // bound of 400 for 25 minutes, then draining.
+    let config = MonitorConfig { forecast_window_seconds: 600.0, ..MonitorConfig::default() };
+    let mut m = Monitor::new(config);
+    let mut states = Vec::new();
+    let mut t = 0.0;
+    let mut level: f64 = 0.0;
+    while t < 3000.0 {
+        level += if t < 1500.0 { 0.2 } else { -0.3 };
+        let levels =
+            [tidepool::monitor::Level::new(tidepool::monitor::Resource::Queue, "db", level.max(0.0), 400.0)];
+        for e in m.observe_with_levels(t, &[], &levels) {
+            states.push((e.at, e.kind, e.state));
+        }
+        t += 2.0;
+    }
+    let fired = states.iter().find(|s| s.2 == AlertState::Firing).expect("fired");
+    assert_eq!(fired.1, Kind::QueueExhaustionPredicted);
+    // Inside the hour (40 callers, 360 to go at 0.1/s) from 400 s on, once
+    // the 10-minute window is half full: long before the drain.
+    assert!(fired.0 < 1500.0, "{states:?}");
+    let resolved = states.iter().find(|s| s.2 == AlertState::Resolved).expect("resolved");
+    assert!(resolved.0 > 1500.0, "{states:?}");
+    assert_eq!(m.severity(Kind::QueueExhaustionPredicted, "db"), Severity::None);
+    assert!(m.forecast_of(tidepool::monitor::Resource::Queue, "db").is_none());
+}
+
+#[test]
+fn forecast_settings_are_checked_naming_the_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (setting, key) in [
+        ("forecast_horizon_seconds = -1.0", "forecast_horizon_seconds"),
+        ("forecast_window_seconds = 0.0", "forecast_window_seconds"),
+        ("memory_limit_bytes = -5.0", "memory_limit_bytes"),
+        ("queue_limit = nan", "queue_limit"),
+    ] {
+        let text = format!("{STEADY}\n[monitor]\n{setting}\n");
+        let line = text.lines().position(|l| l == setting).expect("line") + 1;
+        let w = write(dir.path(), "bad.toml", &text);
+        let o = tidepool(&["validate", &w]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{setting}: {stderr}");
+        assert!(stderr.contains(&format!("bad.toml:{line}:")) && stderr.contains(key), "{setting}: {stderr}");
+    }
+    let ok = write(
+        dir.path(),
+        "ok.toml",
+        &format!("{STEADY}\n[monitor]\nforecast_horizon_seconds = 900.0\nmemory_limit_bytes = 2e9\n"),
+    );
+    assert_eq!(tidepool(&["validate", &ok]).status.code(), Some(0));
+}

@@ -433,6 +433,8 @@ struct Progress {
     alerts: BufWriter<std::fs::File>,
     /// The pool's max (starvation is `in_use / max` while callers wait).
     pool_max: usize,
+    /// The queue forecast's limit, callers.
+    queue_limit: f64,
     /// Wall-clock runs with --pushgateway: the group, the live series, and
     /// when they were last pushed.
     push: Option<(crate::export::Pushgateway, Option<metrics_exporter_prometheus::PrometheusHandle>, u64)>,
@@ -480,7 +482,7 @@ impl Progress {
     /// Runs the sample's readings through the monitor; writes and shows
     /// the events.
     fn monitor(&mut self, sample: &Sample) {
-        use crate::monitor::{Kind, Reading};
+        use crate::monitor::{Kind, Level, Reading, Resource};
         let subject = self.checkpoint.workload.name.as_str();
         let starvation = if sample.waiting > 0 && self.pool_max > 0 {
             sample.in_use as f64 / self.pool_max as f64
@@ -492,7 +494,13 @@ impl Progress {
             Reading::new(Kind::Starvation, subject, starvation),
             Reading::new(Kind::Memory, subject, sample.memory_bytes as f64),
         ];
-        for event in self.monitor.observe(sample.t, &readings) {
+        // The budgets a trend can exhaust besides memory: the pool's size
+        // against its max, the queue against its bound.
+        let levels = [
+            Level::new(Resource::PoolSize, subject, sample.size as f64, self.pool_max as f64),
+            Level::new(Resource::Queue, subject, sample.waiting as f64, self.queue_limit),
+        ];
+        for event in self.monitor.observe_with_levels(sample.t, &readings, &levels) {
             if self.error.is_none() {
                 let line = serde_json::to_string(&event).unwrap_or_default();
                 if let Err(e) = writeln!(self.alerts, "{line}").and_then(|()| self.alerts.flush()) {
@@ -943,6 +951,7 @@ fn execute(
         push: pushgateway.clone().map(|group| (group, metrics.clone(), started)),
         alerts: BufWriter::new(alerts),
         pool_max: workload.pool.max,
+        queue_limit: workload.monitor.queue_limit_for(workload.pool.max),
         // About 2 000 readings a run (a /proc read each), after the same
         // warm-up as the leak verdict.
         rss: crate::monitor::LeakTracker::new(report::RSS_BUDGET_BYTES_PER_HOUR, monitor_warmup),

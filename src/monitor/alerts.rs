@@ -47,12 +47,21 @@ pub struct AlertEvent {
     pub severity: Severity,
     /// The severity before it.
     pub previous: Severity,
-    /// The value that decided it.
+    /// The value that decided it; for predicted kinds
+    /// ([`Kind::is_predicted`]) the pessimistic forecast seconds to
+    /// exhaustion (infinite, written `null`, when nothing is forecast).
+    #[serde(deserialize_with = "null_is_infinite")]
     pub value: f64,
-    /// The adaptive baseline's expected value then.
+    /// The adaptive baseline's expected value then; for predicted kinds the
+    /// horizon, seconds.
     pub expected: f64,
     /// The sentence a person reads.
     pub summary: String,
+}
+
+/// `null` (how JSON writes an infinite number) reads back as +∞.
+fn null_is_infinite<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
 }
 
 /// Where notified alert events go (Alertmanager, a log). Suppressed events
@@ -78,7 +87,8 @@ pub struct Episode {
     pub resolved: Option<f64>,
     /// Whether it was notified (false: suppressed and never escalated).
     pub notified: bool,
-    /// The worst value seen.
+    /// The worst value seen (for predicted kinds the shortest forecast
+    /// time to exhaustion, seconds).
     pub worst_value: f64,
     /// The severity now (while active).
     #[serde(skip)]
@@ -160,7 +170,9 @@ impl AlertBook {
         let previous = self.severity(kind, subject);
         if let Some(&i) = self.active.get(&key) {
             if let Some(e) = self.episodes.get_mut(i) {
-                if value > e.worst_value {
+                // A forecast is worse the sooner it is.
+                let worse = if kind.is_predicted() { value < e.worst_value } else { value > e.worst_value };
+                if worse {
                     e.worst_value = value;
                 }
             }
@@ -229,7 +241,18 @@ impl AlertBook {
             s => s,
         };
         let summary = match state {
+            _ if kind.is_predicted() && severity == Severity::None && !value.is_finite() => {
+                format!("{kind} on {subject} resolved (no exhaustion forecast)")
+            }
+            _ if kind.is_predicted() && severity == Severity::None => {
+                format!("{kind} on {subject} resolved ({})", kind.format(value))
+            }
             AlertState::Resolved => format!("{kind} on {subject} resolved ({})", kind.format(value)),
+            _ if kind.is_predicted() => format!(
+                "{kind} on {subject} is {severity}: {} (horizon {})",
+                kind.format(value),
+                crate::report::human_seconds(expected)
+            ),
             _ => format!(
                 "{kind} on {subject} is {severity}: {} (baseline {})",
                 kind.format(value),

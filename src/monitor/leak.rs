@@ -1,9 +1,9 @@
 //! Leak and drift: the slope of a memory series by least squares over the
 //! back half of the run after its warm-up, with a 95 % confidence interval,
-//! judged against a budget in bytes per hour.
+//! judged against a budget in bytes per hour. The regression is
+//! [`super::linear_fit`], shared with the exhaustion forecasts.
 
 use serde::{Deserialize, Serialize};
-use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// The most points kept; past it the series is thinned to every other
 /// point (so a week-long run costs the same memory as a day).
@@ -105,25 +105,15 @@ impl LeakTracker {
         let last = self.points.last()?.0;
         let start = self.warmup_seconds.min(last);
         let from = start + (last - start) / 2.0;
-        let window: Vec<(f64, f64)> = self.points.iter().copied().filter(|&(t, _)| t >= from).collect();
-        let n = window.len();
+        let window = self.points.iter().copied().filter(|&(t, _)| t >= from);
+        let n = window.clone().count();
         if n < 10 {
             return None;
         }
-        let nf = n as f64;
-        let mean_t = window.iter().map(|p| p.0).sum::<f64>() / nf;
-        let mean_y = window.iter().map(|p| p.1).sum::<f64>() / nf;
-        let sxx: f64 = window.iter().map(|p| (p.0 - mean_t).powi(2)).sum();
-        if sxx <= 0.0 {
-            return None;
-        }
-        let sxy: f64 = window.iter().map(|p| (p.0 - mean_t) * (p.1 - mean_y)).sum();
-        let slope = sxy / sxx;
-        let intercept = mean_y - slope * mean_t;
-        let sse: f64 = window.iter().map(|p| (p.1 - intercept - slope * p.0).powi(2)).sum();
-        let se = (sse / (nf - 2.0) / sxx).sqrt();
-        let t975 = StudentsT::new(0.0, 1.0, nf - 2.0).map(|d| d.inverse_cdf(0.975)).unwrap_or(1.96);
-        let (lo, hi) = ((slope - t975 * se) * 3600.0, (slope + t975 * se) * 3600.0);
+        // The forecaster's fit: one regression for both.
+        let fit = super::forecast::fit_with(window, |n| super::forecast::t975(n as f64 - 2.0))?;
+        let (slope, intercept) = (fit.slope, fit.intercept);
+        let (lo, hi) = (fit.ci95.0 * 3600.0, fit.ci95.1 * 3600.0);
         let verdict = if lo > self.budget_per_hour {
             LeakVerdict::Growing
         } else if hi <= self.budget_per_hour {

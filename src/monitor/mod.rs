@@ -9,9 +9,13 @@
 //! a lifecycle (firing → escalated / de-escalated → resolved) and per
 //! (kind, severity) suppression; remedies registered per kind run when an
 //! alert fires, and whether the signal recovered is recorded. A
-//! [`LeakTracker`] judges the memory series. Events go to sinks
-//! (`alerts.jsonl`, [`alertmanager`]) and to the metrics
-//! `tidepool_alerts_active{kind,severity}` and `tidepool_alerts_total`.
+//! [`LeakTracker`] judges the memory series. Budgets a trend can exhaust
+//! (memory, a pool's size, the queue: [`Level`]s) are [`forecast`]: when
+//! the time to exhaustion falls inside the horizon a *predicted* alert
+//! (kind `memory_exhaustion_predicted` etc.) goes through the same
+//! lifecycle. Events go to sinks (`alerts.jsonl`, [`alertmanager`]) and to
+//! the metrics `tidepool_alerts_active{kind,severity}`,
+//! `tidepool_alerts_total` and `tidepool_forecast_exhaustion_seconds{resource}`.
 //!
 //! * [`anomaly`]: the streaming adaptive-baseline detector (also behind
 //!   `tidepool detect`).
@@ -40,6 +44,7 @@ pub mod alertmanager;
 mod alerts;
 pub mod alloc;
 pub mod anomaly;
+pub mod forecast;
 mod leak;
 pub mod sampler;
 mod signal;
@@ -50,6 +55,9 @@ use serde::{Deserialize, Serialize};
 
 pub use alerts::{AlertEvent, AlertSink, AlertState, Cooldowns, Episode};
 pub use anomaly::Severity;
+pub use forecast::{
+    linear_fit, Forecast, ForecastReport, Forecaster, Level, LinearFit, Resource, FORECAST_EXHAUSTION_SECONDS,
+};
 pub use leak::{LeakReport, LeakTracker, LeakVerdict};
 pub use signal::{monitor_anomaly_config, Combine, Floors, Kind, SignalDetector, Stability};
 
@@ -85,7 +93,8 @@ impl Reading {
 /// The monitor's settings. Defaults: the original design's floors, both
 /// floor and adaptive band required, 5 samples to confirm, 3 to clear,
 /// cooldowns of 120 s (warning) and 60 s (critical), a leak budget of
-/// 1 MiB/h after 5 minutes of warm-up, and 15 samples for a remedy to work.
+/// 1 MiB/h after 5 minutes of warm-up, 15 samples for a remedy to work,
+/// and exhaustion forecasts over the last 30 minutes with a 1 h horizon.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MonitorConfig {
@@ -115,6 +124,21 @@ pub struct MonitorConfig {
     pub leak_warmup_seconds: f64,
     /// A remedy "worked" if its alert resolved within this many samples.
     pub recover_within_samples: u32,
+    /// A predicted alert fires when a budget's pessimistic forecast time
+    /// to exhaustion is at most this, seconds (3600); it resolves when the
+    /// forecast leaves the horizon (by the hysteresis) or disappears.
+    pub forecast_horizon_seconds: f64,
+    /// The forecasts fit the last this many seconds of each level (1800);
+    /// a forecast needs half of it.
+    pub forecast_window_seconds: f64,
+    /// The memory limit forecasts run against, bytes (default: the memory
+    /// emergency floor).
+    pub memory_limit_bytes: Option<f64>,
+    /// The most callers that may wait for a pool, the queue forecast's
+    /// limit (default: the pool's max: a queue as long as the pool is large
+    /// means every caller in line waits a full hold or more even with the
+    /// pool at its max, and acquire timeouts follow).
+    pub queue_limit: Option<f64>,
 }
 
 impl Default for MonitorConfig {
@@ -131,6 +155,10 @@ impl Default for MonitorConfig {
             leak_budget_bytes_per_hour: 1024.0 * 1024.0,
             leak_warmup_seconds: 300.0,
             recover_within_samples: 15,
+            forecast_horizon_seconds: 3600.0,
+            forecast_window_seconds: 1800.0,
+            memory_limit_bytes: None,
+            queue_limit: None,
         }
     }
 }
@@ -145,7 +173,7 @@ impl MonitorConfig {
     /// assert_eq!(bad.validate().unwrap_err().0, "pool_wait");
     /// ```
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        for kind in Kind::ALL {
+        for kind in Kind::SIGNALS {
             let f = self.floors(kind);
             let ok = [f.warning, f.critical, f.emergency].iter().all(|v| v.is_finite() && *v >= 0.0)
                 && f.warning <= f.critical
@@ -180,12 +208,56 @@ impl MonitorConfig {
                 return Err((key, format!("{v} must be a finite number >= 0")));
             }
         }
+        let month = crate::sim::workload::MAX_DURATION.as_secs_f64();
+        for (key, v) in [
+            ("forecast_horizon_seconds", Some(self.forecast_horizon_seconds)),
+            ("forecast_window_seconds", Some(self.forecast_window_seconds)),
+        ] {
+            if let Some(v) = v.filter(|v| !(v.is_finite() && *v > 0.0 && *v <= month)) {
+                return Err((
+                    key,
+                    format!("{v} must be a number of seconds > 0 and at most 30 days ({month})"),
+                ));
+            }
+        }
+        for (key, v) in [("memory_limit_bytes", self.memory_limit_bytes), ("queue_limit", self.queue_limit)] {
+            if let Some(v) = v.filter(|v| !(v.is_finite() && *v > 0.0)) {
+                return Err((key, format!("{v} must be a finite number > 0")));
+            }
+        }
         Ok(())
     }
 
-    /// The floors of `kind`.
+    /// The memory limit of the memory forecast: `memory_limit_bytes`, else
+    /// the memory emergency floor.
+    ///
+    /// ```
+    /// use tidepool::monitor::MonitorConfig;
+    /// assert_eq!(MonitorConfig::default().memory_limit(), 1200e6);
+    /// ```
+    pub fn memory_limit(&self) -> f64 {
+        self.memory_limit_bytes.unwrap_or(self.memory.emergency)
+    }
+
+    /// The queue forecast's limit for a pool of `pool_max` objects:
+    /// `queue_limit`, else `pool_max`.
+    ///
+    /// ```
+    /// use tidepool::monitor::MonitorConfig;
+    /// assert_eq!(MonitorConfig::default().queue_limit_for(32), 32.0);
+    /// ```
+    pub fn queue_limit_for(&self, pool_max: usize) -> f64 {
+        self.queue_limit.unwrap_or(pool_max as f64)
+    }
+
+    /// The floors of `kind`. A predicted kind is judged on its urgency
+    /// (horizon / pessimistic seconds to exhaustion): warning at 1 (inside
+    /// the horizon), never higher (the signal's own floors escalate).
     pub fn floors(&self, kind: Kind) -> Floors {
         match kind {
+            Kind::MemoryExhaustionPredicted
+            | Kind::PoolSizeExhaustionPredicted
+            | Kind::QueueExhaustionPredicted => Floors::new(1.0, f64::INFINITY, f64::INFINITY),
             Kind::PoolWait => self.pool_wait,
             Kind::Starvation => self.starvation,
             Kind::Memory => self.memory,
@@ -234,6 +306,13 @@ pub struct MonitorReport {
     pub remediations: Vec<Remediation>,
     /// The memory verdict, when there were enough samples.
     pub leak: Option<LeakReport>,
+    /// The exhaustion forecast of every level watched, by resource and
+    /// subject.
+    #[serde(default)]
+    pub forecasts: Vec<ForecastReport>,
+    /// The horizon of the predicted alerts, seconds.
+    #[serde(default)]
+    pub forecast_horizon_seconds: f64,
     /// The highest severity any alert reached (notified or not).
     pub worst: Severity,
 }
@@ -249,6 +328,18 @@ pub struct Monitor {
     remediations: Vec<Remediation>,
     sinks: Vec<Box<dyn AlertSink>>,
     events: BTreeMap<String, u64>,
+    forecasts: BTreeMap<(Resource, String), Watched>,
+}
+
+/// A level being forecast.
+#[derive(Debug, Clone)]
+struct Watched {
+    forecaster: Forecaster,
+    limit: f64,
+    last_value: f64,
+    latest: Option<Forecast>,
+    /// (seconds to exhaustion, at) of the soonest forecast.
+    soonest: Option<(f64, f64)>,
 }
 
 impl std::fmt::Debug for Monitor {
@@ -268,6 +359,9 @@ impl Monitor {
                 metrics::counter!(ALERTS_TOTAL, &labels).increment(0);
             }
         }
+        for resource in Resource::ALL {
+            metrics::gauge!(FORECAST_EXHAUSTION_SECONDS, "resource" => resource.as_str()).set(f64::INFINITY);
+        }
         Monitor {
             leak: LeakTracker::new(config.leak_budget_bytes_per_hour, config.leak_warmup_seconds),
             book: alerts::AlertBook::new(config.cooldowns),
@@ -278,6 +372,7 @@ impl Monitor {
             remediations: Vec::new(),
             sinks: Vec::new(),
             events: BTreeMap::new(),
+            forecasts: BTreeMap::new(),
         }
     }
 
@@ -302,20 +397,67 @@ impl Monitor {
         self.sinks.push(Box::new(sink));
     }
 
+    /// The settings.
+    pub fn config(&self) -> &MonitorConfig {
+        &self.config
+    }
+
     /// The current severity of (kind, subject).
     pub fn severity(&self, kind: Kind, subject: &str) -> Severity {
         self.book.severity(kind, subject)
     }
 
     /// Feeds one sample's readings at `at` seconds; returns the alert events
-    /// it caused (suppressed ones included).
+    /// it caused (suppressed ones included). Memory readings are also
+    /// forecast against [`MonitorConfig::memory_limit`].
     pub fn observe(&mut self, at: f64, readings: &[Reading]) -> Vec<AlertEvent> {
+        self.observe_with_levels(at, readings, &[])
+    }
+
+    /// [`Monitor::observe`], and forecasts `levels` (a pool's size against
+    /// its max, the queue against its bound; memory readings are forecast
+    /// anyway): a predicted alert fires when the pessimistic time to
+    /// exhaustion falls inside the horizon. Call it once per sample.
+    ///
+    /// ```
+    /// use tidepool::monitor::{Kind, Level, Monitor, MonitorConfig, Resource, Severity};
+    ///
+    /// let mut monitor = Monitor::new(MonitorConfig::default());
+    /// // A pool growing by one object every 2 minutes toward its max of 64.
+    /// for i in 0..600 {
+    ///     let t = f64::from(i) * 2.0;
+    ///     let size = 4.0 + (t / 120.0).floor();
+    ///     monitor.observe_with_levels(t, &[], &[Level::new(Resource::PoolSize, "db", size, 64.0)]);
+    /// }
+    /// // At 20 min, 14 objects; 50 to go at 30 an hour: 1.7 h, not yet.
+    /// assert_eq!(monitor.severity(Kind::PoolSizeExhaustionPredicted, "db"), Severity::None);
+    /// for i in 600..2000 {
+    ///     let t = f64::from(i) * 2.0;
+    ///     let size = 4.0 + (t / 120.0).floor();
+    ///     monitor.observe_with_levels(t, &[], &[Level::new(Resource::PoolSize, "db", size, 64.0)]);
+    /// }
+    /// // At 66 min, 37 objects: 54 minutes to go.
+    /// assert_eq!(monitor.severity(Kind::PoolSizeExhaustionPredicted, "db"), Severity::Warning);
+    /// ```
+    pub fn observe_with_levels(
+        &mut self,
+        at: f64,
+        readings: &[Reading],
+        levels: &[Level],
+    ) -> Vec<AlertEvent> {
         let mut out = Vec::new();
+        let mut watched: Vec<Level> = Vec::new();
         for r in readings {
-            if r.kind == Kind::Memory
-                && self.leak_subject.get_or_insert_with(|| r.subject.clone()) == &r.subject
-            {
-                self.leak.record(at, r.value);
+            if r.kind == Kind::Memory {
+                if self.leak_subject.get_or_insert_with(|| r.subject.clone()) == &r.subject {
+                    self.leak.record(at, r.value);
+                }
+                watched.push(Level::new(
+                    Resource::Memory,
+                    r.subject.clone(),
+                    r.value,
+                    self.config.memory_limit(),
+                ));
             }
             let key = (r.kind, r.subject.clone());
             let (floors, combine, stability) =
@@ -328,6 +470,8 @@ impl Monitor {
                 out.push(event);
             }
         }
+        watched.extend(levels.iter().cloned());
+        self.forecast(at, &watched, &mut out);
         // Remedies still waiting: did their alert clear?
         for rem in self.remediations.iter_mut().filter(|r| r.recovered.is_none()) {
             if self.book.severity(rem.kind, &rem.subject) == Severity::None {
@@ -369,6 +513,62 @@ impl Monitor {
         out
     }
 
+    /// Forecasts `levels`; predicted alerts' transitions go to `out`.
+    fn forecast(&mut self, at: f64, levels: &[Level], out: &mut Vec<AlertEvent>) {
+        let horizon = self.config.forecast_horizon_seconds;
+        let window = self.config.forecast_window_seconds;
+        for l in levels {
+            if !(l.value.is_finite() && l.limit.is_finite()) {
+                continue;
+            }
+            let w = self.forecasts.entry((l.resource, l.subject.clone())).or_insert_with(|| Watched {
+                forecaster: Forecaster::new(window),
+                limit: l.limit,
+                last_value: l.value,
+                latest: None,
+                soonest: None,
+            });
+            w.forecaster.record(at, l.value);
+            w.limit = l.limit;
+            w.last_value = l.value;
+            w.latest = w.forecaster.forecast(at, l.limit);
+            if let Some(f) = w.latest {
+                if w.soonest.is_none_or(|(s, _)| f.seconds < s) {
+                    w.soonest = Some((f.seconds, at));
+                }
+            }
+            let seconds = w.latest.map_or(f64::INFINITY, |f| f.seconds_pessimistic);
+            // Finite, so the infinite critical floor is never reached.
+            let urgency = if seconds > 0.0 { (horizon / seconds).min(1e9) } else { 1e9 };
+            let kind = l.resource.predicted_kind();
+            let (floors, stability) = (self.config.floors(kind), self.config.stability);
+            let detector = self
+                .detectors
+                .entry((kind, l.subject.clone()))
+                .or_insert_with(|| SignalDetector::new(floors, Combine::FloorOnly, stability));
+            let severity = detector.observe(at, urgency);
+            if let Some(event) = self.book.transition(at, kind, &l.subject, severity, seconds, horizon) {
+                out.push(event);
+            }
+        }
+        let mut updated: Vec<Resource> = levels.iter().map(|l| l.resource).collect();
+        updated.dedup();
+        for resource in updated {
+            let soonest = self
+                .forecasts
+                .iter()
+                .filter(|((r, _), _)| *r == resource)
+                .filter_map(|(_, w)| w.latest.map(|f| f.seconds))
+                .fold(f64::INFINITY, f64::min);
+            metrics::gauge!(FORECAST_EXHAUSTION_SECONDS, "resource" => resource.as_str()).set(soonest);
+        }
+    }
+
+    /// The latest exhaustion forecast of (resource, subject), if any.
+    pub fn forecast_of(&self, resource: Resource, subject: &str) -> Option<Forecast> {
+        self.forecasts.get(&(resource, subject.to_string())).and_then(|w| w.latest)
+    }
+
     fn remedy(&mut self, event: &AlertEvent) {
         for (kind, name, action) in &mut self.actions {
             if *kind != event.kind {
@@ -404,6 +604,25 @@ impl Monitor {
             events: self.events.clone(),
             remediations: self.remediations.clone(),
             leak: self.leak.verdict(),
+            forecasts: self
+                .forecasts
+                .iter()
+                .map(|((resource, subject), w)| ForecastReport {
+                    resource: *resource,
+                    subject: subject.clone(),
+                    limit: w.limit,
+                    last_value: w.last_value,
+                    latest: w.latest,
+                    soonest: w.soonest,
+                    first_predicted_at: self
+                        .book
+                        .episodes
+                        .iter()
+                        .find(|e| e.kind == resource.predicted_kind() && &e.subject == subject)
+                        .map(|e| e.started),
+                })
+                .collect(),
+            forecast_horizon_seconds: self.config.forecast_horizon_seconds,
             worst: self.book.episodes.iter().map(|e| e.peak).max().unwrap_or(Severity::None),
         }
     }

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Kind, Monitor, Reading};
+use super::{Kind, Level, Monitor, Reading, Resource};
 use crate::clock::Clock;
 use crate::pool::{Pool, Stats, Status};
 
@@ -154,7 +154,36 @@ impl Sampler {
         out
     }
 
-    /// Samples every `interval` on a thread of its own, feeding `monitor`,
+    /// The budgets of every watched pool, for the exhaustion forecasts: its
+    /// size against its max ([`Resource::PoolSize`]) and its waiting callers
+    /// against `queue_limit`, else its max ([`Resource::Queue`]).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tidepool::monitor::{sampler::Sampler, Resource};
+    /// let pool = tidepool::pool::Pool::builder("db").max_size(4).factory(|| Ok(0u8)).build()?;
+    /// let levels = Sampler::new().pool(&pool).levels(None);
+    /// assert!(levels.iter().any(|l| l.resource == Resource::Queue && l.limit == 4.0));
+    /// # Ok(()) }
+    /// ```
+    pub fn levels(&self, queue_limit: Option<f64>) -> Vec<Level> {
+        let mut out = Vec::new();
+        for pool in &self.pools {
+            let status = pool.status();
+            let max = status.max as f64;
+            out.push(Level::new(Resource::PoolSize, pool.name(), status.size as f64, max));
+            out.push(Level::new(
+                Resource::Queue,
+                pool.name(),
+                status.pending as f64,
+                queue_limit.unwrap_or(max),
+            ));
+        }
+        out
+    }
+
+    /// Samples every `interval` on a thread of its own, feeding `monitor`
+    /// the readings and the [levels](Sampler::levels),
     /// until [`RunningMonitor::stop`].
     ///
     /// # Errors
@@ -174,7 +203,8 @@ impl Sampler {
                 }
                 next += interval;
                 let readings = self.readings();
-                monitor.observe(now.as_secs_f64(), &readings);
+                let levels = self.levels(monitor.config().queue_limit);
+                monitor.observe_with_levels(now.as_secs_f64(), &readings, &levels);
             }
             monitor
         })?;

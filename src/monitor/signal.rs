@@ -20,14 +20,37 @@ pub enum Kind {
     LockContention,
     /// Bytes allocated per second (with [`super::alloc::CountingAllocator`]).
     AllocationRate,
+    /// Predicted: memory's trend reaches its limit within the horizon
+    /// ([`super::forecast`]). An alert's value is the forecast seconds to
+    /// exhaustion.
+    MemoryExhaustionPredicted,
+    /// Predicted: a pool's size reaches its max within the horizon.
+    PoolSizeExhaustionPredicted,
+    /// Predicted: the queue of waiting callers reaches its bound within
+    /// the horizon.
+    QueueExhaustionPredicted,
 }
 
 impl Kind {
-    /// Every kind, in label order.
-    pub const ALL: [Kind; 5] =
+    /// Every kind, in label order: the signals, then the predicted kinds.
+    pub const ALL: [Kind; 8] = [
+        Kind::PoolWait,
+        Kind::Starvation,
+        Kind::Memory,
+        Kind::LockContention,
+        Kind::AllocationRate,
+        Kind::MemoryExhaustionPredicted,
+        Kind::PoolSizeExhaustionPredicted,
+        Kind::QueueExhaustionPredicted,
+    ];
+
+    /// The measured signals: the kinds with static floors and readings.
+    pub const SIGNALS: [Kind; 5] =
         [Kind::PoolWait, Kind::Starvation, Kind::Memory, Kind::LockContention, Kind::AllocationRate];
 
-    /// The label value: `pool_wait`, `starvation`, `memory`, `lock_contention`.
+    /// The label value: `pool_wait`, `starvation`, `memory`,
+    /// `lock_contention`, `allocation_rate`, `memory_exhaustion_predicted`,
+    /// `pool_size_exhaustion_predicted`, `queue_exhaustion_predicted`.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::PoolWait => "pool_wait",
@@ -35,7 +58,26 @@ impl Kind {
             Kind::Memory => "memory",
             Kind::LockContention => "lock_contention",
             Kind::AllocationRate => "allocation_rate",
+            Kind::MemoryExhaustionPredicted => "memory_exhaustion_predicted",
+            Kind::PoolSizeExhaustionPredicted => "pool_size_exhaustion_predicted",
+            Kind::QueueExhaustionPredicted => "queue_exhaustion_predicted",
         }
+    }
+
+    /// Whether alerts of this kind are forecasts (their value is seconds
+    /// to exhaustion; lower is worse).
+    ///
+    /// ```
+    /// use tidepool::monitor::Kind;
+    /// assert!(Kind::QueueExhaustionPredicted.is_predicted() && !Kind::Memory.is_predicted());
+    /// ```
+    pub fn is_predicted(self) -> bool {
+        matches!(
+            self,
+            Kind::MemoryExhaustionPredicted
+                | Kind::PoolSizeExhaustionPredicted
+                | Kind::QueueExhaustionPredicted
+        )
     }
 
     /// Formats a value of this kind for people.
@@ -45,6 +87,11 @@ impl Kind {
             Kind::Starvation => format!("{:.0} %", value * 100.0),
             Kind::Memory => format!("{:.1} MB", value / 1e6),
             Kind::AllocationRate => format!("{:.1} MB/s", value / 1e6),
+            Kind::MemoryExhaustionPredicted
+            | Kind::PoolSizeExhaustionPredicted
+            | Kind::QueueExhaustionPredicted => {
+                format!("exhausted in {}", crate::report::human_seconds(value))
+            }
         }
     }
 }

@@ -358,6 +358,22 @@ figure {{ margin: 10px 0; }} svg {{ background: #fafafa; border: 1px solid #e5e5
             }
             out.push_str("</table>\n");
         }
+        if !a.forecasts.is_empty() {
+            let _ = writeln!(
+                out,
+                "<h2>Exhaustion forecast</h2>\n<p class=\"note\">Time until each budget's trend reaches its limit; a predicted alert fires when the pessimistic forecast is within {}.</p>",
+                escape(&human_seconds(a.forecast_horizon_seconds))
+            );
+            out.push_str("<table><tr><th>resource</th><th>subject</th><th>last level</th><th>limit</th><th>forecast at the end</th><th>pessimistic</th><th>trend</th><th>soonest forecast</th><th>first predicted alert</th></tr>\n");
+            for f in &a.forecasts {
+                let _ = write!(out, "<tr><td>{}</td><td>{}</td>", f.resource, escape(&f.subject));
+                for cell in super::forecast_cells(f) {
+                    let _ = write!(out, "<td>{}</td>", escape(&cell));
+                }
+                out.push_str("</tr>\n");
+            }
+            out.push_str("</table>\n");
+        }
     }
     out.push_str("<h2>Phases</h2>\n<table><tr><th>phase</th><th>time</th><th>arrived</th><th>errors</th><th>wait p50</th><th>wait p99</th><th>hold p50</th><th>utilization</th><th>mean size</th></tr>\n");
     for p in &report.phases {

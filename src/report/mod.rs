@@ -602,7 +602,8 @@ impl Report {
     /// Series: `tidepool_soak_passed`, `_interrupted`, `_virtual_seconds`,
     /// `_wall_seconds`, `_operations{result}`, `_error_ratio`,
     /// `_wait_seconds{quantile}` (corrected), `_gate_passed{gate}`,
-    /// `_alert_episodes{severity}` (by peak), and
+    /// `_alert_episodes{severity}` (by peak),
+    /// `_forecast_exhaustion_seconds{resource,subject}` (`+Inf`: none), and
     /// `_memory_slope_bytes_per_hour` when there is a leak verdict.
     pub fn to_exposition(&self) -> String {
         let w = self.workload.replace('\\', "\\\\").replace('"', "\\\"");
@@ -659,6 +660,27 @@ impl Report {
                 })
                 .collect();
             gauge("alert_episodes", "Alert episodes by the severity they peaked at.", &rows);
+            if !a.forecasts.is_empty() {
+                let rows: Vec<(String, f64)> = a
+                    .forecasts
+                    .iter()
+                    .map(|f| {
+                        (
+                            format!(
+                                "resource=\"{}\",subject=\"{}\"",
+                                f.resource,
+                                f.subject.replace('\\', "\\\\").replace('"', "\\\"")
+                            ),
+                            f.latest.map_or(f64::INFINITY, |l| l.seconds),
+                        )
+                    })
+                    .collect();
+                gauge(
+                    "forecast_exhaustion_seconds",
+                    "Forecast seconds until the trend reaches the limit at the end of the run (+Inf: none).",
+                    &rows,
+                );
+            }
             if let Some(l) = &a.leak {
                 gauge(
                     "memory_slope_bytes_per_hour",
@@ -945,6 +967,62 @@ fn alerts_markdown(md: &mut String, a: &crate::monitor::MonitorReport) {
             human_seconds(l.window_seconds.0),
             human_seconds(l.window_seconds.1),
             bytes(l.budget_bytes_per_hour)
+        );
+    }
+    forecast_markdown(md, a);
+}
+
+/// One forecast row's cells: level, limit, forecast, pessimistic, slope,
+/// soonest, first predicted alert (shared by report.md and report.html).
+pub(crate) fn forecast_cells(f: &crate::monitor::ForecastReport) -> [String; 7] {
+    let r = f.resource;
+    let secs = |s: f64| if s <= 0.0 { "reached".to_string() } else { human_seconds(s) };
+    let (estimate, pessimistic, slope) = match &f.latest {
+        Some(l) => (
+            secs(l.seconds),
+            secs(l.seconds_pessimistic),
+            format!(
+                "{} per hour (95 % CI {} to {})",
+                r.format(l.slope_per_hour),
+                r.format(l.ci95_per_hour.0),
+                r.format(l.ci95_per_hour.1)
+            ),
+        ),
+        None => ("none".into(), "none".into(), "no sustained rise".into()),
+    };
+    [
+        r.format(f.last_value),
+        r.format(f.limit),
+        estimate,
+        pessimistic,
+        slope,
+        f.soonest.map_or_else(|| "none".into(), |(s, at)| format!("{} (at {})", secs(s), human_seconds(at))),
+        f.first_predicted_at.map_or_else(|| "none".into(), human_seconds),
+    ]
+}
+
+/// The report's forecast section.
+fn forecast_markdown(md: &mut String, a: &crate::monitor::MonitorReport) {
+    if a.forecasts.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "\n## Exhaustion forecast\n\nTime until each budget's trend reaches its limit, from a linear fit over the \
+         recent window (`[monitor] forecast_window_seconds`); a predicted alert fires when the pessimistic forecast \
+         is within {}.\n",
+        human_seconds(a.forecast_horizon_seconds)
+    );
+    let _ = writeln!(
+        md,
+        "| resource | subject | last level | limit | forecast at the end | pessimistic | trend | soonest forecast | first predicted alert |\n|---|---|---:|---:|---:|---:|---|---:|---:|"
+    );
+    for f in &a.forecasts {
+        let c = forecast_cells(f);
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            f.resource, f.subject, c[0], c[1], c[2], c[3], c[4], c[5], c[6]
         );
     }
 }

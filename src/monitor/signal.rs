@@ -189,6 +189,21 @@ impl SignalDetector {
         }
     }
 
+    /// The same detector with an adaptive band that learns from `samples`
+    /// samples before scoring (default 30; a value outside 2 ..= 100 000
+    /// falls back to 30).
+    ///
+    /// ```
+    /// use tidepool::monitor::{Combine, Floors, SignalDetector, Stability};
+    /// let d = SignalDetector::new(Floors::new(1.0, 2.0, 3.0), Combine::Both, Stability::default())
+    ///     .with_baseline_samples(60);
+    /// assert_eq!(d.severity(), tidepool::monitor::Severity::None);
+    /// ```
+    pub fn with_baseline_samples(mut self, samples: usize) -> SignalDetector {
+        self.adaptive = AnomalyDetector::new(AnomalyConfig { warmup: samples, ..monitor_anomaly_config() });
+        self
+    }
+
     /// The confirmed severity now.
     pub fn severity(&self) -> Severity {
         self.current

@@ -429,7 +429,7 @@ impl AgentConfig {
     /// ```
     /// use tidepool::config::AgentConfig;
     /// let err = AgentConfig::parse("[pool]\nmin_size = 20\n", "a.toml").unwrap_err();
-    /// assert!(err.to_string().starts_with("a.toml:2:1: pool.max_size: invalid pool size"), "{err}");
+    /// assert!(err.to_string().starts_with("a.toml:2:1: pool.min_size: invalid pool size"), "{err}");
     /// ```
     ///
     /// # Errors
@@ -448,7 +448,11 @@ impl AgentConfig {
             };
             ConfigError::Invalid { file: file.into(), line, column, key, message }
         })?;
-        if let Err((key, message)) = config.check() {
+        if let Err((mut key, message)) = config.check() {
+            // min_size > max_size with only min_size written: that is the key.
+            if key == "pool.max_size" && find_written(text, &key).is_none() {
+                key = "pool.min_size".into();
+            }
             let (line, column) = locate(text, &key);
             return Err(ConfigError::Invalid { file: file.into(), line, column, key, message });
         }
@@ -686,6 +690,22 @@ fn section_at(text: &str, line: usize) -> Option<String> {
 /// Where `section.key` is written: the key in its table (under any of its
 /// names), else inside an inline table, else the table's header, else 0:0.
 fn locate(text: &str, key: &str) -> (usize, usize) {
+    if let Some(found) = find_written(text, key) {
+        return found;
+    }
+    let section = key.rsplit_once('.').map_or("", |(section, _)| section);
+    let alias = section.replacen("monitoring", "monitor", 1);
+    for (i, l) in text.lines().enumerate() {
+        let header = l.split('#').next().unwrap_or(l).trim();
+        if header == format!("[{section}]") || header == format!("[{alias}]") {
+            return (i + 1, 1);
+        }
+    }
+    (0, 0)
+}
+
+/// Where `section.key` is written (see [`locate`]), if it is.
+fn find_written(text: &str, key: &str) -> Option<(usize, usize)> {
     let (section, leaf) = key.rsplit_once('.').unwrap_or(("", key));
     let (top, _) = section.split_once('.').unwrap_or((section, ""));
     let headers: Vec<String> = match top {
@@ -703,7 +723,7 @@ fn locate(text: &str, key: &str) -> (usize, usize) {
     for header in &headers {
         for name in &names {
             if let Some(found) = written_in_table(text, header, name) {
-                return found;
+                return Some(found);
             }
         }
     }
@@ -712,18 +732,13 @@ fn locate(text: &str, key: &str) -> (usize, usize) {
     for (i, l) in text.lines().enumerate() {
         for name in &names {
             if let Some(c) = l.find(&format!("{name} =")) {
-                if c > 0 {
-                    return (i + 1, c + 1);
+                if l[..c].contains('{') && !l.trim_start().starts_with('#') {
+                    return Some((i + 1, c + 1));
                 }
             }
         }
     }
-    for (i, l) in text.lines().enumerate() {
-        if headers.iter().any(|h| l.trim() == h) {
-            return (i + 1, 1);
-        }
-    }
-    (0, 0)
+    None
 }
 
 #[cfg(test)]

@@ -88,6 +88,11 @@ fn bad_files_are_exit_2_naming_file_line_and_key() {
         ("[pool]\nmin_size = 2\nmax_size = 5000\n", ":3:1: pool.max_size: invalid pool size", "out of range"),
         ("[pool]\nmin = 0\n", ":2:1: pool.min_size: invalid pool size", "out of range (alias)"),
         (
+            "[pool]\nmin_size = 20\n",
+            ":2:1: pool.min_size: invalid pool size: min_size 20 and max_size 16",
+            "min above the default max",
+        ),
+        (
             "[pool]\nacquire_timeout = \"2d\"\n",
             ":2:1: pool.acquire_timeout: invalid acquire_timeout",
             "out of range",

@@ -439,7 +439,18 @@ impl AgentConfig {
         let config: AgentConfig = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map_or((0, 0), |span| line_col(text, span.start));
             let message = e.message().trim().to_string();
-            let field = field_at(text, line, &message);
+            let mut field = field_at(text, line, &message);
+            // Inside an inline table: `pool_wait = { fatal = 1 }` is `pool_wait.fatal`.
+            let source = text.lines().nth(line.saturating_sub(1)).unwrap_or("");
+            if let Some((outer, inner)) = source.split_once('=') {
+                let outer = outer.trim();
+                if inner.trim_start().starts_with('{')
+                    && column > source.len() - inner.len()
+                    && outer != field
+                {
+                    field = format!("{outer}.{field}");
+                }
+            }
             let key = match section_at(text, line) {
                 Some(section) if section != field && !field.starts_with(&format!("{section}.")) => {
                     format!("{section}.{field}")

@@ -67,6 +67,11 @@ fn bad_files_are_exit_2_naming_file_line_and_key() {
         ("[pool]\nmax_sise = 3\n", ":2:1: pool.max_sise: unknown field `max_sise`", "unknown key"),
         ("[pools]\n", ":1:2: pools: unknown field `pools`", "unknown section"),
         (
+            "[monitoring]\npool_wait = { warning = 0.01, critical = 0.02, emergency = 0.05, fatal = 1 }\n",
+            ":2:66: monitoring.pool_wait.fatal: unknown field `fatal`",
+            "unknown key in an inline table",
+        ),
+        (
             "[export]\nlisten = \"127.0.0.1:1\"\npushgatway = \"http://x:1\"\n",
             ":3:1: export.pushgatway",
             "unknown key",

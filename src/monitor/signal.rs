@@ -65,6 +65,7 @@ impl std::fmt::Display for Kind {
 /// assert_eq!(f.level(0.001), Severity::None);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Floors {
     /// Warning at or above this.
     pub warning: f64,
@@ -131,6 +132,7 @@ pub fn monitor_anomaly_config() -> AnomalyConfig {
 
 /// Confirmation and hysteresis settings of a [`SignalDetector`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Stability {
     /// Consecutive samples a higher severity must hold before it is taken (5).
     pub confirm_samples: u32,

@@ -15,6 +15,9 @@
 //!   behind `tidepool detect`.
 //! * [`export`]: the Prometheus exporter for everything recorded through the
 //!   `metrics` facade.
+//! * [`config`] and [`Agent`]: one TOML file (plus `TIDEPOOL_*` environment
+//!   overrides) that starts the exporters, the monitor and every pool's
+//!   shared settings.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -39,9 +42,11 @@
 // whose every block says why it is sound.
 #![deny(unsafe_code)]
 
+mod agent;
 pub mod cache;
 pub mod cli;
 pub mod clock;
+pub mod config;
 pub mod export;
 mod http;
 pub mod monitor;
@@ -51,3 +56,5 @@ pub mod process;
 pub mod report;
 pub mod sim;
 pub mod sync;
+
+pub use agent::{Agent, AgentError, MEMORY_CLEANUPS};

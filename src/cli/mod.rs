@@ -12,6 +12,7 @@
 //!
 //! A closed stdout (`tidepool demo | head`) is not an error.
 
+mod config;
 mod demo;
 mod detect;
 mod recover;
@@ -22,6 +23,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub use config::{config, ConfigArgs};
 pub use demo::{DemoArgs, DemoReport};
 pub use detect::{detect, DetectArgs};
 pub use recover::ReportArgs;
@@ -55,6 +57,8 @@ enum Command {
     Report(ReportArgs),
     /// Score a `timestamp,value` series with the streaming anomaly detector and write per-row scores and severities.
     Detect(DetectArgs),
+    /// Check an agent configuration file (`config check FILE`) or print the documented default (`config default`).
+    Config(ConfigArgs),
 }
 
 /// Errors of the command line, each with its exit code.
@@ -94,6 +98,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => soak::validate(&args).and_then(|text| print(&text)),
         Command::Report(args) => recover::recover(&args).and_then(|text| print(&text)),
         Command::Detect(args) => detect::detect(&args),
+        Command::Config(args) => config::config(&args).and_then(|text| print(&text)),
         Command::Soak(args) => return finish_run(soak::run(&args)),
         Command::Replay(args) => return finish_run(soak::replay(&args)),
     };

@@ -98,6 +98,7 @@ pub struct Episode {
 /// Cooldowns per severity, seconds: a new alert of a (kind, severity) that
 /// fired less than this ago is suppressed. Emergency is never suppressed.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Cooldowns {
     /// Warning (120 s).
     pub warning: f64,

@@ -139,6 +139,24 @@ pub struct MonitorConfig {
     /// means every caller in line waits a full hold or more even with the
     /// pool at its max, and acquire timeouts follow).
     pub queue_limit: Option<f64>,
+    /// How often a live agent samples its readings (2 s; `"2s"` or a
+    /// number of seconds). In a workload file it is the run's
+    /// `sample_interval` when that is not written at the top level.
+    #[serde(
+        deserialize_with = "crate::sim::workload::de_duration",
+        serialize_with = "crate::sim::workload::ser_duration"
+    )]
+    pub sample_interval: std::time::Duration,
+    /// Samples each signal's adaptive band learns from before it scores
+    /// anything (30, the detector's warm-up; 2 to 100 000).
+    pub baseline_samples: usize,
+    /// Whether [`cooldowns`](Self::cooldowns) suppress repeated alerts
+    /// (true). `false` notifies every firing.
+    pub suppression: bool,
+    /// Whether the remedies registered with [`Monitor::on`] run when an
+    /// alert fires or escalates (true). `false`: alerts only. (Alerts
+    /// always resolve by themselves when their signal clears.)
+    pub auto_resolution: bool,
 }
 
 impl Default for MonitorConfig {
@@ -159,6 +177,10 @@ impl Default for MonitorConfig {
             forecast_window_seconds: 1800.0,
             memory_limit_bytes: None,
             queue_limit: None,
+            sample_interval: std::time::Duration::from_secs(2),
+            baseline_samples: 30,
+            suppression: true,
+            auto_resolution: true,
         }
     }
 }
@@ -194,6 +216,13 @@ impl MonitorConfig {
         }
         if self.stability.confirm_samples == 0 || self.stability.clear_samples == 0 {
             return Err(("stability", "confirm_samples and clear_samples must be at least 1".into()));
+        }
+        let baseline = anomaly::AnomalyConfig { warmup: self.baseline_samples, ..monitor_anomaly_config() };
+        if let Err(e) = baseline.validate() {
+            return Err(("baseline_samples", e.to_string()));
+        }
+        if self.sample_interval < std::time::Duration::from_millis(10) {
+            return Err(("sample_interval", "must be at least 10ms".into()));
         }
         if self.recover_within_samples == 0 {
             return Err(("recover_within_samples", "must be at least 1".into()));
@@ -364,7 +393,11 @@ impl Monitor {
         }
         Monitor {
             leak: LeakTracker::new(config.leak_budget_bytes_per_hour, config.leak_warmup_seconds),
-            book: alerts::AlertBook::new(config.cooldowns),
+            book: alerts::AlertBook::new(if config.suppression {
+                config.cooldowns
+            } else {
+                Cooldowns { warning: 0.0, critical: 0.0 }
+            }),
             config,
             detectors: BTreeMap::new(),
             leak_subject: None,
@@ -462,8 +495,10 @@ impl Monitor {
             let key = (r.kind, r.subject.clone());
             let (floors, combine, stability) =
                 (self.config.floors(r.kind), self.config.combine, self.config.stability);
-            let detector =
-                self.detectors.entry(key).or_insert_with(|| SignalDetector::new(floors, combine, stability));
+            let baseline = self.config.baseline_samples;
+            let detector = self.detectors.entry(key).or_insert_with(|| {
+                SignalDetector::new(floors, combine, stability).with_baseline_samples(baseline)
+            });
             let severity = detector.observe(at, r.value);
             let expected = detector.expected();
             if let Some(event) = self.book.transition(at, r.kind, &r.subject, severity, r.value, expected) {
@@ -570,6 +605,9 @@ impl Monitor {
     }
 
     fn remedy(&mut self, event: &AlertEvent) {
+        if !self.config.auto_resolution {
+            return;
+        }
         for (kind, name, action) in &mut self.actions {
             if *kind != event.kind {
                 continue;

@@ -112,6 +112,7 @@ impl std::fmt::Display for Kind {
 /// assert_eq!(f.level(0.001), Severity::None);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Floors {
     /// Warning at or above this.
     pub warning: f64,
@@ -178,6 +179,7 @@ pub fn monitor_anomaly_config() -> AnomalyConfig {
 
 /// Confirmation and hysteresis settings of a [`SignalDetector`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Stability {
     /// Consecutive samples a higher severity must hold before it is taken (5).
     pub confirm_samples: u32,
@@ -234,6 +236,21 @@ impl SignalDetector {
             pending: Severity::Emergency,
             last_expected: 0.0,
         }
+    }
+
+    /// The same detector with an adaptive band that learns from `samples`
+    /// samples before scoring (default 30; a value outside 2 ..= 100 000
+    /// falls back to 30).
+    ///
+    /// ```
+    /// use tidepool::monitor::{Combine, Floors, SignalDetector, Stability};
+    /// let d = SignalDetector::new(Floors::new(1.0, 2.0, 3.0), Combine::Both, Stability::default())
+    ///     .with_baseline_samples(60);
+    /// assert_eq!(d.severity(), tidepool::monitor::Severity::None);
+    /// ```
+    pub fn with_baseline_samples(mut self, samples: usize) -> SignalDetector {
+        self.adaptive = AnomalyDetector::new(AnomalyConfig { warmup: samples, ..monitor_anomaly_config() });
+        self
     }
 
     /// The confirmed severity now.

@@ -17,6 +17,8 @@ pub(crate) type SyncFactory<T> = Arc<dyn Fn() -> Result<T, BoxError> + Send + Sy
 pub(crate) type AsyncFactory<T> = Arc<dyn Fn() -> BoxFuture<'static, Result<T, BoxError>> + Send + Sync>;
 pub(crate) type RecycleFn<T> = Box<dyn Fn(&mut T) -> Result<(), BoxError> + Send + Sync>;
 pub(crate) type LeakHook = Box<dyn Fn(&LeakEvent) + Send + Sync>;
+/// Called with the pool once built (the agent registers its pools so).
+pub(crate) type BuiltHook<T> = Box<dyn FnOnce(&Pool<T>) + Send>;
 
 /// How the pool makes objects.
 pub(crate) enum Factory<T> {
@@ -71,6 +73,7 @@ pub struct PoolBuilder<T> {
     pub(crate) on_leak: Option<LeakHook>,
     pub(crate) trace: Option<std::sync::Arc<super::trace::TraceRecorder>>,
     pub(crate) clock: Clock,
+    pub(crate) on_built: Option<BuiltHook<T>>,
 }
 
 impl<T> fmt::Debug for PoolBuilder<T> {
@@ -113,6 +116,7 @@ impl<T: Send + 'static> PoolBuilder<T> {
             on_leak: None,
             trace: None,
             clock: Clock::system(),
+            on_built: None,
         }
     }
 
@@ -282,11 +286,15 @@ impl<T: Send + 'static> PoolBuilder<T> {
     /// [`BuildError`] for an invalid setting, or [`BuildError::Prewarm`] if
     /// the factory fails for a prewarm object (nothing is leaked: the objects
     /// already made are dropped).
-    pub fn build(self) -> Result<Pool<T>, BuildError> {
+    pub fn build(mut self) -> Result<Pool<T>, BuildError> {
         self.validate()?;
+        let on_built = self.on_built.take();
         let pool = Pool::from_builder(self);
         pool.prewarm_blocking()?;
         pool.start_maintenance()?;
+        if let Some(hook) = on_built {
+            hook(&pool);
+        }
         Ok(pool)
     }
 
@@ -295,11 +303,15 @@ impl<T: Send + 'static> PoolBuilder<T> {
     /// # Errors
     ///
     /// As [`PoolBuilder::build`].
-    pub async fn build_async(self) -> Result<Pool<T>, BuildError> {
+    pub async fn build_async(mut self) -> Result<Pool<T>, BuildError> {
         self.validate()?;
+        let on_built = self.on_built.take();
         let pool = Pool::from_builder(self);
         pool.prewarm_async().await?;
         pool.start_maintenance()?;
+        if let Some(hook) = on_built {
+            hook(&pool);
+        }
         Ok(pool)
     }
 }

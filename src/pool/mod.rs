@@ -49,7 +49,7 @@ use parking_lot::Mutex;
 pub use builder::PoolBuilder;
 pub use error::{AcquireError, BoxError, BuildError};
 pub use guard::PoolGuard;
-pub use sizing::{FixedPolicy, SizingInput, SizingPolicy, UtilizationPolicy};
+pub use sizing::{ContentionPolicy, FixedPolicy, SizingInput, SizingPolicy, UtilizationPolicy};
 pub use status::{Stats, Status};
 
 use builder::{Factory, LeakHook, RecycleFn};
@@ -1195,6 +1195,7 @@ impl<T: Send + 'static> Inner<T> {
             acquires: delta.acquires(),
             waited: delta.acquires_waited,
             timeouts: delta.timeouts,
+            wait_total: delta.wait_total,
         };
         let wanted = sizing.policy.next_target(&input);
         let target = wanted.clamp(self.min.max(status.in_use.min(self.max)), self.max);

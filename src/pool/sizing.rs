@@ -38,6 +38,8 @@ pub struct SizingInput {
     pub waited: u64,
     /// Acquires that timed out during the interval.
     pub timeouts: u64,
+    /// Time the interval's served acquires spent waiting, in all.
+    pub wait_total: Duration,
 }
 
 /// Decides the pool's next size target.
@@ -113,6 +115,44 @@ impl SizingPolicy for UtilizationPolicy {
     }
 }
 
+/// [`UtilizationPolicy`] with a contention threshold: waits count when the
+/// interval's mean acquire wait (over every acquire served, waiting or not)
+/// is above `contention_threshold`, instead of when more than 1 % of
+/// acquires waited. The agent configuration's `[pool]
+/// contention_threshold` (3 ms) builds it.
+///
+/// ```
+/// use std::time::Duration;
+/// use tidepool::pool::{ContentionPolicy, Pool};
+/// let policy = ContentionPolicy {
+///     target_utilization: 0.75,
+///     contention_threshold: Duration::from_millis(3),
+/// };
+/// let pool = Pool::builder("p").sizing_policy(policy).factory(|| Ok(0u8)).build().unwrap();
+/// assert_eq!(pool.status().min, 4);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ContentionPolicy {
+    /// As [`UtilizationPolicy::target_utilization`].
+    pub target_utilization: f64,
+    /// The mean wait per acquire above which the pool is contended.
+    pub contention_threshold: Duration,
+}
+
+impl SizingPolicy for ContentionPolicy {
+    fn next_target(&mut self, input: &SizingInput) -> usize {
+        let mut judged = *input;
+        let mean_wait = if input.acquires == 0 {
+            Duration::ZERO
+        } else {
+            input.wait_total.div_f64(input.acquires as f64)
+        };
+        // Contended: every acquire counts as waited; else no wait counts.
+        judged.waited = if mean_wait > self.contention_threshold { input.acquires.max(1) } else { 0 };
+        UtilizationPolicy { target_utilization: self.target_utilization }.next_target(&judged)
+    }
+}
+
 /// Pins the target at `max_size`: objects are created on demand up to max and
 /// only expire by idle time or lifetime.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -142,7 +182,22 @@ mod tests {
             acquires: 100,
             waited,
             timeouts: 0,
+            wait_total: Duration::ZERO,
         }
+    }
+
+    #[test]
+    fn contention_counts_waits_above_the_threshold_only() {
+        let mut p =
+            ContentionPolicy { target_utilization: 0.75, contention_threshold: Duration::from_millis(3) };
+        // 10 of 100 acquires waited 10 ms: a mean of 1 ms, under 3 ms: hold.
+        let mut calm = input(8, 4.0, 5, 10);
+        calm.wait_total = Duration::from_millis(100);
+        assert_eq!(p.next_target(&calm), 8);
+        // 10 waited 50 ms: a mean of 5 ms: grow.
+        let mut busy = calm;
+        busy.wait_total = Duration::from_millis(500);
+        assert_eq!(p.next_target(&busy), 9);
     }
 
     #[test]

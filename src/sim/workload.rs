@@ -110,11 +110,12 @@ pub struct Workload {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PoolSpec {
-    /// Objects kept even when idle (prewarmed).
-    #[serde(default = "default_min")]
+    /// Objects kept even when idle (prewarmed). Also written `min_size`,
+    /// the agent configuration's name.
+    #[serde(default = "default_min", alias = "min_size")]
     pub min: usize,
-    /// Hard cap on objects.
-    #[serde(default = "default_max")]
+    /// Hard cap on objects. Also written `max_size`.
+    #[serde(default = "default_max", alias = "max_size")]
     pub max: usize,
     /// How long an acquire waits before it times out.
     #[serde(default = "default_timeout", deserialize_with = "de_duration", serialize_with = "ser_duration")]
@@ -722,7 +723,7 @@ struct RawWorkload {
     fault: Vec<RawFault>,
     #[serde(default)]
     slo: Slo,
-    #[serde(default)]
+    #[serde(default, alias = "monitoring")]
     monitor: crate::monitor::MonitorConfig,
 }
 
@@ -794,12 +795,38 @@ impl Workload {
                 needs: "at least [pool] and one [[phase]]",
             });
         }
-        let raw: RawWorkload = toml::from_str(text).map_err(|e| {
+        let mut raw: RawWorkload = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map_or((0, 0), |span| line_col(text, span.start));
             let message = e.message().trim().to_string();
             let field = field_at(text, line, &message);
             WorkloadError::Invalid { file: file.into(), line, column, field, message }
         })?;
+        // `[monitor] sample_interval` (the agent configuration's key) is the
+        // run's sample interval unless the top level writes one; both
+        // written must agree.
+        let in_monitor = ["[monitor]", "[monitoring]"]
+            .iter()
+            .find_map(|header| written_in_table(text, header, "sample_interval"));
+        if let Some((line, column)) = in_monitor {
+            if written_at_top(text, "sample_interval") {
+                if raw.monitor.sample_interval != raw.sample_interval {
+                    return Err(WorkloadError::Invalid {
+                        file: file.into(),
+                        line,
+                        column,
+                        field: "sample_interval".into(),
+                        message: format!(
+                            "{} differs from the top-level sample_interval ({}): write it once",
+                            fmt_duration(raw.monitor.sample_interval),
+                            fmt_duration(raw.sample_interval)
+                        ),
+                    });
+                }
+            } else {
+                raw.sample_interval = raw.monitor.sample_interval;
+            }
+        }
+        raw.monitor.sample_interval = raw.sample_interval;
         let at = |key: &str, message: String| {
             let (line, column) = find_key(text, key);
             WorkloadError::Invalid { file: file.into(), line, column, field: key.into(), message }
@@ -927,7 +954,6 @@ impl Workload {
             };
             return Err(at(key, e.to_string()));
         }
-        let mut raw = raw;
         let base = Path::new(file).parent().map(Path::to_path_buf).unwrap_or_default();
         for (i, phase) in raw.phase.iter_mut().enumerate() {
             if let Arrival::Series { file: series_file, unit, scale, loaded } = &mut phase.arrival {
@@ -1292,7 +1318,7 @@ impl Workload {
 }
 
 /// 1-based (line, column) of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
@@ -1302,7 +1328,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 /// The field an error is about: quoted in serde's message, else the key on
 /// the error's line.
-fn field_at(text: &str, line: usize, message: &str) -> String {
+pub(crate) fn field_at(text: &str, line: usize, message: &str) -> String {
     for marker in ["unknown field `", "missing field `", "unknown variant `"] {
         if let Some(rest) = message.split(marker).nth(1) {
             if marker == "unknown variant `" {
@@ -1327,7 +1353,7 @@ fn field_at(text: &str, line: usize, message: &str) -> String {
 /// Line and column of `key =` inside the `index`-th `header` table
 /// (`[[phase]]`, `[[fault]]`); the table's header line if the key is not
 /// written there; (0, 0) if there is no such table.
-fn find_in_table(text: &str, header: &str, index: usize, key: &str) -> (usize, usize) {
+pub(crate) fn find_in_table(text: &str, header: &str, index: usize, key: &str) -> (usize, usize) {
     let mut seen = 0;
     let mut inside: Option<usize> = None;
     for (i, line) in text.lines().enumerate() {
@@ -1355,8 +1381,44 @@ fn find_in_table(text: &str, header: &str, index: usize, key: &str) -> (usize, u
     inside.map_or((0, 0), |start| (start, 1))
 }
 
+/// Line and column of `key =` written inside the (single) table `header`.
+pub(crate) fn written_in_table(text: &str, header: &str, key: &str) -> Option<(usize, usize)> {
+    let mut inside = false;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            inside = trimmed.trim_end() == header;
+            continue;
+        }
+        if inside {
+            if let Some(rest) = trimmed.strip_prefix(key) {
+                if rest.trim_start().starts_with('=') {
+                    return Some((i + 1, line.len() - trimmed.len() + 1));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Whether `key =` is written at the top level (before the first table).
+fn written_at_top(text: &str, key: &str) -> bool {
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            return false;
+        }
+        if let Some(rest) = trimmed.strip_prefix(key) {
+            if rest.trim_start().starts_with('=') {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 /// Line and column of the first `key =` in the file (cross-field errors).
-fn find_key(text: &str, key: &str) -> (usize, usize) {
+pub(crate) fn find_key(text: &str, key: &str) -> (usize, usize) {
     for (i, line) in text.lines().enumerate() {
         let trimmed = line.trim_start();
         if let Some(rest) = trimmed.strip_prefix(key) {
@@ -1398,11 +1460,11 @@ pub(crate) fn fmt_duration(d: Duration) -> String {
     out
 }
 
-fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&fmt_duration(*d))
 }
 
-fn ser_opt_duration<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn ser_opt_duration<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
     match d {
         Some(d) => s.serialize_str(&fmt_duration(*d)),
         None => s.serialize_none(),
@@ -1438,11 +1500,11 @@ fn parse_duration(raw: RawDuration) -> Result<Duration, String> {
     }
 }
 
-fn de_duration_or_zero<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn de_duration_or_zero<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     parse_duration(RawDuration::deserialize(d)?).map_err(serde::de::Error::custom)
 }
 
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let value = de_duration_or_zero(d)?;
     if value.is_zero() {
         return Err(serde::de::Error::custom("must be greater than zero"));
@@ -1450,7 +1512,7 @@ fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     Ok(value)
 }
 
-fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+pub(crate) fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     de_duration(d).map(Some)
 }
 
@@ -1509,7 +1571,7 @@ fn de_opt_probability<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D:
     de_probability(d).map(Some)
 }
 
-fn de_fraction_open<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+pub(crate) fn de_fraction_open<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     let x = de_number(d)?;
     check_f64(x, x > 0.0 && x <= 1.0, "a fraction, 0 < x <= 1")
 }
@@ -1523,7 +1585,7 @@ fn de_workers<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
 }
 
 /// Bytes: a number, or a string with a unit (`B`, `KiB`, `MiB`, `GiB`, `KB`, `MB`, `GB`).
-fn de_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+pub(crate) fn de_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged, expecting = "a size: a whole number of bytes or a string like \"64KiB\" or \"16MiB\"")]
     enum RawBytes {

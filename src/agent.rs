@@ -413,7 +413,8 @@ fn run(
                 sampler = add(sampler);
             }
             let readings = sampler.readings();
-            monitor.observe(now.saturating_sub(start).as_secs_f64(), &readings);
+            let levels = sampler.levels(monitor.config().queue_limit);
+            monitor.observe_with_levels(now.saturating_sub(start).as_secs_f64(), &readings, &levels);
         }
         if now >= next_cleanup {
             next_cleanup += cleanup_every;

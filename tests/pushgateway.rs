@@ -44,11 +44,23 @@ fn a_pushgateway_holds_the_final_push_and_drops_it_on_request() {
     };
     let o = run(&[]);
     assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let (_, metrics) = get(port, "/metrics").expect("pushgateway /metrics");
+    // By default the group is job `tidepool`, instance the host name (a
+    // virtual-time run serves no /metrics, so no port).
+    let host = tidepool::export::hostname();
+    let host_label = format!("instance=\"{host}\"");
+    let default_group = ["job=\"tidepool\"", host_label.as_str()];
+    assert_eq!(value(&metrics, "tidepool_soak_passed", &default_group), Some(1.0), "{metrics}");
+    // --job and --instance name the group; an instance with a `/` goes
+    // through the gateway's base64 form of the path.
+    let labels = ["--job", "fleet", "--instance", "ci/runner-7"];
+    let o = run(&labels);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).expect("report"))
             .expect("json");
     let (_, metrics) = get(port, "/metrics").expect("pushgateway /metrics");
-    let group = ["job=\"tidepool\"", "instance=\"ci-job\""];
+    let group = ["job=\"fleet\"", "instance=\"ci/runner-7\""];
     assert_eq!(value(&metrics, "tidepool_soak_passed", &group), Some(1.0), "{metrics}");
     let arrived = value(&metrics, "tidepool_soak_operations", &[group[0], group[1], "result=\"arrived\""]);
     assert_eq!(arrived, report["ops"]["arrived"].as_f64(), "the pushed figures are the report's");
@@ -58,10 +70,11 @@ fn a_pushgateway_holds_the_final_push_and_drops_it_on_request() {
         "{metrics}"
     );
     // Asked to, the end of a run deletes the group.
-    let o = run(&["--pushgateway-delete"]);
+    let o = run(&[&labels[..], &["--pushgateway-delete"]].concat());
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     let (_, metrics) = get(port, "/metrics").expect("pushgateway /metrics");
     assert!(value(&metrics, "tidepool_soak_passed", &group).is_none(), "the group is gone: {metrics}");
+    assert_eq!(value(&metrics, "tidepool_soak_passed", &default_group), Some(1.0), "the other group stays");
     // A gateway that is not there is an error, after the reports are written.
     let o = Command::new(env!("CARGO_BIN_EXE_tidepool"))
         .args(["soak", w.to_str().expect("utf-8"), "--pushgateway", "http://127.0.0.1:1", "--out"])

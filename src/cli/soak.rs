@@ -611,7 +611,7 @@ impl Observer for Progress {
             let now = self.wall.now_nanos();
             if now.saturating_sub(*last) >= 10_000_000_000 {
                 *last = now;
-                if let Err(e) = group.push(&handle.render()) {
+                if let Err(e) = group.push(&pushable(handle.render())) {
                     if !self.quiet {
                         eprintln!("tidepool: {e}");
                     }
@@ -1073,7 +1073,7 @@ fn execute(
     if let Some(group) = &pushgateway {
         let mut body = report.to_exposition();
         if let Some(handle) = &metrics {
-            body = handle.render() + &body;
+            body = pushable(handle.render()) + &body;
         }
         let pushed = if sinks.pushgateway_delete { group.delete() } else { group.push(&body) };
         pushed.map_err(|e| CliError::Run(format!("the reports are written, but: {e}")))?;
@@ -1090,6 +1090,20 @@ fn execute(
         eprintln!("tidepool: the last OTLP push failed: {e}");
     }
     Ok((summary(&report, &json, &md, &samples_path), end))
+}
+
+/// The live exposition as a Pushgateway takes it: `process_cpu_seconds_total`
+/// declared a counter. It is one (it only grows), but the `metrics` facade
+/// has only integer counters, so the scrape serves it as a gauge; a
+/// Pushgateway refuses a push whose type of a name differs from its own
+/// registry's, and its own process_cpu_seconds_total is a counter.
+fn pushable(exposition: String) -> String {
+    const GAUGE: &str = "# TYPE process_cpu_seconds_total gauge\n";
+    if exposition.contains(GAUGE) {
+        exposition.replacen(GAUGE, "# TYPE process_cpu_seconds_total counter\n", 1)
+    } else {
+        exposition
+    }
 }
 
 /// A run that could not start or go on: bad input (exit 2), naming the

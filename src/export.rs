@@ -13,6 +13,16 @@
 //! Install the exporter **before** building pools: metric handles are
 //! resolved against the recorder present at build time.
 //!
+//! # `job` and `instance`
+//!
+//! A run of the CLI labels everything it exports with the same `job` and
+//! `instance`: every series on /metrics (global labels), the Pushgateway
+//! group, the OTLP resource (`service.name`, `service.instance.id`) and the
+//! alerts posted to an Alertmanager. The job defaults to [`DEFAULT_JOB`],
+//! the instance to [`default_instance`]; [`check_label_value`] is the rule
+//! for values given. A scrape keeps them with `honor_labels: true` (without
+//! it Prometheus renames them `exported_job` / `exported_instance`).
+//!
 //! # Examples
 //!
 //! ```no_run
@@ -37,6 +47,84 @@ pub use otlp::{OtlpExporter, OtlpHandle};
 
 /// The default scrape address: loopback only.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 9464);
+
+/// The `job` of everything a run exports unless told otherwise (`--job`).
+pub const DEFAULT_JOB: &str = "tidepool";
+
+/// The longest `job` or `instance` value accepted, in characters.
+pub const MAX_LABEL_VALUE_CHARS: usize = 128;
+
+/// Why a `job` or `instance` value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LabelValueError {
+    /// The empty string (Prometheus drops a label with an empty value).
+    #[error("must not be empty")]
+    Empty,
+    /// More than [`MAX_LABEL_VALUE_CHARS`] characters.
+    #[error("{chars} characters: at most {MAX_LABEL_VALUE_CHARS}")]
+    TooLong {
+        /// The value's length in characters.
+        chars: usize,
+    },
+    /// A control character (newline, tab, …).
+    #[error("contains a control character ({0:?})")]
+    Control(char),
+}
+
+/// Checks a `job` or `instance` label value: any UTF-8 but the empty
+/// string, control characters and more than [`MAX_LABEL_VALUE_CHARS`]
+/// characters.
+///
+/// ```
+/// use tidepool::export::check_label_value;
+/// assert!(check_label_value("ci-runner-7").is_ok());
+/// assert!(check_label_value("büro/7:9464").is_ok());
+/// assert!(check_label_value("").is_err());
+/// assert!(check_label_value("a\nb").is_err());
+/// ```
+///
+/// # Errors
+///
+/// The [`LabelValueError`] that says what is wrong.
+pub fn check_label_value(value: &str) -> Result<(), LabelValueError> {
+    if value.is_empty() {
+        return Err(LabelValueError::Empty);
+    }
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        return Err(LabelValueError::Control(c));
+    }
+    let chars = value.chars().count();
+    if chars > MAX_LABEL_VALUE_CHARS {
+        return Err(LabelValueError::TooLong { chars });
+    }
+    Ok(())
+}
+
+/// This machine's host name: `/proc/sys/kernel/hostname`, else `$HOSTNAME`,
+/// else `localhost`.
+pub fn hostname() -> String {
+    let usable = |name: String| {
+        let name = name.trim().to_string();
+        (check_label_value(&name).is_ok()).then_some(name)
+    };
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .and_then(usable)
+        .or_else(|| std::env::var("HOSTNAME").ok().and_then(usable))
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// The `instance` of a process unless told otherwise: `<hostname>:<port>`
+/// while it serves /metrics on `port` (one per process, like the target
+/// address Prometheus would name it by, but meaningful off the machine),
+/// `<hostname>` when it serves nothing.
+pub fn default_instance(port: Option<u16>) -> String {
+    match port {
+        Some(port) => format!("{}:{port}", hostname()),
+        None => hostname(),
+    }
+}
 
 /// Why an exporter could not be installed.
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +184,10 @@ impl PrometheusExporter {
         self
     }
 
-    /// Adds a label to every series (e.g. `job`, `instance`).
+    /// Adds a label to every series (e.g. `job`, `instance`: see the
+    /// [module docs](self#job-and-instance)). With the `otlp` feature,
+    /// `job` and `instance` also become the OTLP resource's `service.name`
+    /// and `service.instance.id`.
     pub fn global_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.global_labels.push((key.into(), value.into()));
         self
@@ -210,6 +301,8 @@ pub enum PushError {
 /// use tidepool::export::Pushgateway;
 /// let group = Pushgateway::new("http://127.0.0.1:9091", "tidepool", Some("runner-7")).unwrap();
 /// assert_eq!(group.path(), "/metrics/job/tidepool/instance/runner-7");
+/// let group = Pushgateway::new("http://127.0.0.1:9091", "tidepool", Some("ci/7")).unwrap();
+/// assert_eq!(group.path(), "/metrics/job/tidepool/instance@base64/Y2kvNw==");
 /// assert!(Pushgateway::new("https://example.com", "tidepool", None).is_err());
 /// ```
 #[derive(Debug, Clone)]
@@ -219,15 +312,38 @@ pub struct Pushgateway {
     path: String,
 }
 
-/// A label value as a Pushgateway path segment (percent-encoded).
-fn segment(value: &str) -> String {
-    value
+/// `name/value` as Pushgateway path segments: the value percent-encoded, or,
+/// when it holds a `/` (which the gateway would take for a separator even
+/// encoded), `name@base64/` and its URL-safe base64.
+fn segment(name: &str, value: &str) -> String {
+    if value.contains('/') {
+        return format!("{name}@base64/{}", base64url(value.as_bytes()));
+    }
+    let encoded: String = value
         .bytes()
         .map(|b| match b {
             b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
-        .collect()
+        .collect();
+    format!("{name}/{encoded}")
+}
+
+/// RFC 4648 base64 with the URL-safe alphabet, padded.
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 impl Pushgateway {
@@ -238,9 +354,9 @@ impl Pushgateway {
     /// [`PushError::Url`] for a URL that is not plain HTTP or does not resolve.
     pub fn new(url: &str, job: &str, instance: Option<&str>) -> Result<Pushgateway, PushError> {
         let endpoint = crate::http::Endpoint::parse(url).map_err(PushError::Url)?;
-        let mut path = format!("/metrics/job/{}", segment(job));
+        let mut path = format!("/metrics/{}", segment("job", job));
         if let Some(instance) = instance {
-            path += &format!("/instance/{}", segment(instance));
+            path += &format!("/{}", segment("instance", instance));
         }
         Ok(Pushgateway { endpoint, url: url.trim_end_matches('/').to_string(), path })
     }
@@ -273,5 +389,57 @@ impl Pushgateway {
             .request("DELETE", &self.path, "text/plain", "")
             .map(|_| ())
             .map_err(|message| PushError::Request { url: format!("{}{}", self.url, self.path), message })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64url_matches_rfc_4648() {
+        // RFC 4648, section 10, with the URL-safe alphabet.
+        let cases = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ];
+        for (plain, encoded) in cases {
+            assert_eq!(base64url(plain.as_bytes()), encoded);
+        }
+        assert_eq!(base64url(&[0xfb, 0xff]), "-_8=");
+    }
+
+    #[test]
+    fn label_values_follow_the_rule() {
+        assert_eq!(check_label_value(""), Err(LabelValueError::Empty));
+        assert_eq!(check_label_value("a\tb"), Err(LabelValueError::Control('\t')));
+        let long = "é".repeat(MAX_LABEL_VALUE_CHARS + 1);
+        assert_eq!(
+            check_label_value(&long),
+            Err(LabelValueError::TooLong { chars: MAX_LABEL_VALUE_CHARS + 1 })
+        );
+        assert!(check_label_value(&"é".repeat(MAX_LABEL_VALUE_CHARS)).is_ok());
+        assert!(check_label_value("runner 7 / eu-west").is_ok());
+    }
+
+    #[test]
+    fn the_default_instance_is_the_host_and_the_port() {
+        let host = hostname();
+        assert!(check_label_value(&host).is_ok(), "{host:?}");
+        assert_eq!(default_instance(Some(9464)), format!("{host}:9464"));
+        assert_eq!(default_instance(None), host);
+    }
+
+    #[test]
+    fn pushgateway_groups_encode_their_labels() {
+        let group = Pushgateway::new("http://127.0.0.1:9091", "fleet", Some("host:9464")).expect("group");
+        assert_eq!(group.path(), "/metrics/job/fleet/instance/host%3A9464");
+        let group = Pushgateway::new("http://127.0.0.1:9091", "a/b", None).expect("group");
+        assert_eq!(group.path(), "/metrics/job@base64/YS9i");
     }
 }

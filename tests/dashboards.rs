@@ -166,13 +166,30 @@ fn check_structure(dashboard: &Value, file: &str) {
         let q = v["query"]["query"].as_str().or(v["query"].as_str()).unwrap_or_default();
         assert!(q.starts_with("label_values("), "{file}: {name} uses label_values: {q}");
     }
-    for name in ["pool", "lock"] {
+    for name in ["job", "instance", "pool", "lock"] {
         assert_eq!(
             (&var(name)["multi"], &var(name)["includeAll"]),
             (&Value::Bool(true), &Value::Bool(true)),
             "{file}: {name} multi with All"
         );
     }
+    // All of `job` and `instance` is the values found (so other exporters'
+    // process_* stay out), not `.*`.
+    for name in ["job", "instance"] {
+        assert_eq!(var(name)["allValue"], Value::Null, "{file}: {name} All is the values found");
+    }
+    // The drill-down: a row of per-instance panels with `instance` in
+    // their legends.
+    let per_instance = panels(dashboard)
+        .into_iter()
+        .filter(|p| {
+            p["targets"].as_array().map(Vec::as_slice).unwrap_or_default().iter().any(|t| {
+                t["legendFormat"].as_str().is_some_and(|l| l.contains("{{instance}}"))
+                    && t["expr"].as_str().is_some_and(|e| e.contains("by (job, instance"))
+            })
+        })
+        .count();
+    assert!(per_instance >= 1, "{file}: no per-instance panel");
     let mut ids = std::collections::BTreeSet::new();
     for panel in panels(dashboard) {
         let id = panel["id"].as_u64().unwrap_or_else(|| panic!("{file}: a panel without id"));
@@ -306,7 +323,7 @@ fn every_dashboard_panel_and_rule_works_against_a_real_prometheus() {
     std::fs::write(
         &config,
         format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: tidepool\n    static_configs:\n      - targets: ['127.0.0.1:{soak_port}', '127.0.0.1:{lib_port}']\n",
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: tidepool\n    honor_labels: true\n    static_configs:\n      - targets: ['127.0.0.1:{soak_port}', '127.0.0.1:{lib_port}']\n",
             rules.display()
         ),
     )
@@ -330,6 +347,21 @@ fn every_dashboard_panel_and_rule_works_against_a_real_prometheus() {
     wait_for_data(prom_port, "rate(tidepool_lock_contentions_total[10s]) > 0", 20);
     wait_for_data(prom_port, "rate(tidepool_cache_misses_total[10s]) > 0", 20);
     wait_for_data(prom_port, "rate(tidepool_pool_acquires_total[10s]) > 0", 20);
+
+    // The soak's own `job` and default `instance` (HOSTNAME:PORT) win over
+    // the target's (honor_labels, as in prometheus.yml); the test process
+    // exports none and gets the target's.
+    let soak_instance = format!("{}:{soak_port}", tidepool::export::hostname());
+    let phase = query(prom_port, "count by (job, instance) (tidepool_sim_phase)").expect("query");
+    assert_eq!(phase.len(), 1, "{phase:?}");
+    assert_eq!(phase[0]["metric"]["job"], "tidepool", "{phase:?}");
+    assert_eq!(phase[0]["metric"]["instance"], soak_instance.as_str(), "{phase:?}");
+    let locks =
+        query(prom_port, "count by (job, instance) (tidepool_lock_acquisitions_total)").expect("query");
+    assert_eq!(locks.len(), 1, "{locks:?}");
+    assert_eq!(locks[0]["metric"]["instance"], format!("127.0.0.1:{lib_port}").as_str(), "{locks:?}");
+    let renamed = query(prom_port, r#"{exported_job!=""} or {exported_instance!=""}"#).expect("query");
+    assert!(renamed.is_empty(), "labels renamed despite honor_labels: {renamed:?}");
 
     let mut failures = Vec::new();
     let mut checked = 0;

@@ -62,9 +62,14 @@ fn an_otlp_receiver_gets_the_prometheus_series_under_the_same_names() {
 
     let otlp = OtlpExporter::new(&format!("http://127.0.0.1:{port}/opentelemetry/v1/metrics"))
         .expect("url")
-        .instance("otlp-test")
         .interval(Duration::from_secs(60))
-        .install(PrometheusExporter::new().without_listener().global_label("workload", "otlp-test"))
+        .install(
+            PrometheusExporter::new()
+                .without_listener()
+                .global_label("job", "otlp-fleet")
+                .global_label("instance", "otlp-runner")
+                .global_label("workload", "otlp-test"),
+        )
         .expect("install");
     let pool = Pool::builder("otlp")
         .min_size(1)
@@ -137,8 +142,13 @@ fn an_otlp_receiver_gets_the_prometheus_series_under_the_same_names() {
     let inf = buckets.iter().find(|(l, _)| l.get("le").and_then(|v| v.as_str()) == Some("+Inf"));
     assert_eq!(inf.map(|(_, v)| *v), Some(N as f64));
 
-    // The resource: job and instance labels the receiver can group by.
+    // The resource: the same job and instance as the scrape's global labels
+    // (also as service.name and service.instance.id, which Prometheus' own
+    // OTLP receiver turns into job and instance).
     let labels = &query(port, r#"tidepool_pool_acquires_total{pool="otlp"}"#)[0].0;
     eprintln!("received labels: {labels:?}");
+    let label = |name: &str| labels.get(name).and_then(|v| v.as_str());
+    assert_eq!((label("job"), label("instance")), (Some("otlp-fleet"), Some("otlp-runner")), "{labels:?}");
+    assert!(exposition.contains(r#"job="otlp-fleet",instance="otlp-runner""#), "{exposition}");
     otlp.shutdown().expect("last push");
 }

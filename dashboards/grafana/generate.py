@@ -13,18 +13,26 @@ import os
 HERE = os.path.dirname(os.path.abspath(__file__))
 DS = {"type": "prometheus", "uid": "${datasource}"}
 
-# Selectors with the dashboard variables. `pool` and `lock` are multi-select
-# with All (`.*`); `job` and `instance` have All too.
+# Selectors with the dashboard variables. All four are multi-select with All:
+# `pool` and `lock` All is `.*`; `job` and `instance` All is the values found.
+#
+# Many instances: every tidepool process exports `job` (one per fleet) and
+# `instance` (one per process). Panels aggregate over the selected instances
+# by job (`sum by (job, ...)`, histograms summed by bucket before the
+# quantile); each dashboard's last row, "By instance", draws one line per
+# instance (legend `{{instance}}`), and choosing instances in `$instance`
+# narrows every panel to them: the drill-down.
 JI = 'job=~"$job", instance=~"$instance"'
 POOL = JI + ', pool=~"$pool"'
 LOCK = JI + ', lock=~"$lock"'
+BY_INSTANCE = "{{instance}} ({{job}})"
 
 
 def variables():
     # All: `job` and `instance` expand to the values found (jobs that export
     # tidepool_* series, so process_* of other jobs stay out); `pool` and
     # `lock` to `.*`.
-    def query_var(name, label, query, multi):
+    def query_var(name, label, query, all_value):
         return {
             "name": name,
             "label": label,
@@ -34,10 +42,10 @@ def variables():
             "query": {"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
             "refresh": 2,
             "sort": 1,
-            "multi": multi,
+            "multi": True,
             "includeAll": True,
-            "allValue": ".*" if multi else None,
-            "current": {"selected": True, "text": ["All"] if multi else "All", "value": ["$__all"] if multi else "$__all"},
+            "allValue": all_value,
+            "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
             "hide": 0,
             "regex": "",
             "options": [],
@@ -55,11 +63,11 @@ def variables():
             "regex": "",
             "options": [],
         },
-        query_var("job", "Job", 'label_values({__name__=~"tidepool_.+"}, job)', False),
-        query_var("instance", "Instance", 'label_values({__name__=~"tidepool_.+", job=~"$job"}, instance)', False),
-        query_var("pool", "Pool", 'label_values(tidepool_pool_objects{job=~"$job", instance=~"$instance"}, pool)', True),
+        query_var("job", "Job", 'label_values({__name__=~"tidepool_.+"}, job)', None),
+        query_var("instance", "Instance", 'label_values({__name__=~"tidepool_.+", job=~"$job"}, instance)', None),
+        query_var("pool", "Pool", 'label_values(tidepool_pool_objects{job=~"$job", instance=~"$instance"}, pool)', ".*"),
         query_var(
-            "lock", "Lock", 'label_values(tidepool_lock_acquisitions_total{job=~"$job", instance=~"$instance"}, lock)', True
+            "lock", "Lock", 'label_values(tidepool_lock_acquisitions_total{job=~"$job", instance=~"$instance"}, lock)', ".*"
         ),
     ]
 
@@ -200,6 +208,17 @@ def dashboard(uid, title, description, panels, annotations=(), extra_vars=()):
     }
 
 
+def instances_stat(family):
+    """The number of instances of each selected job exporting `family`."""
+    return panel("stat", "Instances", f"Instances of each selected job that export {family.replace('.+', '*')} series: the processes the panels above add up.",
+                 [target(f'count by (job) (group by (job, instance) ({{__name__=~"{family}", {JI}}}))', "{{job}}")],
+                 unit="short", w=4, h=8, options={"graphMode": "none", "textMode": "value_and_name"})
+
+
+def by_instance_row():
+    return row("By instance (drill-down: pick instances in the Instance variable to narrow every panel)")
+
+
 def quantile(q, metric, sel, by):
     return f"histogram_quantile({q}, sum by ({by}, le) (rate({metric}_bucket{{{sel}}}[$__rate_interval])))"
 
@@ -208,67 +227,82 @@ def quantile(q, metric, sel, by):
 # Overview: the pools.
 # --------------------------------------------------------------------------
 
-acquires = f"sum by (pool) (rate(tidepool_pool_acquires_total{{{POOL}}}[$__rate_interval]))"
-size = f"sum by (pool) (tidepool_pool_objects{{{POOL}}})"
-used = f'sum by (pool) (tidepool_pool_objects{{{POOL}, state="used"}})'
+size = f"sum by (job, pool) (tidepool_pool_objects{{{POOL}}})"
+used = f'sum by (job, pool) (tidepool_pool_objects{{{POOL}, state="used"}})'
+size_i = f"sum by (job, instance) (tidepool_pool_objects{{{POOL}}})"
+used_i = f'sum by (job, instance) (tidepool_pool_objects{{{POOL}, state="used"}})'
 
 overview = dashboard(
     "tidepool-overview",
     "tidepool / Pools overview",
     "Acquire rate, failures, wait, utilization and sizing of tidepool pools.",
     [
-        panel("stat", "Acquires/s", "Successful acquires per second, all selected pools.",
-              [target(f"sum(rate(tidepool_pool_acquires_total{{{POOL}}}[$__rate_interval]))", "acquires/s")],
+        panel("stat", "Acquires/s", "Successful acquires per second of each selected job: all its selected instances and pools.",
+              [target(f"sum by (job) (rate(tidepool_pool_acquires_total{{{POOL}}}[$__rate_interval]))", "{{job}}")],
               unit="ops", w=6, h=4),
-        panel("stat", "Wait p99 (worst pool)", "The highest acquire wait p99 among the selected pools; colors at the monitor's floors (10 / 25 / 50 ms).",
-              [target(f"max({quantile(0.99, 'tidepool_pool_wait_seconds', POOL, 'pool')})", "p99")],
+        panel("stat", "Wait p99 (worst pool)", "Per job, the highest acquire wait p99 among the selected pools (each pool's buckets summed over the selected instances); colors at the monitor's floors (10 / 25 / 50 ms).",
+              [target(f"max by (job) ({quantile(0.99, 'tidepool_pool_wait_seconds', POOL, 'job, pool')})", "{{job}}")],
               unit="s", w=6, h=4, th=floors(0.010, 0.025, 0.050)),
-        panel("stat", "Utilization (busiest pool)", "Objects in use over objects alive, the busiest selected pool.",
-              [target(f"max({used} / {size})", "utilization")],
+        panel("stat", "Utilization (busiest pool)", "Per job, objects in use over objects alive (summed over the selected instances), the busiest selected pool.",
+              [target(f"max by (job) ({used} / {size})", "{{job}}")],
               unit="percentunit", w=6, h=4, th=floors(0.70, 0.90, 0.98), min=0, max=1),
-        panel("stat", "Failed acquires in range", "Timeouts plus factory errors over the dashboard's time range.",
-              [target(f"sum(increase(tidepool_pool_timeouts_total{{{POOL}}}[$__range])) + sum(increase(tidepool_pool_factory_errors_total{{{POOL}}}[$__range]))", "failures", instant=True, range=False)],
+        panel("stat", "Failed acquires in range", "Per job, timeouts plus factory errors over the dashboard's time range.",
+              [target(f"sum by (job) (increase(tidepool_pool_timeouts_total{{{POOL}}}[$__range])) + sum by (job) (increase(tidepool_pool_factory_errors_total{{{POOL}}}[$__range]))", "{{job}}", instant=True, range=False)],
               unit="short", w=6, h=4, th=thresholds((None, "green"), (1, "red")), options={"graphMode": "none"}),
         row("Throughput and failures"),
-        panel("timeseries", "Acquires/s by path", "Successful acquires per second by pool and path: direct (an idle object was there) or waited (queued first).",
-              [target(f"sum by (pool, path) (rate(tidepool_pool_acquires_total{{{POOL}}}[$__rate_interval]))", "{{pool}} {{path}}")],
+        panel("timeseries", "Acquires/s by path", "Successful acquires per second by job, pool and path: direct (an idle object was there) or waited (queued first).",
+              [target(f"sum by (job, pool, path) (rate(tidepool_pool_acquires_total{{{POOL}}}[$__rate_interval]))", "{{job}} {{pool}} {{path}}")],
               unit="ops", stack=True),
         panel("timeseries", "Errors and timeouts", "Per second: acquires that timed out, acquires failed by the factory, and guards held past the leak threshold.",
-              [target(f"sum by (pool) (rate(tidepool_pool_timeouts_total{{{POOL}}}[$__rate_interval]))", "{{pool}} timeouts"),
-               target(f"sum by (pool) (rate(tidepool_pool_factory_errors_total{{{POOL}}}[$__rate_interval]))", "{{pool}} factory errors"),
-               target(f"sum by (pool) (rate(tidepool_pool_leaks_total{{{POOL}}}[$__rate_interval]))", "{{pool}} leaks")],
+              [target(f"sum by (job, pool) (rate(tidepool_pool_timeouts_total{{{POOL}}}[$__rate_interval]))", "{{job}} {{pool}} timeouts"),
+               target(f"sum by (job, pool) (rate(tidepool_pool_factory_errors_total{{{POOL}}}[$__rate_interval]))", "{{job}} {{pool}} factory errors"),
+               target(f"sum by (job, pool) (rate(tidepool_pool_leaks_total{{{POOL}}}[$__rate_interval]))", "{{job}} {{pool}} leaks")],
               unit="ops"),
         row("Latency"),
         panel("timeseries", "Acquire wait p50 / p99", "Time from asking to holding an object, from the wait histogram (direct acquires count as 0). Threshold lines at the monitor's floors: 10 / 25 / 50 ms.",
-              [target(quantile(0.5, "tidepool_pool_wait_seconds", POOL, "pool"), "{{pool}} p50"),
-               target(quantile(0.99, "tidepool_pool_wait_seconds", POOL, "pool"), "{{pool}} p99")],
+              [target(quantile(0.5, "tidepool_pool_wait_seconds", POOL, "job, pool"), "{{job}} {{pool}} p50"),
+               target(quantile(0.99, "tidepool_pool_wait_seconds", POOL, "job, pool"), "{{job}} {{pool}} p99")],
               unit="s", th=floors(0.010, 0.025, 0.050), show_thresholds=True, min=0),
         panel("timeseries", "Hold and create time p50 / p99", "How long callers hold an object (use histogram) and how long the factory takes to create one (create histogram).",
-              [target(quantile(0.5, "tidepool_pool_use_seconds", POOL, "pool"), "{{pool}} hold p50"),
-               target(quantile(0.99, "tidepool_pool_use_seconds", POOL, "pool"), "{{pool}} hold p99"),
-               target(quantile(0.99, "tidepool_pool_create_seconds", POOL, "pool"), "{{pool}} create p99")],
+              [target(quantile(0.5, "tidepool_pool_use_seconds", POOL, "job, pool"), "{{job}} {{pool}} hold p50"),
+               target(quantile(0.99, "tidepool_pool_use_seconds", POOL, "job, pool"), "{{job}} {{pool}} hold p99"),
+               target(quantile(0.99, "tidepool_pool_create_seconds", POOL, "job, pool"), "{{job}} {{pool}} create p99")],
               unit="s", min=0),
         row("Capacity"),
         panel("timeseries", "Utilization", "Objects in use over objects alive (used / size), and objects in use over the configured maximum (the starvation signal, 70 / 90 / 98 % floors).",
-              [target(f"{used} / {size}", "{{pool}} used / size"),
-               target(f"{used} / sum by (pool) (tidepool_pool_size_max{{{POOL}}})", "{{pool}} used / max")],
+              [target(f"{used} / {size}", "{{job}} {{pool}} used / size"),
+               target(f"{used} / sum by (job, pool) (tidepool_pool_size_max{{{POOL}}})", "{{job}} {{pool}} used / max")],
               unit="percentunit", min=0, max=1, th=floors(0.70, 0.90, 0.98), show_thresholds=True),
-        panel("timeseries", "Size against min / max / target", "Objects alive and in use, against the adaptive size target and the configured bounds.",
-              [target(size, "{{pool}} size"),
-               target(used, "{{pool}} in use"),
-               target(f"sum by (pool) (tidepool_pool_size_target{{{POOL}}})", "{{pool}} target"),
-               target(f"sum by (pool) (tidepool_pool_size_min{{{POOL}}})", "{{pool}} min"),
-               target(f"sum by (pool) (tidepool_pool_size_max{{{POOL}}})", "{{pool}} max")],
+        panel("timeseries", "Size against min / max / target", "Objects alive and in use, against the adaptive size target and the configured bounds, summed over the selected instances.",
+              [target(size, "{{job}} {{pool}} size"),
+               target(used, "{{job}} {{pool}} in use"),
+               target(f"sum by (job, pool) (tidepool_pool_size_target{{{POOL}}})", "{{job}} {{pool}} target"),
+               target(f"sum by (job, pool) (tidepool_pool_size_min{{{POOL}}})", "{{job}} {{pool}} min"),
+               target(f"sum by (job, pool) (tidepool_pool_size_max{{{POOL}}})", "{{job}} {{pool}} max")],
               unit="short", min=0,
               overrides=[{"matcher": {"id": "byRegexp", "options": ".* (min|max)$"},
                           "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
                                          {"id": "custom.fillOpacity", "value": 0}]}]),
-        panel("timeseries", "Reuse ratio", "Acquires served by an existing object over all acquires, since the pool was built.",
-              [target(f"max by (pool) (tidepool_pool_reuse_ratio{{{POOL}}})", "{{pool}}")],
+        panel("timeseries", "Reuse ratio", "Acquires served by an existing object over all acquires, since the pool was built (the lowest of the selected instances).",
+              [target(f"min by (job, pool) (tidepool_pool_reuse_ratio{{{POOL}}})", "{{job}} {{pool}}")],
               unit="percentunit", min=0, max=1),
         panel("timeseries", "Pending requests", "Callers waiting for an object right now.",
-              [target(f"sum by (pool) (tidepool_pool_pending_requests{{{POOL}}})", "{{pool}}")],
+              [target(f"sum by (job, pool) (tidepool_pool_pending_requests{{{POOL}}})", "{{job}} {{pool}}")],
               unit="short", min=0),
+        by_instance_row(),
+        instances_stat("tidepool_pool_.+"),
+        panel("timeseries", "Acquires/s by instance", "Successful acquires per second of each selected instance, all selected pools: the lines add up to the job's Acquires/s.",
+              [target(f"sum by (job, instance) (rate(tidepool_pool_acquires_total{{{POOL}}}[$__rate_interval]))", BY_INSTANCE)],
+              unit="ops", w=10, min=0),
+        panel("timeseries", "Wait p99 by instance", "Acquire wait p99 of each selected instance, all selected pools; threshold lines at the monitor's floors (10 / 25 / 50 ms).",
+              [target(quantile(0.99, "tidepool_pool_wait_seconds", POOL, "job, instance"), BY_INSTANCE)],
+              unit="s", w=10, min=0, th=floors(0.010, 0.025, 0.050), show_thresholds=True),
+        panel("timeseries", "Utilization by instance", "Objects in use over objects alive of each selected instance, all selected pools.",
+              [target(f"{used_i} / {size_i}", BY_INSTANCE)],
+              unit="percentunit", min=0, max=1, th=floors(0.70, 0.90, 0.98)),
+        panel("timeseries", "Failed acquires/s by instance", "Timeouts plus factory errors per second of each selected instance.",
+              [target(f"sum by (job, instance) (rate(tidepool_pool_timeouts_total{{{POOL}}}[$__rate_interval])) + sum by (job, instance) (rate(tidepool_pool_factory_errors_total{{{POOL}}}[$__rate_interval]))", BY_INSTANCE)],
+              unit="ops", min=0),
     ],
 )
 
@@ -276,8 +310,10 @@ overview = dashboard(
 # Locks: profiled locks.
 # --------------------------------------------------------------------------
 
-contentions = f"sum by (lock, mode) (rate(tidepool_lock_contentions_total{{{LOCK}}}[$__rate_interval]))"
-lock_acquisitions = f"sum by (lock, mode) (rate(tidepool_lock_acquisitions_total{{{LOCK}}}[$__rate_interval]))"
+contentions = f"sum by (job, lock, mode) (rate(tidepool_lock_contentions_total{{{LOCK}}}[$__rate_interval]))"
+lock_acquisitions = f"sum by (job, lock, mode) (rate(tidepool_lock_acquisitions_total{{{LOCK}}}[$__rate_interval]))"
+contentions_i = f"sum by (job, instance) (rate(tidepool_lock_contentions_total{{{LOCK}}}[$__rate_interval]))"
+lock_acquisitions_i = f"sum by (job, instance) (rate(tidepool_lock_acquisitions_total{{{LOCK}}}[$__rate_interval]))"
 
 locks = dashboard(
     "tidepool-locks",
@@ -285,25 +321,25 @@ locks = dashboard(
     "Contention, wait and hold of tidepool's profiled locks (ProfiledMutex, ProfiledRwLock).",
     [
         panel("bargauge", "Most contended locks in range", "The ten lock modes with the most contended acquisitions over the time range.",
-              [target(f"topk(10, sum by (lock, mode) (increase(tidepool_lock_contentions_total{{{LOCK}}}[$__range])))", "{{lock}} {{mode}}", instant=True, range=False)],
+              [target(f"topk(10, sum by (job, lock, mode) (increase(tidepool_lock_contentions_total{{{LOCK}}}[$__range])))", "{{job}} {{lock}} {{mode}}", instant=True, range=False)],
               unit="short", w=8, h=8, min=0,
               options={"displayMode": "gradient", "orientation": "horizontal", "showUnfilled": True,
                        "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}}),
         panel("timeseries", "Top 5 contention rate", "Contended acquisitions per second of the five most contended lock modes at each instant.",
-              [target(f"topk(5, {contentions})", "{{lock}} {{mode}}")], unit="ops", w=16, h=8),
+              [target(f"topk(5, {contentions})", "{{job}} {{lock}} {{mode}}")], unit="ops", w=16, h=8),
         row("Contention"),
         panel("timeseries", "Contention ratio", "Contended acquisitions over all acquisitions, per lock mode.",
-              [target(f"{contentions} / {lock_acquisitions}", "{{lock}} {{mode}}")], unit="percentunit", min=0),
+              [target(f"{contentions} / {lock_acquisitions}", "{{job}} {{lock}} {{mode}}")], unit="percentunit", min=0),
         panel("timeseries", "Acquisitions/s", "Successful acquisitions per second, per lock mode.",
-              [target(lock_acquisitions, "{{lock}} {{mode}}")], unit="ops", min=0),
+              [target(lock_acquisitions, "{{job}} {{lock}} {{mode}}")], unit="ops", min=0),
         panel("timeseries", "Mean wait per acquisition", "Total wait over acquisitions: the monitor's lock_contention signal; threshold lines at its floors (1 / 3 / 10 ms).",
-              [target(f"sum by (lock, mode) (rate(tidepool_lock_wait_seconds_sum{{{LOCK}}}[$__rate_interval])) / {lock_acquisitions}", "{{lock}} {{mode}}")],
+              [target(f"sum by (job, lock, mode) (rate(tidepool_lock_wait_seconds_sum{{{LOCK}}}[$__rate_interval])) / {lock_acquisitions}", "{{job}} {{lock}} {{mode}}")],
               unit="s", min=0, th=floors(0.001, 0.003, 0.010), show_thresholds=True),
         panel("timeseries", "Timeouts, slow acquires, long holds, owner changes", "Per second: timed attempts that gave up, waits and sampled holds at or above the slow threshold (10 ms), and hand-offs to a different thread.",
-              [target(f"sum by (lock, mode) (rate(tidepool_lock_timeouts_total{{{LOCK}}}[$__rate_interval]))", "{{lock}} {{mode}} timeouts"),
-               target(f"sum by (lock, mode) (rate(tidepool_lock_slow_acquires_total{{{LOCK}}}[$__rate_interval]))", "{{lock}} {{mode}} slow acquires"),
-               target(f"sum by (lock, mode) (rate(tidepool_lock_long_holds_total{{{LOCK}}}[$__rate_interval]))", "{{lock}} {{mode}} long holds"),
-               target(f"sum by (lock, mode) (rate(tidepool_lock_owner_changes_total{{{LOCK}}}[$__rate_interval]))", "{{lock}} {{mode}} owner changes")],
+              [target(f"sum by (job, lock, mode) (rate(tidepool_lock_timeouts_total{{{LOCK}}}[$__rate_interval]))", "{{job}} {{lock}} {{mode}} timeouts"),
+               target(f"sum by (job, lock, mode) (rate(tidepool_lock_slow_acquires_total{{{LOCK}}}[$__rate_interval]))", "{{job}} {{lock}} {{mode}} slow acquires"),
+               target(f"sum by (job, lock, mode) (rate(tidepool_lock_long_holds_total{{{LOCK}}}[$__rate_interval]))", "{{job}} {{lock}} {{mode}} long holds"),
+               target(f"sum by (job, lock, mode) (rate(tidepool_lock_owner_changes_total{{{LOCK}}}[$__rate_interval]))", "{{job}} {{lock}} {{mode}} owner changes")],
               unit="ops", min=0),
         row("Wait distribution"),
         panel("heatmap", "Wait heatmap", "Contended waits per second by histogram bucket, all selected locks.",
@@ -311,9 +347,9 @@ locks = dashboard(
               options={"calculate": False, "yAxis": {"unit": "s"}, "cellGap": 1, "color": {"mode": "scheme", "scheme": "Oranges", "fill": "dark-orange", "scale": "exponential", "exponent": 0.5, "steps": 64},
                        "rowsFrame": {"layout": "auto"}, "tooltip": {"show": True, "yHistogram": False}, "legend": {"show": True}}),
         panel("timeseries", "Wait p50 / p99 / max", "Quantiles of contended waits per lock mode, and the longest wait seen so far.",
-              [target(quantile(0.5, "tidepool_lock_wait_seconds", LOCK, "lock, mode"), "{{lock}} {{mode}} p50"),
-               target(quantile(0.99, "tidepool_lock_wait_seconds", LOCK, "lock, mode"), "{{lock}} {{mode}} p99"),
-               target(f"max by (lock, mode) (tidepool_lock_wait_max_seconds{{{LOCK}}})", "{{lock}} {{mode}} max")],
+              [target(quantile(0.5, "tidepool_lock_wait_seconds", LOCK, "job, lock, mode"), "{{job}} {{lock}} {{mode}} p50"),
+               target(quantile(0.99, "tidepool_lock_wait_seconds", LOCK, "job, lock, mode"), "{{job}} {{lock}} {{mode}} p99"),
+               target(f"max by (job, lock, mode) (tidepool_lock_wait_max_seconds{{{LOCK}}})", "{{job}} {{lock}} {{mode}} max")],
               unit="s", min=0),
         row("Hold distribution"),
         panel("heatmap", "Hold heatmap (sampled)", "Sampled hold times per second by histogram bucket (one acquisition in N, 64 by default), all selected locks.",
@@ -321,13 +357,20 @@ locks = dashboard(
               options={"calculate": False, "yAxis": {"unit": "s"}, "cellGap": 1, "color": {"mode": "scheme", "scheme": "Blues", "fill": "dark-blue", "scale": "exponential", "exponent": 0.5, "steps": 64},
                        "rowsFrame": {"layout": "auto"}, "tooltip": {"show": True, "yHistogram": False}, "legend": {"show": True}}),
         panel("timeseries", "Hold p50 / p99 / max", "Quantiles of the sampled hold times per lock mode, and the longest sampled hold so far.",
-              [target(quantile(0.5, "tidepool_lock_hold_seconds", LOCK, "lock, mode"), "{{lock}} {{mode}} p50"),
-               target(quantile(0.99, "tidepool_lock_hold_seconds", LOCK, "lock, mode"), "{{lock}} {{mode}} p99"),
-               target(f"max by (lock, mode) (tidepool_lock_hold_max_seconds{{{LOCK}}})", "{{lock}} {{mode}} max")],
+              [target(quantile(0.5, "tidepool_lock_hold_seconds", LOCK, "job, lock, mode"), "{{job}} {{lock}} {{mode}} p50"),
+               target(quantile(0.99, "tidepool_lock_hold_seconds", LOCK, "job, lock, mode"), "{{job}} {{lock}} {{mode}} p99"),
+               target(f"max by (job, lock, mode) (tidepool_lock_hold_max_seconds{{{LOCK}}})", "{{job}} {{lock}} {{mode}} max")],
               unit="s", min=0),
         panel("timeseries", "Estimated time held per second", "Growth of the estimated total hold time (sampled holds × N): the fraction of time the lock is held (1 = always held; above 1 for shared modes).",
-              [target(f"sum by (lock, mode) (rate(tidepool_lock_hold_estimated_seconds{{{LOCK}}}[$__rate_interval]))", "{{lock}} {{mode}}")],
+              [target(f"sum by (job, lock, mode) (rate(tidepool_lock_hold_estimated_seconds{{{LOCK}}}[$__rate_interval]))", "{{job}} {{lock}} {{mode}}")],
               unit="percentunit", min=0, w=24),
+        by_instance_row(),
+        instances_stat("tidepool_lock_.+"),
+        panel("timeseries", "Contention rate by instance", "Contended acquisitions per second of each selected instance, all selected locks.",
+              [target(contentions_i, BY_INSTANCE)], unit="ops", w=10, min=0),
+        panel("timeseries", "Mean wait per acquisition by instance", "Total wait over acquisitions of each selected instance, all selected locks; threshold lines at the monitor's floors (1 / 3 / 10 ms).",
+              [target(f"sum by (job, instance) (rate(tidepool_lock_wait_seconds_sum{{{LOCK}}}[$__rate_interval])) / {lock_acquisitions_i}", BY_INSTANCE)],
+              unit="s", w=10, min=0, th=floors(0.001, 0.003, 0.010), show_thresholds=True),
     ],
 )
 
@@ -348,53 +391,64 @@ window_var = {
     "hide": 0,
     "refresh": 2,
 }
-hits = f"sum by (cache) (rate(tidepool_cache_hits_total{{{CACHE}}}[$__rate_interval]))"
-misses = f"sum by (cache) (rate(tidepool_cache_misses_total{{{CACHE}}}[$__rate_interval]))"
+hits = f"sum by (job, cache) (rate(tidepool_cache_hits_total{{{CACHE}}}[$__rate_interval]))"
+misses = f"sum by (job, cache) (rate(tidepool_cache_misses_total{{{CACHE}}}[$__rate_interval]))"
+hits_i = f"sum by (job, instance) (rate(tidepool_cache_hits_total{{{CACHE}}}[$__rate_interval]))"
+misses_i = f"sum by (job, instance) (rate(tidepool_cache_misses_total{{{CACHE}}}[$__rate_interval]))"
 
 memory = dashboard(
     "tidepool-memory",
     "tidepool / Memory",
     "Process memory and its growth (wall-clock runs), caches, and pool object churn.",
     [
-        row("Process (wall-clock soaks: tidepool soak --time wall)"),
+        row("Process (wall-clock soaks: tidepool soak --time wall), one line per instance"),
         panel("timeseries", "Resident memory", "The process's RSS; threshold lines at the monitor's memory floors (500 / 800 / 1200 MB).",
-              [target(f"max by (job, instance, workload) ({rss})", "{{instance}} {{workload}}")],
+              [target(f"max by (job, instance, workload) ({rss})", "{{instance}} ({{job}}) {{workload}}")],
               unit="decbytes", min=0, th=floors(500e6, 800e6, 1200e6), show_thresholds=True),
         panel("timeseries", "RSS growth per hour", "Slope of a least-squares fit of RSS over the growth window ($window), in bytes per hour; the threshold line is the default leak budget (1 MiB/h).",
-              [target(f"max by (job, instance, workload) (deriv({rss}[$window])) * 3600", "{{instance}} {{workload}}")],
+              [target(f"max by (job, instance, workload) (deriv({rss}[$window])) * 3600", "{{instance}} ({{job}}) {{workload}}")],
               unit="decbytes", th=thresholds((None, "green"), (1048576, "red")), show_thresholds=True),
         panel("timeseries", "CPU", "CPU seconds per second (user + system) of the process.",
-              [target(f"max by (job, instance, workload) (rate(process_cpu_seconds_total{{{JI}}}[$__rate_interval]))", "{{instance}} {{workload}}")],
+              [target(f"max by (job, instance, workload) (rate(process_cpu_seconds_total{{{JI}}}[$__rate_interval]))", "{{instance}} ({{job}}) {{workload}}")],
               unit="percentunit", min=0),
         panel("timeseries", "Threads", "Threads of the process (the wall-clock executors grow while blocked).",
-              [target(f"max by (job, instance, workload) (process_threads{{{JI}}})", "{{instance}} {{workload}}")],
+              [target(f"max by (job, instance, workload) (process_threads{{{JI}}})", "{{instance}} ({{job}}) {{workload}}")],
               unit="short", min=0),
         row("Caches (tidepool::cache::Cache)"),
-        panel("timeseries", "Cache hit ratio", "Hits over lookups per cache: over the rate interval, and since the cache was built (tidepool_cache_hit_ratio).",
-              [target(f"{hits} / ({hits} + {misses})", "{{cache}} recent"),
-               target(f"max by (cache) (tidepool_cache_hit_ratio{{{CACHE}}})", "{{cache}} since build")],
+        panel("timeseries", "Cache hit ratio", "Hits over lookups per cache (summed over the selected instances): over the rate interval, and since the cache was built (tidepool_cache_hit_ratio, the highest instance).",
+              [target(f"{hits} / ({hits} + {misses})", "{{job}} {{cache}} recent"),
+               target(f"max by (job, cache) (tidepool_cache_hit_ratio{{{CACHE}}})", "{{job}} {{cache}} since build")],
               unit="percentunit", min=0, max=1),
         panel("timeseries", "Cache lookups, inserts and evictions", "Per second: hits, misses, inserts, and evictions by cause (size, expired, explicit, replaced).",
-              [target(hits, "{{cache}} hits"),
-               target(misses, "{{cache}} misses"),
-               target(f"sum by (cache) (rate(tidepool_cache_inserts_total{{{CACHE}}}[$__rate_interval]))", "{{cache}} inserts"),
-               target(f"sum by (cache, cause) (rate(tidepool_cache_evictions_total{{{CACHE}}}[$__rate_interval]))", "{{cache}} evicted: {{cause}}")],
+              [target(hits, "{{job}} {{cache}} hits"),
+               target(misses, "{{job}} {{cache}} misses"),
+               target(f"sum by (job, cache) (rate(tidepool_cache_inserts_total{{{CACHE}}}[$__rate_interval]))", "{{job}} {{cache}} inserts"),
+               target(f"sum by (job, cache, cause) (rate(tidepool_cache_evictions_total{{{CACHE}}}[$__rate_interval]))", "{{job}} {{cache}} evicted: {{cause}}")],
               unit="ops", min=0),
         panel("timeseries", "Cache entries", "Entries per cache against the configured entry capacity (entry-bounded caches only export the capacity).",
-              [target(f"max by (cache) (tidepool_cache_entries{{{CACHE}}})", "{{cache}} entries"),
-               target(f"max by (cache) (tidepool_cache_entries_max{{{CACHE}}})", "{{cache}} max entries")],
+              [target(f"max by (job, cache) (tidepool_cache_entries{{{CACHE}}})", "{{job}} {{cache}} entries"),
+               target(f"max by (job, cache) (tidepool_cache_entries_max{{{CACHE}}})", "{{job}} {{cache}} max entries")],
               unit="short", min=0),
         panel("timeseries", "Cache weighted size", "The weigher's total over the cached entries against the byte capacity (byte-bounded caches only).",
-              [target(f"max by (cache) (tidepool_cache_weighted_size_bytes{{{CACHE}}})", "{{cache}} size"),
-               target(f"max by (cache) (tidepool_cache_weighted_size_max_bytes{{{CACHE}}})", "{{cache}} max")],
+              [target(f"max by (job, cache) (tidepool_cache_weighted_size_bytes{{{CACHE}}})", "{{job}} {{cache}} size"),
+               target(f"max by (job, cache) (tidepool_cache_weighted_size_max_bytes{{{CACHE}}})", "{{job}} {{cache}} max")],
               unit="bytes", min=0),
         row("Pool objects"),
         panel("timeseries", "Objects alive", "Objects alive per pool (idle + used): what the pools hold in memory.",
-              [target(f"sum by (pool) (tidepool_pool_objects{{{POOL}}})", "{{pool}}")], unit="short", min=0),
+              [target(f"sum by (job, pool) (tidepool_pool_objects{{{POOL}}})", "{{job}} {{pool}}")], unit="short", min=0),
         panel("timeseries", "Objects created and destroyed", "Per second: objects created by reason (prewarm, demand, replenish) and, drawn below zero, destroyed by reason (idle_timeout, max_lifetime, recycle_failed, retired, detached, panicked, closed).",
-              [target(f"sum by (pool, reason) (rate(tidepool_pool_created_total{{{POOL}}}[$__rate_interval]))", "{{pool}} created: {{reason}}"),
-               target(f"-sum by (pool, reason) (rate(tidepool_pool_destroyed_total{{{POOL}}}[$__rate_interval]))", "{{pool}} destroyed: {{reason}}")],
+              [target(f"sum by (job, pool, reason) (rate(tidepool_pool_created_total{{{POOL}}}[$__rate_interval]))", "{{job}} {{pool}} created: {{reason}}"),
+               target(f"-sum by (job, pool, reason) (rate(tidepool_pool_destroyed_total{{{POOL}}}[$__rate_interval]))", "{{job}} {{pool}} destroyed: {{reason}}")],
               unit="ops"),
+        by_instance_row(),
+        instances_stat("tidepool_.+"),
+        panel("timeseries", "Resident memory, job total and largest instance", "The RSS of all selected instances of each job added up, and of the largest one.",
+              [target(f"sum by (job) ({rss})", "{{job}} total"),
+               target(f"max by (job) ({rss})", "{{job}} largest instance")],
+              unit="decbytes", w=10, min=0),
+        panel("timeseries", "Cache hit ratio by instance", "Hits over lookups of each selected instance over the rate interval, all its caches.",
+              [target(f"{hits_i} / ({hits_i} + {misses_i})", BY_INSTANCE)],
+              unit="percentunit", w=10, min=0, max=1),
     ],
     extra_vars=[window_var],
 )
@@ -413,22 +467,22 @@ alerts = dashboard(
     "tidepool / Alerts and simulator",
     "Alerts raised by tidepool's monitor and by the Prometheus rules, and the wall-clock simulator's phases and schedule lag.",
     [
-        panel("stat", "Active monitor alerts", "Alerts active in tidepool's monitor now, by severity.",
-              [target(f"sum by (severity) (tidepool_alerts_active{{{JI}}})", "{{severity}}")],
+        panel("stat", "Active monitor alerts", "Alerts active now in the monitors of each job's selected instances, by severity.",
+              [target(f"sum by (job, severity) (tidepool_alerts_active{{{JI}}})", "{{job}} {{severity}}")],
               unit="short", w=12, h=5, th=thresholds((None, "green"), (1, "red")),
               options={"colorMode": "background", "graphMode": "none", "textMode": "value_and_name"}),
         panel("stat", "Prometheus rule alerts firing", "Alerts of dashboards/prometheus/tidepool-rules.yml firing now, by severity (0 when none).",
-              [target(f'count by (severity) (ALERTS{{alertname=~"Tidepool.+", alertstate="firing", {JI}}}) or 0 * count by (severity) (tidepool_alerts_active{{{JI}}})', "{{severity}}")],
+              [target(f'count by (job, severity) (ALERTS{{alertname=~"Tidepool.+", alertstate="firing", {JI}}}) or 0 * count by (job, severity) (tidepool_alerts_active{{{JI}}})', "{{job}} {{severity}}")],
               unit="short", w=12, h=5, th=thresholds((None, "green"), (1, "red")),
               options={"colorMode": "background", "graphMode": "none", "textMode": "value_and_name"}),
         panel("timeseries", "Active alerts by kind and severity", "The monitor's active alerts (tidepool_alerts_active) per kind (pool_wait, starvation, memory, lock_contention, allocation_rate) and severity.",
-              [target(f"sum by (kind, severity) (tidepool_alerts_active{{{JI}}})", "{{kind}} {{severity}}")],
+              [target(f"sum by (job, kind, severity) (tidepool_alerts_active{{{JI}}})", "{{job}} {{kind}} {{severity}}")],
               unit="short", min=0, stack=True),
         panel("timeseries", "Alerts raised per minute", "Alerts fired or escalated per minute by kind and severity (tidepool_alerts_total).",
-              [target(f"sum by (kind, severity) (rate(tidepool_alerts_total{{{JI}}}[$__rate_interval])) * 60", "{{kind}} {{severity}}")],
+              [target(f"sum by (job, kind, severity) (rate(tidepool_alerts_total{{{JI}}}[$__rate_interval])) * 60", "{{job}} {{kind}} {{severity}}")],
               unit="short", min=0),
         panel("bargauge", "Alerts raised in range", "Alerts fired or escalated over the time range, by kind and severity.",
-              [target(f"sum by (kind, severity) (increase(tidepool_alerts_total{{{JI}}}[$__range]))", "{{kind}} {{severity}}", instant=True, range=False)],
+              [target(f"sum by (job, kind, severity) (increase(tidepool_alerts_total{{{JI}}}[$__range]))", "{{job}} {{kind}} {{severity}}", instant=True, range=False)],
               unit="short", min=0, w=24, h=6,
               options={"displayMode": "basic", "orientation": "vertical", "showUnfilled": True,
                        "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}}),
@@ -436,19 +490,24 @@ alerts = dashboard(
               [target(f"clamp_max(min by (resource) (tidepool_forecast_exhaustion_seconds{{{JI}}}), 86400)", "{{resource}}")],
               unit="s", min=0, w=24, h=7, th=thresholds((None, "red"), (3600, "transparent")), show_thresholds=True),
         row("Simulator (tidepool soak --time wall)"),
-        panel("state-timeline", "Simulator phase", "Which phase of the workload runs (tidepool_sim_phase is 1 for the running phase, 0 for the others).",
-              [target(f"max by (workload, phase) (tidepool_sim_phase{{{JI}}})", "{{workload}} {{phase}}")],
+        panel("state-timeline", "Simulator phase", "Which phase of the workload runs on each selected instance (tidepool_sim_phase is 1 for the running phase, 0 for the others).",
+              [target(f"max by (job, instance, workload, phase) (tidepool_sim_phase{{{JI}}})", "{{instance}} {{workload}} {{phase}}")],
               w=24, h=6, mappings=phase_mappings,
               th=thresholds((None, "transparent"), (1, "blue")),
               options={"showValue": "never", "mergeValues": True, "rowHeight": 0.8, "alignValue": "left",
                        "legend": {"showLegend": False, "displayMode": "list", "placement": "bottom"}}),
-        panel("timeseries", "Late and dropped starts", "Per second: operation starts later than --late-after behind their schedule, and starts the executors' queue refused.",
-              [target(f"sum by (workload, result) (rate(tidepool_sim_starts_total{{{JI}}}[$__rate_interval]))", "{{workload}} {{result}}")],
+        panel("timeseries", "Late and dropped starts", "Per second and instance: operation starts later than --late-after behind their schedule, and starts the executors' queue refused.",
+              [target(f"sum by (job, instance, workload, result) (rate(tidepool_sim_starts_total{{{JI}}}[$__rate_interval]))", "{{instance}} {{workload}} {{result}}")],
               unit="ops", min=0),
-        panel("stat", "Late and dropped starts in range", "Late and dropped starts over the time range.",
-              [target(f"sum by (result) (increase(tidepool_sim_starts_total{{{JI}}}[$__range]))", "{{result}}", instant=True, range=False)],
+        panel("stat", "Late and dropped starts in range", "Late and dropped starts over the time range, all selected instances of each job.",
+              [target(f"sum by (job, result) (increase(tidepool_sim_starts_total{{{JI}}}[$__range]))", "{{job}} {{result}}", instant=True, range=False)],
               unit="short", th=thresholds((None, "green"), (1, "orange")),
               options={"graphMode": "none", "textMode": "value_and_name"}),
+        by_instance_row(),
+        instances_stat("tidepool_alerts_.+"),
+        panel("timeseries", "Active monitor alerts by instance", "Alerts active now in each selected instance's monitor, by severity.",
+              [target(f"sum by (job, instance, severity) (tidepool_alerts_active{{{JI}}})", "{{instance}} ({{job}}) {{severity}}")],
+              unit="short", w=20, min=0),
     ],
     annotations=[
         {
@@ -460,7 +519,7 @@ alerts = dashboard(
             "expr": f"changes(tidepool_sim_phase{{{JI}}}[1m]) > 0 and tidepool_sim_phase{{{JI}}} == 1",
             "step": "10s",
             "titleFormat": "phase {{phase}}",
-            "textFormat": "{{workload}} entered phase {{phase}}",
+            "textFormat": "{{instance}}: {{workload}} entered phase {{phase}}",
             "tagKeys": "workload,phase",
             "useValueForTime": False,
         },
@@ -473,7 +532,7 @@ alerts = dashboard(
             "expr": f'ALERTS{{alertname=~"Tidepool.+", alertstate="firing", {JI}}}',
             "step": "30s",
             "titleFormat": "{{alertname}} {{severity}}",
-            "textFormat": "{{kind}} {{pool}}{{lock}}",
+            "textFormat": "{{instance}}: {{kind}} {{pool}}{{lock}}",
             "tagKeys": "severity,kind",
             "useValueForTime": False,
         },

@@ -44,6 +44,9 @@ pub struct DemoArgs {
     /// Seed for the workers' random hold and think times.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// The `job` and `instance` labels of every series on /metrics.
+    #[command(flatten)]
+    pub labels: super::soak::LabelArgs,
 }
 
 /// What a demo run measured.
@@ -107,9 +110,20 @@ const PHASE: Duration = Duration::from_secs(3);
 /// [`CliError::Run`] if the pool cannot be built.
 pub fn run(args: &DemoArgs) -> Result<DemoReport, CliError> {
     let metrics_at = if args.no_metrics {
+        if let Some(flag) =
+            [("--job", args.labels.job.is_some()), ("--instance", args.labels.instance.is_some())]
+                .iter()
+                .find_map(|(flag, on)| on.then_some(flag))
+        {
+            return Err(CliError::Input(format!("{flag} labels /metrics: not with --no-metrics")));
+        }
         None
     } else {
-        let installed = PrometheusExporter::new().listen(args.listen).install();
+        let installed = PrometheusExporter::new()
+            .listen(args.listen)
+            .global_label("job", args.labels.job())
+            .global_label("instance", args.labels.instance(Some(args.listen.port())))
+            .install();
         super::soak::optional_metrics(installed, args.listen, args.metrics_optional)?.map(|_| args.listen)
     };
     let clock = Clock::system();

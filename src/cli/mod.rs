@@ -28,7 +28,8 @@ pub use demo::{DemoArgs, DemoReport};
 pub use detect::{detect, DetectArgs};
 pub use recover::ReportArgs;
 pub use soak::{
-    validate, ReplayArgs, SinkArgs, SoakArgs, SoakEnd, TimeArgs, TimeMode, UnitArg, ValidateArgs, DAILY_CYCLE,
+    validate, LabelArgs, ReplayArgs, SinkArgs, SoakArgs, SoakEnd, TimeArgs, TimeMode, UnitArg, ValidateArgs,
+    DAILY_CYCLE,
 };
 
 /// tidepool: instrument resource pools and replay workloads through them.

@@ -86,13 +86,60 @@ pub struct SinkArgs {
     pub alertmanager: Option<String>,
     /// Push the run's results (tidepool_soak_*; in wall-clock time also
     /// every live series, every 10 s) to this Pushgateway (http://HOST:PORT)
-    /// at the end, as job `tidepool`, instance the workload's name.
+    /// at the end, as the group of --job and --instance.
     #[arg(long, value_name = "URL")]
     pub pushgateway: Option<String>,
     /// With --pushgateway: delete the pushed group at the end instead of
     /// keeping it (for gateways shared by many runs).
     #[arg(long, requires = "pushgateway")]
     pub pushgateway_delete: bool,
+}
+
+/// The `job` and `instance` labels of everything a run exports: /metrics,
+/// the Pushgateway group, the OTLP resource, Alertmanager alerts.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LabelArgs {
+    /// The `job` label of everything the run exports (/metrics series,
+    /// --pushgateway group, --otlp service.name, --alertmanager alerts):
+    /// the same for every runner of one fleet [default: tidepool].
+    #[arg(long, value_name = "NAME", value_parser = parse_label_value)]
+    pub job: Option<String>,
+    /// The `instance` label of everything the run exports: one per runner
+    /// [default: HOSTNAME:PORT while serving /metrics on PORT, else
+    /// HOSTNAME].
+    #[arg(long, value_name = "NAME", value_parser = parse_label_value)]
+    pub instance: Option<String>,
+}
+
+impl LabelArgs {
+    /// The job: given, or [`crate::export::DEFAULT_JOB`].
+    pub fn job(&self) -> String {
+        self.job.clone().unwrap_or_else(|| crate::export::DEFAULT_JOB.into())
+    }
+
+    /// The instance: given, or [`crate::export::default_instance`] of a
+    /// process serving /metrics on `port` (or nothing).
+    pub fn instance(&self, port: Option<u16>) -> String {
+        self.instance.clone().unwrap_or_else(|| crate::export::default_instance(port))
+    }
+
+    /// The first flag given, for refusals.
+    fn given(&self) -> Option<&'static str> {
+        if self.job.is_some() {
+            Some("--job")
+        } else if self.instance.is_some() {
+            Some("--instance")
+        } else {
+            None
+        }
+    }
+}
+
+/// A `--job` / `--instance` value ([`crate::export::check_label_value`]).
+fn parse_label_value(text: &str) -> Result<String, String> {
+    crate::export::check_label_value(text)
+        .map(|()| text.to_string())
+        .map_err(|e| format!("{e} (a Prometheus label value: text such as ci-runner-7)"))
 }
 
 /// Virtual or wall-clock time, and the wall-clock settings.
@@ -132,6 +179,9 @@ pub struct TimeArgs {
     /// late [default: 1ms].
     #[arg(long, value_parser = parse_late_after, allow_hyphen_values = true)]
     pub late_after: Option<Duration>,
+    /// The `job` and `instance` labels.
+    #[command(flatten)]
+    pub labels: LabelArgs,
 }
 
 /// `--time` values.
@@ -144,9 +194,18 @@ pub enum TimeMode {
 }
 
 impl TimeArgs {
-    /// Refuses wall-clock flags in virtual time.
-    fn check(&self) -> Result<(), CliError> {
+    /// Refuses wall-clock flags in virtual time, and labels with nothing
+    /// to label.
+    fn check(&self, sinks: &SinkArgs) -> Result<(), CliError> {
         if self.time == TimeMode::Virtual {
+            if let Some(flag) = self.labels.given() {
+                if sinks.pushgateway.is_none() && sinks.alertmanager.is_none() {
+                    return Err(CliError::Input(format!(
+                        "{flag} labels what the run exports: it needs --time wall (/metrics, --otlp), \
+                         --pushgateway or --alertmanager"
+                    )));
+                }
+            }
             let given = [
                 ("--compress", self.compress.is_some()),
                 ("--listen", self.listen.is_some()),
@@ -560,7 +619,7 @@ impl Observer for Progress {
             let now = self.wall.now_nanos();
             if now.saturating_sub(*last) >= 10_000_000_000 {
                 *last = now;
-                if let Err(e) = group.push(&handle.render()) {
+                if let Err(e) = group.push(&pushable(handle.render())) {
                     if !self.quiet {
                         eprintln!("tidepool: {e}");
                     }
@@ -628,7 +687,7 @@ pub fn run(args: &SoakArgs) -> Result<(String, SoakEnd), CliError> {
             &format!("--duration {}", sim::workload::fmt_duration(d)),
         )?;
     }
-    args.time.check()?;
+    args.time.check(&args.sinks)?;
     let replay = replay_command(args, &workload);
     let Some(name) = &args.record_trace else {
         return execute(&workload, &file, replay, None, args.common());
@@ -731,7 +790,7 @@ pub fn replay(args: &ReplayArgs) -> Result<(String, SoakEnd), CliError> {
         UnitArg::Count => sim::series::SeriesUnit::Count,
         UnitArg::PerSecond => sim::series::SeriesUnit::PerSecond,
     };
-    args.time.check()?;
+    args.time.check(&args.sinks)?;
     if !args.speed.is_finite() || args.speed <= 0.0 || args.speed > MAX_SPEED {
         return Err(CliError::Input(format!(
             "--speed {}: must be a finite number > 0 and at most {MAX_SPEED:e}",
@@ -847,9 +906,14 @@ fn execute(
         Some(k) => workload.compressed(k).map_err(CliError::Input)?,
         None => workload.clone(),
     };
+    // Where /metrics is served, if it is: the default instance names its port.
+    let listen =
+        (wall_mode && !time.no_metrics).then(|| time.listen.unwrap_or(crate::export::DEFAULT_LISTEN));
+    let job = time.labels.job();
+    let instance = time.labels.instance(listen.map(|a| a.port()));
     let pushgateway = match &sinks.pushgateway {
         Some(url) => Some(
-            crate::export::Pushgateway::new(url, "tidepool", Some(&workload.name))
+            crate::export::Pushgateway::new(url, &job, Some(&instance))
                 .map_err(|e| CliError::Input(format!("--pushgateway: {e}")))?,
         ),
         None => None,
@@ -857,18 +921,19 @@ fn execute(
     let mut metrics = None;
     #[cfg(feature = "otlp")]
     let mut otlp_push: Option<crate::export::OtlpHandle> = None;
-    if wall_mode && !time.no_metrics {
+    if let Some(listen) = listen {
         // Before the pool is built: its metric handles bind to the recorder
         // installed at that moment.
-        let listen = time.listen.unwrap_or(crate::export::DEFAULT_LISTEN);
         let exporter = crate::export::PrometheusExporter::new()
             .listen(listen)
+            .global_label("job", job.clone())
+            .global_label("instance", instance.clone())
             .global_label("workload", workload.name.clone());
         #[cfg(feature = "otlp")]
         let handle = match &time.otlp {
             Some(url) => {
                 let otlp = crate::export::OtlpExporter::new(url)
-                    .and_then(|o| o.instance(workload.name.clone()).install(exporter))
+                    .and_then(|o| o.install(exporter))
                     .map_err(|e| CliError::Input(format!("--otlp {url} / --listen {listen}: {e}")))?;
                 eprintln!("tidepool: pushing OTLP to {url} every 10 s");
                 let handle = otlp.prometheus().clone();
@@ -880,7 +945,9 @@ fn execute(
         #[cfg(not(feature = "otlp"))]
         let handle = optional_metrics(exporter.install(), listen, time.metrics_optional)?;
         if handle.is_some() {
-            eprintln!("tidepool: serving /metrics at http://{listen}/metrics");
+            eprintln!(
+                "tidepool: serving /metrics at http://{listen}/metrics (job {job:?}, instance {instance:?})"
+            );
         }
         metrics = handle;
     }
@@ -913,7 +980,8 @@ fn execute(
     if let Some(url) = &sinks.alertmanager {
         let sink = crate::monitor::alertmanager::Alertmanager::new(url)
             .map_err(|e| CliError::Input(format!("--alertmanager: {e}")))?
-            .label("job", "tidepool")
+            .label("job", job.clone())
+            .label("instance", instance.clone())
             .label("workload", workload.name.clone());
         monitor.add_sink(sink);
     }
@@ -1014,7 +1082,7 @@ fn execute(
     if let Some(group) = &pushgateway {
         let mut body = report.to_exposition();
         if let Some(handle) = &metrics {
-            body = handle.render() + &body;
+            body = pushable(handle.render()) + &body;
         }
         let pushed = if sinks.pushgateway_delete { group.delete() } else { group.push(&body) };
         pushed.map_err(|e| CliError::Run(format!("the reports are written, but: {e}")))?;
@@ -1031,6 +1099,20 @@ fn execute(
         eprintln!("tidepool: the last OTLP push failed: {e}");
     }
     Ok((summary(&report, &json, &md, &samples_path), end))
+}
+
+/// The live exposition as a Pushgateway takes it: `process_cpu_seconds_total`
+/// declared a counter. It is one (it only grows), but the `metrics` facade
+/// has only integer counters, so the scrape serves it as a gauge; a
+/// Pushgateway refuses a push whose type of a name differs from its own
+/// registry's, and its own process_cpu_seconds_total is a counter.
+fn pushable(exposition: String) -> String {
+    const GAUGE: &str = "# TYPE process_cpu_seconds_total gauge\n";
+    if exposition.contains(GAUGE) {
+        exposition.replacen(GAUGE, "# TYPE process_cpu_seconds_total counter\n", 1)
+    } else {
+        exposition
+    }
 }
 
 /// A run that could not start or go on: bad input (exit 2), naming the

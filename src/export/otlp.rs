@@ -25,9 +25,14 @@
 //!
 //! # Resource
 //!
-//! `service.name` is `tidepool` (Prometheus' receiver makes it `job`),
-//! `service.instance.id` the instance if given (`instance`), and each global
-//! label of the Prometheus exporter becomes a resource attribute too.
+//! `service.name` is the job (Prometheus' OTLP receiver makes it `job`) and
+//! `service.instance.id` the instance (`instance`): by default the
+//! Prometheus exporter's `job` and `instance` global labels, else
+//! [`DEFAULT_JOB`](super::DEFAULT_JOB) and no instance. Each global label
+//! of the Prometheus exporter becomes a resource attribute too, so a
+//! receiver that turns resource attributes into labels (VictoriaMetrics)
+//! also shows `job` and `instance`: the same run has the same `job` and
+//! `instance` on every path.
 //!
 //! The transport is tidepool's own small HTTP/1.1 client: plain `http://` only.
 
@@ -65,7 +70,7 @@ pub struct OtlpExporter {
     url: String,
     endpoint: crate::http::Endpoint,
     interval: Duration,
-    service: String,
+    service: Option<String>,
     instance: Option<String>,
 }
 
@@ -85,7 +90,7 @@ impl OtlpExporter {
             url: url.to_string(),
             endpoint,
             interval: Duration::from_secs(10),
-            service: "tidepool".into(),
+            service: None,
             instance: None,
         })
     }
@@ -96,13 +101,15 @@ impl OtlpExporter {
         self
     }
 
-    /// `service.name` (default `tidepool`).
+    /// `service.name` (default: the Prometheus exporter's `job` global
+    /// label, else `tidepool`).
     pub fn service(mut self, name: impl Into<String>) -> Self {
-        self.service = name.into();
+        self.service = Some(name.into());
         self
     }
 
-    /// `service.instance.id`.
+    /// `service.instance.id` (default: the Prometheus exporter's `instance`
+    /// global label, else none).
     pub fn instance(mut self, id: impl Into<String>) -> Self {
         self.instance = Some(id.into());
         self
@@ -116,9 +123,14 @@ impl OtlpExporter {
     /// As [`PrometheusExporter::install`], and [`ExportError::Exporter`] if the
     /// OTLP exporter cannot be built.
     pub fn install(self, prometheus: PrometheusExporter) -> Result<OtlpHandle, ExportError> {
-        let mut attributes = vec![KeyValue::new("service.name", self.service.clone())];
-        if let Some(instance) = &self.instance {
-            attributes.push(KeyValue::new("service.instance.id", instance.clone()));
+        let global = |name: &str| {
+            prometheus.global_labels.iter().rev().find(|(key, _)| key == name).map(|(_, value)| value.clone())
+        };
+        let service =
+            self.service.clone().or_else(|| global("job")).unwrap_or_else(|| super::DEFAULT_JOB.into());
+        let mut attributes = vec![KeyValue::new("service.name", service)];
+        if let Some(instance) = self.instance.clone().or_else(|| global("instance")) {
+            attributes.push(KeyValue::new("service.instance.id", instance));
         }
         for (key, value) in &prometheus.global_labels {
             attributes.push(KeyValue::new(key.clone(), value.clone()));

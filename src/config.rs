@@ -336,7 +336,7 @@ impl ExportConfig {
     /// assert_eq!(tidepool::config::ExportConfig::default().job(), "tidepool");
     /// ```
     pub fn job(&self) -> &str {
-        self.labels.get("job").map_or("tidepool", String::as_str)
+        self.labels.get("job").map_or(crate::export::DEFAULT_JOB, String::as_str)
     }
 
     /// The `instance` label, if any.
@@ -360,8 +360,8 @@ impl ExportConfig {
                     "not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)".into(),
                 ));
             }
-            if value.is_empty() {
-                return Err((format!("labels.{name}"), "the value must not be empty".into()));
+            if let Err(e) = crate::export::check_label_value(value) {
+                return Err((format!("labels.{name}"), format!("the value {e}")));
             }
         }
         for (key, url) in [("pushgateway", &self.pushgateway), ("otlp_endpoint", &self.otlp_endpoint)] {

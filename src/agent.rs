@@ -28,7 +28,7 @@ use crate::clock::Clock;
 use crate::config::{AgentConfig, ConfigError};
 use crate::export::{ExportError, PrometheusExporter, PrometheusHandle, PushError, Pushgateway};
 use crate::monitor::sampler::Sampler;
-use crate::monitor::{AlertEvent, AlertSink, Kind, Monitor, MonitorReport};
+use crate::monitor::{actions, AlertEvent, AlertSink, Kind, Monitor, MonitorReport};
 use crate::pool::{Pool, PoolBuilder};
 
 /// `tidepool_agent_memory_cleanups_total`: cleanups run because the
@@ -61,7 +61,8 @@ pub enum AgentError {
 trait Watched: Send + Sync {
     fn name(&self) -> &str;
     fn trim_idle(&self) -> usize;
-    fn grow(&self) -> (usize, usize);
+    /// The built-in [`actions::grow_pool`] remedy, run on this pool.
+    fn grow(&self, alert: &AlertEvent) -> Result<String, String>;
 }
 
 impl<T: Send + 'static> Watched for Pool<T> {
@@ -71,9 +72,8 @@ impl<T: Send + 'static> Watched for Pool<T> {
     fn trim_idle(&self) -> usize {
         Pool::trim_idle(self)
     }
-    fn grow(&self) -> (usize, usize) {
-        let before = self.status().target;
-        (before, self.set_target(usize::MAX))
+    fn grow(&self, alert: &AlertEvent) -> Result<String, String> {
+        actions::grow_pool(self.clone())(alert)
     }
 }
 
@@ -231,10 +231,7 @@ impl Agent {
         monitor.on(Kind::Starvation, "grow_pool", move |alert| {
             let pool = pools.pools.lock().iter().find(|p| p.name() == alert.subject).cloned();
             let Some(pool) = pool else { return Err(format!("{} is not an agent pool", alert.subject)) };
-            match pool.grow() {
-                (before, after) if after > before => Ok(format!("target {before} -> {after}")),
-                (_, after) => Err(format!("already at max_size {after}")),
-            }
+            pool.grow(alert)
         });
         let pools = Arc::clone(&shared);
         monitor.on(Kind::Memory, "trim_idle", move |_| {

@@ -5,15 +5,16 @@
 //!
 //! | section | what it configures | drives |
 //! |---|---|---|
-//! | `[pool]` ([`PoolDefaults`]) | min/max size, timeouts, sizing | every [`PoolBuilder`] from [`crate::Agent::pool_builder`] |
+//! | `[pool]` ([`PoolSettings`]) | min/max size, timeouts, sizing | every [`PoolBuilder`](crate::pool::PoolBuilder) from [`crate::Agent::pool_builder`] |
 //! | `[memory]` ([`MemoryConfig`]) | cleanup interval, pressure threshold | the agent thread's RSS check and idle trimming |
 //! | `[monitoring]` ([`MonitorConfig`]) | sample interval, baseline, floors, suppression, remedies | the agent's [`crate::monitor::Monitor`] |
 //! | `[export]` ([`ExportConfig`]) | listen address, labels, Pushgateway, OTLP | the exporters the agent installs |
 //!
-//! `[pool]` shares its keys with a workload's `[pool]` (`min_size` is the
-//! workload's `min`, `max_size` its `max`; each file accepts both), and
-//! `[monitoring]` *is* a workload's `[monitor]`: the same struct, either name
-//! in either file.
+//! `[pool]` *is* a workload's `[pool]`: the same [`PoolSettings`], read
+//! with the same keys, aliases (`min` for `min_size`, `max` for `max_size`)
+//! and defaults, and building the same sizing policy (a workload adds its
+//! object model beside it). `[monitoring]` *is* a workload's `[monitor]`:
+//! the same struct, either name in either file.
 //!
 //! `config/tidepool.toml` (also [`AgentConfig::DEFAULT_FILE`] and
 //! `tidepool config default`) is the default file with every key documented.
@@ -21,8 +22,8 @@
 //! Errors ([`ConfigError`]) name the file, line, column and key
 //! (`agent.toml:3:12: pool.max_size: ...`), or the environment variable
 //! (`TIDEPOOL_POOL__MAX_SIZE: ...`). Ranges are the ones the builders
-//! enforce: the pool section is checked by the [`PoolBuilder`]'s own
-//! validation and the monitoring section by [`MonitorConfig::validate`].
+//! enforce: the pool section by [`PoolSettings::validate`] (what the pool
+//! builder checks) and the monitoring section by [`MonitorConfig::validate`].
 //!
 //! # Examples
 //!
@@ -45,13 +46,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::de::{de_bytes, de_duration, ser_duration};
 use crate::monitor::MonitorConfig;
-use crate::pool::{Pool, PoolBuilder};
-use crate::sim::workload::{
-    de_bytes, de_duration, de_fraction_open, de_opt_duration, field_at, fmt_duration, line_col, ser_duration,
-    ser_opt_duration, written_in_table,
-};
-use crate::sim::Sizing;
+use crate::pool::PoolSettings;
+use crate::text::{field_at, line_col, written_in_table, TextError};
+use crate::units::fmt_duration;
 
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -110,8 +109,8 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentConfig {
-    /// `[pool]`: the settings every agent pool shares.
-    pub pool: PoolDefaults,
+    /// `[pool]`: the settings every agent pool starts from.
+    pub pool: PoolSettings,
     /// `[memory]`: the agent's memory cleanup.
     pub memory: MemoryConfig,
     /// `[monitoring]` (or `[monitor]`): the monitor, as in workload files.
@@ -119,141 +118,6 @@ pub struct AgentConfig {
     pub monitoring: MonitorConfig,
     /// `[export]`: where metrics go.
     pub export: ExportConfig,
-}
-
-/// `[pool]`: the settings every pool built by
-/// [`crate::Agent::pool_builder`] starts from (the builder can still change
-/// any of them). Keys match a workload's `[pool]`.
-///
-/// ```
-/// use tidepool::config::PoolDefaults;
-/// let pool = PoolDefaults::default()
-///     .configure(tidepool::pool::Pool::builder("db"))
-///     .factory(|| Ok(0u8))
-///     .build()
-///     .unwrap();
-/// assert_eq!((pool.status().min, pool.status().max), (4, 16));
-/// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PoolDefaults {
-    /// Objects created at build and kept (4). Also written `min`.
-    #[serde(alias = "min")]
-    pub min_size: usize,
-    /// The most objects a pool holds (16, at most 4096). Also written `max`.
-    #[serde(alias = "max")]
-    pub max_size: usize,
-    /// How long an acquire waits in line (30 s).
-    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
-    pub acquire_timeout: Duration,
-    /// `utilization` (adaptive, default) or `fixed` (target = max).
-    pub sizing: Sizing,
-    /// The in-use / size ratio the adaptive sizing steers to (0.75).
-    #[serde(deserialize_with = "de_fraction_open")]
-    pub target_utilization: f64,
-    /// The mean acquire wait over a sizing interval above which the pool
-    /// counts as contended and grows (3 ms); see
-    /// [`crate::pool::ContentionPolicy`].
-    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
-    pub contention_threshold: Duration,
-    /// How often the sizing policy runs (15 s).
-    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
-    pub sizing_interval: Duration,
-    /// How often the pool's maintenance runs (1 s).
-    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
-    pub maintenance_interval: Duration,
-    /// Idle objects above `min_size` older than this are destroyed (off).
-    #[serde(
-        deserialize_with = "de_opt_duration",
-        serialize_with = "ser_opt_duration",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub max_idle_time: Option<Duration>,
-    /// Objects older than this are replaced (off).
-    #[serde(
-        deserialize_with = "de_opt_duration",
-        serialize_with = "ser_opt_duration",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub max_lifetime: Option<Duration>,
-    /// A hold longer than this is reported as a leak (off).
-    #[serde(
-        deserialize_with = "de_opt_duration",
-        serialize_with = "ser_opt_duration",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub leak_threshold: Option<Duration>,
-}
-
-impl Default for PoolDefaults {
-    fn default() -> Self {
-        PoolDefaults {
-            min_size: 4,
-            max_size: 16,
-            acquire_timeout: Duration::from_secs(30),
-            sizing: Sizing::Utilization,
-            target_utilization: 0.75,
-            contention_threshold: Duration::from_millis(3),
-            sizing_interval: Duration::from_secs(15),
-            maintenance_interval: Duration::from_secs(1),
-            max_idle_time: None,
-            max_lifetime: None,
-            leak_threshold: None,
-        }
-    }
-}
-
-impl PoolDefaults {
-    /// Applies these settings to `builder` (sizes, timeout, sizing policy
-    /// — a [`crate::pool::ContentionPolicy`] for `utilization` — intervals,
-    /// idle time, lifetime, leak threshold); the factory stays the caller's.
-    ///
-    /// ```
-    /// use tidepool::config::PoolDefaults;
-    /// let defaults = PoolDefaults { max_size: 32, ..PoolDefaults::default() };
-    /// let pool = defaults.configure(tidepool::pool::Pool::builder("db")).factory(|| Ok(0u8)).build().unwrap();
-    /// assert_eq!(pool.status().max, 32);
-    /// ```
-    pub fn configure<T: Send + 'static>(&self, builder: PoolBuilder<T>) -> PoolBuilder<T> {
-        let mut builder = builder
-            .min_size(self.min_size)
-            .max_size(self.max_size)
-            .acquire_timeout(self.acquire_timeout)
-            .sizing_interval(self.sizing_interval)
-            .maintenance_interval(Some(self.maintenance_interval));
-        builder = match self.sizing {
-            Sizing::Utilization => builder.sizing_policy(crate::pool::ContentionPolicy {
-                target_utilization: self.target_utilization,
-                contention_threshold: self.contention_threshold,
-            }),
-            Sizing::Fixed => builder.sizing_policy(crate::pool::FixedPolicy),
-        };
-        if let Some(d) = self.max_idle_time {
-            builder = builder.max_idle_time(d);
-        }
-        if let Some(d) = self.max_lifetime {
-            builder = builder.max_lifetime(d);
-        }
-        if let Some(d) = self.leak_threshold {
-            builder = builder.leak_threshold(d);
-        }
-        builder
-    }
-
-    /// The pool builder's own validation of these settings: `(key, message)`.
-    fn check(&self) -> Result<(), (&'static str, String)> {
-        let builder = self.configure(Pool::<()>::builder("agent")).factory(|| Ok(()));
-        builder.validate().map_err(|e| {
-            use crate::pool::BuildError as B;
-            let key = match &e {
-                B::InvalidSize { min, .. } if *min < 1 => "min_size",
-                B::InvalidSize { .. } => "max_size",
-                B::InvalidDuration { field, .. } | B::InvalidRatio { field, .. } => field,
-                _ => "pool",
-            };
-            (key, e.to_string())
-        })
-    }
 }
 
 /// `[memory]`: what the agent's thread does about memory.
@@ -408,17 +272,9 @@ impl AgentConfig {
     ///
     /// [`ConfigError`], naming the file (and line and key).
     pub fn load(path: &Path) -> Result<AgentConfig, ConfigError> {
-        use crate::sim::WorkloadError as W;
-        let (text, file) = crate::sim::workload::read_text(path).map_err(|e| match e {
-            W::Read { file, source } => ConfigError::Read { file, source },
-            W::NotText { file, offset } => ConfigError::NotText { file, offset },
-            other => ConfigError::Invalid {
-                file: path.display().to_string(),
-                line: 0,
-                column: 0,
-                key: "?".into(),
-                message: other.to_string(),
-            },
+        let (text, file) = crate::text::read_text(path).map_err(|e| match e {
+            TextError::Read { file, source } => ConfigError::Read { file, source },
+            TextError::NotText { file, offset } => ConfigError::NotText { file, offset },
         })?;
         AgentConfig::parse(&text, &file)
     }
@@ -572,7 +428,9 @@ impl AgentConfig {
 
     /// Every cross-field and range check: `(section.key, message)`.
     fn check(&self) -> Result<(), (String, String)> {
-        self.pool.check().map_err(|(k, m)| (format!("pool.{k}"), m))?;
+        if let Err(e) = self.pool.validate() {
+            return Err((format!("pool.{}", e.setting().unwrap_or("sizing")), e.to_string()));
+        }
         let memory = &self.memory;
         if memory.cleanup_interval < Duration::from_secs(1)
             || memory.cleanup_interval > Duration::from_secs(86_400)
@@ -594,30 +452,10 @@ impl AgentConfig {
     /// assert!(text.contains("pool: min_size 4, max_size 16"));
     /// ```
     pub fn summary(&self) -> String {
-        let p = &self.pool;
-        let sizing = match p.sizing {
-            Sizing::Utilization => format!(
-                "utilization sizing (target {}, contention threshold {}, every {})",
-                p.target_utilization,
-                fmt_duration(p.contention_threshold),
-                fmt_duration(p.sizing_interval)
-            ),
-            Sizing::Fixed => "fixed sizing (target = max_size)".into(),
-        };
-        let opt = |d: Option<Duration>| d.map_or_else(|| "off".to_string(), fmt_duration);
         let m = &self.monitoring;
         let e = &self.export;
         let labels: Vec<String> = e.labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-        let mut out = format!(
-            "  pool: min_size {}, max_size {}, acquire_timeout {}, {sizing}, maintenance every {}, max_idle_time {}, max_lifetime {}, leak_threshold {}\n",
-            p.min_size,
-            p.max_size,
-            fmt_duration(p.acquire_timeout),
-            fmt_duration(p.maintenance_interval),
-            opt(p.max_idle_time),
-            opt(p.max_lifetime),
-            opt(p.leak_threshold),
-        );
+        let mut out = format!("  pool: {}\n", self.pool.summary());
         out += &format!(
             "  memory: every {} trim idle objects of every agent pool when RSS > {} bytes ({:.1} MB)\n",
             fmt_duration(self.memory.cleanup_interval),

@@ -47,6 +47,7 @@ pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;
+mod de;
 pub mod export;
 mod http;
 pub mod monitor;
@@ -56,5 +57,7 @@ pub mod process;
 pub mod report;
 pub mod sim;
 pub mod sync;
+pub mod text;
+pub mod units;
 
 pub use agent::{Agent, AgentError, MEMORY_CLEANUPS};

@@ -13,7 +13,7 @@ use clap::Args;
 use super::CliError;
 use crate::monitor::anomaly::{AnomalyConfig, AnomalyDetector};
 use crate::sim::series::parse_timestamp;
-use crate::sim::workload::{read_text, WorkloadError};
+use crate::text::{read_text, TextError};
 
 /// Arguments of `tidepool detect`.
 #[derive(Debug, Args)]
@@ -39,7 +39,8 @@ struct Row<'a> {
 
 fn invalid(file: &str, line: usize, column: usize, field: &str, message: String) -> CliError {
     CliError::Input(
-        WorkloadError::Invalid { file: file.into(), line, column, field: field.into(), message }.to_string(),
+        crate::sim::WorkloadError::Invalid { file: file.into(), line, column, field: field.into(), message }
+            .to_string(),
     )
 }
 
@@ -106,7 +107,7 @@ fn parse_rows<'a>(text: &'a str, file: &str) -> Result<Vec<Row<'a>>, CliError> {
 fn read_series(path: &Path) -> Result<(String, String), CliError> {
     match read_text(path) {
         Ok(read) => Ok(read),
-        Err(WorkloadError::NotText { file, offset }) => {
+        Err(TextError::NotText { file, offset }) => {
             let bytes = std::fs::read(path).unwrap_or_default();
             let before = &bytes[..offset.min(bytes.len())];
             let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |k| k + 1);

@@ -237,7 +237,7 @@ impl TimeArgs {
                 cmd += &format!(" --workers {w}");
             }
             if let Some(d) = self.late_after {
-                cmd += &format!(" --late-after {}", sim::workload::fmt_duration(d).replace(' ', ""));
+                cmd += &format!(" --late-after {}", crate::units::fmt_duration(d).replace(' ', ""));
             }
         }
         cmd
@@ -407,16 +407,16 @@ pub fn validate(args: &ValidateArgs) -> Result<String, CliError> {
         "{file}: ok\n  workload {} (seed {}), {} of virtual time: {:.3} cycle(s) of {}\n",
         w.name,
         w.seed,
-        sim::workload::fmt_duration(w.duration),
+        crate::units::fmt_duration(w.duration),
         w.duration.as_secs_f64() / w.cycle().as_secs_f64(),
-        sim::workload::fmt_duration(w.cycle())
+        crate::units::fmt_duration(w.cycle())
     );
     out += &format!(
         "  pool {}..{} ({} sizing), acquire timeout {}\n",
-        w.pool.min,
-        w.pool.max,
-        w.pool.sizing.name(),
-        sim::workload::fmt_duration(w.pool.acquire_timeout)
+        w.pool.settings.min_size,
+        w.pool.settings.max_size,
+        w.pool.settings.sizing.name(),
+        crate::units::fmt_duration(w.pool.settings.acquire_timeout)
     );
     for p in &w.phases {
         let hold = w
@@ -425,7 +425,7 @@ pub fn validate(args: &ValidateArgs) -> Result<String, CliError> {
         out += &format!(
             "  phase {:<10} {:>8}  {}  mean hold {}\n",
             p.name,
-            sim::workload::fmt_duration(p.duration),
+            crate::units::fmt_duration(p.duration),
             describe_arrival(&p.arrival),
             report::ms(hold)
         );
@@ -434,8 +434,8 @@ pub fn validate(args: &ValidateArgs) -> Result<String, CliError> {
         out += &format!(
             "  fault {} at {} for {}\n",
             f.kind.name(),
-            sim::workload::fmt_duration(f.at),
-            f.duration.map_or("the rest of the run".into(), sim::workload::fmt_duration)
+            crate::units::fmt_duration(f.at),
+            f.duration.map_or("the rest of the run".into(), crate::units::fmt_duration)
         );
     }
     let ops = w.expected_ops();
@@ -678,13 +678,13 @@ pub fn run(args: &SoakArgs) -> Result<(String, SoakEnd), CliError> {
         if instances > sim::workload::MAX_PHASE_INSTANCES as u128 {
             return Err(CliError::Input(format!(
                 "--duration {}: the cycle would repeat into {instances} phase instances (at most {})",
-                sim::workload::fmt_duration(d),
+                crate::units::fmt_duration(d),
                 sim::workload::MAX_PHASE_INSTANCES
             )));
         }
         check_expected_ops(
             workload.expected_ops(),
-            &format!("--duration {}", sim::workload::fmt_duration(d)),
+            &format!("--duration {}", crate::units::fmt_duration(d)),
         )?;
     }
     args.time.check(&args.sinks)?;
@@ -840,7 +840,7 @@ pub fn replay(args: &ReplayArgs) -> Result<(String, SoakEnd), CliError> {
             let text = format!(
                 "name = \"replay\"\nhold = {{ dist = \"exponential\", mean = \"{}\" }}\n[pool]\n\
                  [[phase]]\nname = \"x\"\nduration = \"1s\"\narrival = {{ process = \"poisson\", rate = 1 }}\n",
-                sim::workload::fmt_duration(args.hold)
+                crate::units::fmt_duration(args.hold)
             );
             let w = Workload::parse(&text, "replay defaults").map_err(|e| CliError::Input(e.to_string()))?;
             (w, args.series.display().to_string())
@@ -873,13 +873,13 @@ pub fn replay(args: &ReplayArgs) -> Result<(String, SoakEnd), CliError> {
         cmd += &format!(" --speed {}", args.speed);
     }
     if let Some(gap) = args.max_idle_gap {
-        cmd += &format!(" --max-idle-gap {}", sim::workload::fmt_duration(gap));
+        cmd += &format!(" --max-idle-gap {}", crate::units::fmt_duration(gap));
     }
     if args.loops != 1 {
         cmd += &format!(" --loop {}", args.loops);
     }
     if args.workload.is_none() {
-        cmd += &format!(" --hold {}", sim::workload::fmt_duration(args.hold));
+        cmd += &format!(" --hold {}", crate::units::fmt_duration(args.hold));
     }
     cmd += &args.time.command_suffix();
     cmd += &format!(" --out {}", shell_word(&args.out.display().to_string()));
@@ -1018,8 +1018,8 @@ fn execute(
         monitor,
         push: pushgateway.clone().map(|group| (group, metrics.clone(), started)),
         alerts: BufWriter::new(alerts),
-        pool_max: workload.pool.max,
-        queue_limit: workload.monitor.queue_limit_for(workload.pool.max),
+        pool_max: workload.pool.settings.max_size,
+        queue_limit: workload.monitor.queue_limit_for(workload.pool.settings.max_size),
         // About 2 000 readings a run (a /proc read each), after the same
         // warm-up as the leak verdict.
         rss: crate::monitor::LeakTracker::new(report::RSS_BUDGET_BYTES_PER_HOUR, monitor_warmup),
@@ -1041,7 +1041,7 @@ fn execute(
         "tidepool: {verb} {} (seed {}), {} of {} time",
         file,
         workload.seed,
-        sim::workload::fmt_duration(workload.duration),
+        crate::units::fmt_duration(workload.duration),
         if wall_mode { "wall-clock" } else { "virtual" }
     );
     let (outcome, figures) = if wall_mode {
@@ -1132,7 +1132,7 @@ fn replay_command(args: &SoakArgs, w: &Workload) -> String {
     }
     cmd += &format!(" --seed {}", w.seed);
     if let Some(d) = args.duration {
-        cmd += &format!(" --duration {}", sim::workload::fmt_duration(d).replace(' ', ""));
+        cmd += &format!(" --duration {}", crate::units::fmt_duration(d).replace(' ', ""));
     }
     cmd += &args.time.command_suffix();
     cmd += &format!(" --out {}", shell_word(&args.out.display().to_string()));

@@ -252,7 +252,7 @@ impl AlertBook {
             _ if kind.is_predicted() => format!(
                 "{kind} on {subject} is {severity}: {} (horizon {})",
                 kind.format(value),
-                crate::report::human_seconds(expected)
+                crate::units::human_seconds(expected)
             ),
             _ => format!(
                 "{kind} on {subject} is {severity}: {} (baseline {})",

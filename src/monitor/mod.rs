@@ -142,10 +142,7 @@ pub struct MonitorConfig {
     /// How often a live agent samples its readings (2 s; `"2s"` or a
     /// number of seconds). In a workload file it is the run's
     /// `sample_interval` when that is not written at the top level.
-    #[serde(
-        deserialize_with = "crate::sim::workload::de_duration",
-        serialize_with = "crate::sim::workload::ser_duration"
-    )]
+    #[serde(deserialize_with = "crate::de::de_duration", serialize_with = "crate::de::ser_duration")]
     pub sample_interval: std::time::Duration,
     /// Samples each signal's adaptive band learns from before it scores
     /// anything (30, the detector's warm-up; 2 to 100 000).
@@ -237,7 +234,7 @@ impl MonitorConfig {
                 return Err((key, format!("{v} must be a finite number >= 0")));
             }
         }
-        let month = crate::sim::workload::MAX_DURATION.as_secs_f64();
+        let month = crate::units::MAX_DURATION.as_secs_f64();
         for (key, v) in [
             ("forecast_horizon_seconds", Some(self.forecast_horizon_seconds)),
             ("forecast_window_seconds", Some(self.forecast_window_seconds)),

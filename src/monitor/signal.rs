@@ -90,7 +90,7 @@ impl Kind {
             Kind::MemoryExhaustionPredicted
             | Kind::PoolSizeExhaustionPredicted
             | Kind::QueueExhaustionPredicted => {
-                format!("exhausted in {}", crate::report::human_seconds(value))
+                format!("exhausted in {}", crate::units::human_seconds(value))
             }
         }
     }

@@ -9,8 +9,9 @@ use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 
 use super::error::{BoxError, BuildError};
-use super::sizing::{SizingPolicy, UtilizationPolicy};
-use super::{LeakEvent, Pool, MAX_POOL_SIZE};
+use super::settings::PoolSettings;
+use super::sizing::SizingPolicy;
+use super::{LeakEvent, Pool};
 use crate::clock::Clock;
 
 pub(crate) type SyncFactory<T> = Arc<dyn Fn() -> Result<T, BoxError> + Send + Sync>;
@@ -28,6 +29,10 @@ pub(crate) enum Factory<T> {
 
 /// Every setting of a [`Pool`], checked once by [`PoolBuilder::build`].
 ///
+/// The file-borne settings are a [`PoolSettings`] (set them all at once
+/// with [`PoolBuilder::settings`]); the factory, recycle hook, clock, trace
+/// and a custom sizing policy are code.
+///
 /// | setting | default | allowed |
 /// |---|---|---|
 /// | `min_size` / `max_size` | 4 / 16 | `1 ≤ min ≤ max ≤ 4096` |
@@ -36,7 +41,7 @@ pub(crate) enum Factory<T> {
 /// | `leak_threshold` | off | 1 ms ..= 365 days |
 /// | `sizing_interval` | 15 s | 1 ms ..= 24 h |
 /// | `maintenance_interval` | 1 s | 1 ms ..= 1 h |
-/// | `sizing_policy` | [`UtilizationPolicy`] at 0.75 | any [`SizingPolicy`] |
+/// | `sizing_policy` | [`UtilizationPolicy`](super::UtilizationPolicy) at 0.75 | any [`SizingPolicy`] |
 /// | `clock` | [`Clock::system`] | any [`Clock`] |
 ///
 /// # Examples
@@ -59,15 +64,11 @@ pub(crate) enum Factory<T> {
 #[must_use = "a builder does nothing until build() is called"]
 pub struct PoolBuilder<T> {
     pub(crate) name: String,
-    pub(crate) min_size: usize,
-    pub(crate) max_size: usize,
-    pub(crate) acquire_timeout: Duration,
-    pub(crate) max_idle_time: Option<Duration>,
-    pub(crate) max_lifetime: Option<Duration>,
-    pub(crate) leak_threshold: Option<Duration>,
-    pub(crate) sizing_interval: Duration,
-    pub(crate) maintenance_interval: Option<Duration>,
-    pub(crate) policy: Box<dyn SizingPolicy>,
+    pub(crate) settings: PoolSettings,
+    /// Whether a system-clock pool starts its maintenance thread.
+    pub(crate) maintenance_thread: bool,
+    /// A policy set in code; `None`: the one `settings` name.
+    pub(crate) policy: Option<Box<dyn SizingPolicy>>,
     pub(crate) factory: Option<Factory<T>>,
     pub(crate) recycle: Option<RecycleFn<T>>,
     pub(crate) on_leak: Option<LeakHook>,
@@ -80,37 +81,21 @@ impl<T> fmt::Debug for PoolBuilder<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PoolBuilder")
             .field("name", &self.name)
-            .field("min_size", &self.min_size)
-            .field("max_size", &self.max_size)
-            .field("acquire_timeout", &self.acquire_timeout)
-            .field("max_idle_time", &self.max_idle_time)
-            .field("max_lifetime", &self.max_lifetime)
-            .field("leak_threshold", &self.leak_threshold)
-            .field("sizing_interval", &self.sizing_interval)
-            .field("maintenance_interval", &self.maintenance_interval)
+            .field("settings", &self.settings)
+            .field("maintenance_thread", &self.maintenance_thread)
             .field("policy", &self.policy)
             .field("clock", &self.clock)
             .finish_non_exhaustive()
     }
 }
 
-const MS: Duration = Duration::from_millis(1);
-const DAY: Duration = Duration::from_secs(86_400);
-const YEAR: Duration = Duration::from_secs(365 * 86_400);
-
 impl<T: Send + 'static> PoolBuilder<T> {
     pub(crate) fn new(name: impl Into<String>) -> Self {
         PoolBuilder {
             name: name.into(),
-            min_size: 4,
-            max_size: 16,
-            acquire_timeout: Duration::from_secs(30),
-            max_idle_time: None,
-            max_lifetime: None,
-            leak_threshold: None,
-            sizing_interval: Duration::from_secs(15),
-            maintenance_interval: Some(Duration::from_secs(1)),
-            policy: Box::new(UtilizationPolicy::default()),
+            settings: PoolSettings::default(),
+            maintenance_thread: true,
+            policy: None,
             factory: None,
             recycle: None,
             on_leak: None,
@@ -120,15 +105,31 @@ impl<T: Send + 'static> PoolBuilder<T> {
         }
     }
 
+    /// Every setting a file can hold at once (see [`PoolSettings`]; the
+    /// sizing policy is the one they name unless
+    /// [`PoolBuilder::sizing_policy`] comes after).
+    ///
+    /// ```
+    /// use tidepool::pool::{Pool, PoolSettings};
+    /// let settings = PoolSettings { min_size: 1, max_size: 2, ..PoolSettings::default() };
+    /// let pool = Pool::builder("db").settings(&settings).factory(|| Ok(0u8)).build().unwrap();
+    /// assert_eq!((pool.status().min, pool.status().max), (1, 2));
+    /// ```
+    pub fn settings(mut self, settings: &PoolSettings) -> Self {
+        self.settings = settings.clone();
+        self.policy = None;
+        self
+    }
+
     /// Objects created at build and kept alive (default 4).
     pub fn min_size(mut self, min_size: usize) -> Self {
-        self.min_size = min_size;
+        self.settings.min_size = min_size;
         self
     }
 
     /// The most objects the pool will ever hold (default 16, at most 4096).
     pub fn max_size(mut self, max_size: usize) -> Self {
-        self.max_size = max_size;
+        self.settings.max_size = max_size;
         self
     }
 
@@ -137,20 +138,20 @@ impl<T: Send + 'static> PoolBuilder<T> {
     /// The timeout bounds the wait for an object or a creation slot; a
     /// factory call already started runs to completion.
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
-        self.acquire_timeout = timeout;
+        self.settings.acquire_timeout = timeout;
         self
     }
 
     /// Idle objects older than this are destroyed, down to `min_size`.
     pub fn max_idle_time(mut self, max_idle_time: Duration) -> Self {
-        self.max_idle_time = Some(max_idle_time);
+        self.settings.max_idle_time = Some(max_idle_time);
         self
     }
 
     /// Objects older than this are destroyed when next idle (and replaced
     /// up to `min_size`).
     pub fn max_lifetime(mut self, max_lifetime: Duration) -> Self {
-        self.max_lifetime = Some(max_lifetime);
+        self.settings.max_lifetime = Some(max_lifetime);
         self
     }
 
@@ -158,13 +159,13 @@ impl<T: Send + 'static> PoolBuilder<T> {
     /// `tidepool_pool_leaks_total` counter (HikariCP's
     /// `leakDetectionThreshold`). Checked every maintenance tick.
     pub fn leak_threshold(mut self, threshold: Duration) -> Self {
-        self.leak_threshold = Some(threshold);
+        self.settings.leak_threshold = Some(threshold);
         self
     }
 
     /// How often the sizing policy runs (default 15 s).
     pub fn sizing_interval(mut self, interval: Duration) -> Self {
-        self.sizing_interval = interval;
+        self.settings.sizing_interval = interval;
         self
     }
 
@@ -172,13 +173,17 @@ impl<T: Send + 'static> PoolBuilder<T> {
     /// `None` starts no thread: call `maintain` yourself (the simulator does).
     /// Only a [`Clock::system`] pool starts the thread.
     pub fn maintenance_interval(mut self, interval: Option<Duration>) -> Self {
-        self.maintenance_interval = interval;
+        self.maintenance_thread = interval.is_some();
+        if let Some(interval) = interval {
+            self.settings.maintenance_interval = interval;
+        }
         self
     }
 
-    /// The sizing policy (default [`UtilizationPolicy`] at 0.75).
+    /// A sizing policy of your own, instead of the one the settings name
+    /// (default [`UtilizationPolicy`](super::UtilizationPolicy) at 0.75).
     pub fn sizing_policy(mut self, policy: impl SizingPolicy + 'static) -> Self {
-        self.policy = Box::new(policy);
+        self.policy = Some(Box::new(policy));
         self
     }
 
@@ -241,34 +246,7 @@ impl<T: Send + 'static> PoolBuilder<T> {
         if self.name.is_empty() {
             return Err(BuildError::EmptyName);
         }
-        if self.min_size < 1 || self.min_size > self.max_size || self.max_size > MAX_POOL_SIZE {
-            return Err(BuildError::InvalidSize {
-                min: self.min_size,
-                max: self.max_size,
-                cap: MAX_POOL_SIZE,
-            });
-        }
-        let check = |field: &'static str, value: Duration, min: Duration, max: Duration| {
-            if value < min || value > max {
-                Err(BuildError::InvalidDuration { field, value, min, max })
-            } else {
-                Ok(())
-            }
-        };
-        check("acquire_timeout", self.acquire_timeout, MS, DAY)?;
-        check("sizing_interval", self.sizing_interval, MS, DAY)?;
-        if let Some(v) = self.max_idle_time {
-            check("max_idle_time", v, MS, YEAR)?;
-        }
-        if let Some(v) = self.max_lifetime {
-            check("max_lifetime", v, MS, YEAR)?;
-        }
-        if let Some(v) = self.leak_threshold {
-            check("leak_threshold", v, MS, YEAR)?;
-        }
-        if let Some(v) = self.maintenance_interval {
-            check("maintenance_interval", v, MS, Duration::from_secs(3600))?;
-        }
+        self.settings.validate()?;
         if self.factory.is_none() {
             return Err(BuildError::MissingFactory);
         }

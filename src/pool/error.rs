@@ -59,6 +59,25 @@ pub enum BuildError {
     Thread(#[source] std::io::Error),
 }
 
+impl BuildError {
+    /// The [`PoolSettings`](super::PoolSettings) key at fault, if one is:
+    /// `min_size` when it is below 1, `max_size` when it is above the cap or
+    /// below `min_size`, else the duration or ratio named.
+    ///
+    /// ```
+    /// use tidepool::pool::BuildError;
+    /// assert_eq!(BuildError::MissingFactory.setting(), None);
+    /// ```
+    pub fn setting(&self) -> Option<&'static str> {
+        match self {
+            BuildError::InvalidSize { min, .. } if *min < 1 => Some("min_size"),
+            BuildError::InvalidSize { .. } => Some("max_size"),
+            BuildError::InvalidDuration { field, .. } | BuildError::InvalidRatio { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
 /// Why an acquire failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

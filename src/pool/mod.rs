@@ -33,6 +33,7 @@ mod error;
 mod guard;
 mod handoff;
 pub mod metrics;
+mod settings;
 mod sizing;
 mod status;
 pub mod trace;
@@ -49,7 +50,8 @@ use parking_lot::Mutex;
 pub use builder::PoolBuilder;
 pub use error::{AcquireError, BoxError, BuildError};
 pub use guard::PoolGuard;
-pub use sizing::{ContentionPolicy, FixedPolicy, SizingInput, SizingPolicy, UtilizationPolicy};
+pub use settings::{PoolSettings, Sizing};
+pub use sizing::{FixedPolicy, SizingInput, SizingPolicy, UtilizationPolicy};
 pub use status::{Stats, Status};
 
 use builder::{Factory, LeakHook, RecycleFn};
@@ -180,6 +182,8 @@ struct SizingState {
 
 pub(crate) struct Inner<T> {
     name: String,
+    /// The settings the pool was built with.
+    settings: PoolSettings,
     core: Handoff<Entry<T>>,
     min: usize,
     max: usize,
@@ -244,24 +248,26 @@ impl<T: Send + 'static> Pool<T> {
 
     pub(crate) fn from_builder(b: PoolBuilder<T>) -> Pool<T> {
         let label: ::metrics::SharedString = b.name.clone().into();
-        let free = ArrayQueue::new(b.max_size);
-        for slot in 0..b.max_size {
+        let settings = b.settings.clone();
+        let policy = b.policy.unwrap_or_else(|| settings.sizing_policy());
+        let free = ArrayQueue::new(settings.max_size);
+        for slot in 0..settings.max_size {
             // Capacity is exactly max_size: every push succeeds.
             let _ = free.push(slot as u32);
         }
         let now = b.clock.now_nanos();
-        let metrics = PoolMetrics::register(&label, b.min_size, b.max_size);
-        metrics.target.set(b.min_size as f64);
+        let metrics = PoolMetrics::register(&label, settings.min_size, settings.max_size);
+        metrics.target.set(settings.min_size as f64);
         let inner = Inner {
-            core: Handoff::new(b.max_size, b.min_size),
-            min: b.min_size,
-            max: b.max_size,
-            acquire_timeout: b.acquire_timeout,
-            max_idle_ns: b.max_idle_time.map(nanos),
-            max_lifetime_ns: b.max_lifetime.map(nanos),
-            leak_threshold: b.leak_threshold,
-            sizing_interval_ns: nanos(b.sizing_interval),
-            maintenance_interval: b.maintenance_interval,
+            core: Handoff::new(settings.max_size, settings.min_size),
+            min: settings.min_size,
+            max: settings.max_size,
+            acquire_timeout: settings.acquire_timeout,
+            max_idle_ns: settings.max_idle_time.map(nanos),
+            max_lifetime_ns: settings.max_lifetime.map(nanos),
+            leak_threshold: settings.leak_threshold,
+            sizing_interval_ns: nanos(settings.sizing_interval),
+            maintenance_interval: b.maintenance_thread.then_some(settings.maintenance_interval),
             // validate() ran: the factory is present.
             factory: b.factory.unwrap_or_else(|| Factory::Sync(Arc::new(|| Err("no factory".into())))),
             recycle: b.recycle,
@@ -269,13 +275,13 @@ impl<T: Send + 'static> Pool<T> {
             trace: b.trace,
             slots: Slots {
                 free,
-                checkout_ns: (0..b.max_size).map(|_| AtomicU64::new(0)).collect(),
-                leaked: (0..b.max_size).map(|_| AtomicU64::new(0)).collect(),
+                checkout_ns: (0..settings.max_size).map(|_| AtomicU64::new(0)).collect(),
+                leaked: (0..settings.max_size).map(|_| AtomicU64::new(0)).collect(),
             },
             counters: Counters::default(),
             metrics,
             sizing: Mutex::new(SizingState {
-                policy: b.policy,
+                policy,
                 interval_start_ns: now,
                 ticks: 0,
                 in_use_sum: 0,
@@ -287,6 +293,7 @@ impl<T: Send + 'static> Pool<T> {
             zero_waits_published: AtomicU64::new(0),
             clock: b.clock,
             name: b.name,
+            settings,
         };
         Pool { inner: Arc::new(inner) }
     }
@@ -536,6 +543,16 @@ impl<T: Send + 'static> Pool<T> {
     /// The pool's name.
     pub fn name(&self) -> &str {
         &self.inner.name
+    }
+
+    /// The settings the pool was built with (a policy set in code aside).
+    ///
+    /// ```
+    /// let pool = tidepool::pool::Pool::builder("db").max_size(8).factory(|| Ok(0u8)).build().unwrap();
+    /// assert_eq!(pool.settings().max_size, 8);
+    /// ```
+    pub fn settings(&self) -> &PoolSettings {
+        &self.inner.settings
     }
 
     /// The clock the pool reads.

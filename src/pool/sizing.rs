@@ -68,23 +68,55 @@ pub trait SizingPolicy: Send + Debug {
 
 /// Keeps utilization (in use / size) near a target ratio.
 ///
-/// * Grows when more than 1 % of acquires waited, any timed out, callers are
-///   waiting now, or mean utilization exceeded the target:
+/// * Grows when the interval's waits count as contention, any acquire timed
+///   out, callers are waiting now, or mean utilization exceeded the target:
 ///   to `mean_in_use / target_utilization`, and by at least the number of
 ///   callers still waiting (at least one).
-/// * Shrinks when mean utilization fell below half the target and nobody
-///   waited: to what the peak of the interval needed at the target ratio, if
-///   that is more than one object (and an eighth of the target) below it.
+/// * Shrinks when mean utilization fell below half the target and the
+///   waits did not count: to what the peak of the interval needed at the
+///   target ratio, if that is more than one object (and an eighth of the
+///   target) below it.
 /// * Otherwise holds (the band between is the hysteresis).
+///
+/// Waits count as contention, with no `contention_threshold`, when more
+/// than 1 % of the interval's acquires waited at all (a Poisson burst makes
+/// a caller wait now and then at any size); with one, when the interval's
+/// mean wait over every acquire served (waiting or not) is above it.
+///
+/// ```
+/// use std::time::Duration;
+/// use tidepool::pool::{Pool, UtilizationPolicy};
+/// let policy = UtilizationPolicy {
+///     target_utilization: 0.75,
+///     contention_threshold: Some(Duration::from_millis(3)),
+/// };
+/// let pool = Pool::builder("p").sizing_policy(policy).factory(|| Ok(0u8)).build().unwrap();
+/// assert_eq!(pool.status().min, 4);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct UtilizationPolicy {
     /// The utilization to steer toward, in `(0, 1]`. Default 0.75.
     pub target_utilization: f64,
+    /// The mean wait per acquire above which the pool is contended;
+    /// `None` (the default): more than 1 % of acquires waited.
+    pub contention_threshold: Option<Duration>,
 }
 
 impl Default for UtilizationPolicy {
     fn default() -> Self {
-        UtilizationPolicy { target_utilization: 0.75 }
+        UtilizationPolicy { target_utilization: 0.75, contention_threshold: None }
+    }
+}
+
+impl UtilizationPolicy {
+    /// Whether the interval's waits count as contention.
+    fn contended(&self, input: &SizingInput) -> bool {
+        match self.contention_threshold {
+            None => input.waited > 0 && input.waited * 100 > input.acquires,
+            Some(threshold) => {
+                input.acquires > 0 && input.wait_total.div_f64(input.acquires as f64) > threshold
+            }
+        }
     }
 }
 
@@ -94,10 +126,7 @@ impl SizingPolicy for UtilizationPolicy {
         let size = input.size.max(1) as f64;
         let utilization = input.mean_in_use / size;
         let needed = |in_use: f64| (in_use / ratio).ceil() as usize;
-        // Waits count when they are more than noise: over 1 % of acquires
-        // (a Poisson burst makes a caller wait now and then at any size).
-        let waits_matter = input.waited > 0 && input.waited * 100 > input.acquires;
-        if waits_matter || input.timeouts > 0 || input.pending > 0 || utilization > ratio {
+        if self.contended(input) || input.timeouts > 0 || input.pending > 0 || utilization > ratio {
             let by_load = needed(input.mean_in_use.max(input.peak_in_use as f64));
             by_load.max(input.target + input.pending.max(1))
         } else if utilization < ratio / 2.0 {
@@ -112,44 +141,6 @@ impl SizingPolicy for UtilizationPolicy {
         } else {
             input.target
         }
-    }
-}
-
-/// [`UtilizationPolicy`] with a contention threshold: waits count when the
-/// interval's mean acquire wait (over every acquire served, waiting or not)
-/// is above `contention_threshold`, instead of when more than 1 % of
-/// acquires waited. The agent configuration's `[pool]
-/// contention_threshold` (3 ms) builds it.
-///
-/// ```
-/// use std::time::Duration;
-/// use tidepool::pool::{ContentionPolicy, Pool};
-/// let policy = ContentionPolicy {
-///     target_utilization: 0.75,
-///     contention_threshold: Duration::from_millis(3),
-/// };
-/// let pool = Pool::builder("p").sizing_policy(policy).factory(|| Ok(0u8)).build().unwrap();
-/// assert_eq!(pool.status().min, 4);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ContentionPolicy {
-    /// As [`UtilizationPolicy::target_utilization`].
-    pub target_utilization: f64,
-    /// The mean wait per acquire above which the pool is contended.
-    pub contention_threshold: Duration,
-}
-
-impl SizingPolicy for ContentionPolicy {
-    fn next_target(&mut self, input: &SizingInput) -> usize {
-        let mut judged = *input;
-        let mean_wait = if input.acquires == 0 {
-            Duration::ZERO
-        } else {
-            input.wait_total.div_f64(input.acquires as f64)
-        };
-        // Contended: every acquire counts as waited; else no wait counts.
-        judged.waited = if mean_wait > self.contention_threshold { input.acquires.max(1) } else { 0 };
-        UtilizationPolicy { target_utilization: self.target_utilization }.next_target(&judged)
     }
 }
 
@@ -188,8 +179,10 @@ mod tests {
 
     #[test]
     fn contention_counts_waits_above_the_threshold_only() {
-        let mut p =
-            ContentionPolicy { target_utilization: 0.75, contention_threshold: Duration::from_millis(3) };
+        let mut p = UtilizationPolicy {
+            target_utilization: 0.75,
+            contention_threshold: Some(Duration::from_millis(3)),
+        };
         // 10 of 100 acquires waited 10 ms: a mean of 1 ms, under 3 ms: hold.
         let mut calm = input(8, 4.0, 5, 10);
         calm.wait_total = Duration::from_millis(100);

@@ -1080,42 +1080,7 @@ fn signed_bytes(x: f64) -> String {
     }
 }
 
-/// Seconds as milliseconds with sensible precision.
-pub(crate) fn ms(seconds: f64) -> String {
-    let m = seconds * 1e3;
-    if m == 0.0 {
-        "0 ms".into()
-    } else if m < 1.0 {
-        format!("{m:.3} ms")
-    } else if m < 100.0 {
-        format!("{m:.2} ms")
-    } else {
-        format!("{m:.0} ms")
-    }
-}
-
-pub(crate) fn human_seconds(s: f64) -> String {
-    if s >= 3600.0 {
-        format!("{:.2} h", s / 3600.0)
-    } else if s >= 60.0 {
-        format!("{:.1} min", s / 60.0)
-    } else {
-        format!("{s:.1} s")
-    }
-}
-
-pub(crate) fn bytes(b: f64) -> String {
-    let a = b.abs();
-    if a >= 1024.0 * 1024.0 * 1024.0 {
-        format!("{:.2} GiB", b / (1024.0 * 1024.0 * 1024.0))
-    } else if a >= 1024.0 * 1024.0 {
-        format!("{:.2} MiB", b / (1024.0 * 1024.0))
-    } else if a >= 1024.0 {
-        format!("{:.1} KiB", b / 1024.0)
-    } else {
-        format!("{b:.0} B")
-    }
-}
+pub(crate) use crate::units::{bytes, human_seconds, ms};
 
 /// Writes `contents` to `dir/name` through a temporary file and a rename, so
 /// a reader never sees half a file.

@@ -516,9 +516,9 @@ impl FactoryModel {
             })
             .collect();
         let create_time =
-            workload.pool.create_time.as_ref().filter(|_| sleep_create_time).map(|d| d.sampler());
+            workload.pool.model.create_time.as_ref().filter(|_| sleep_create_time).map(|d| d.sampler());
         FactoryModel {
-            failure: workload.pool.factory_failure,
+            failure: workload.pool.model.factory_failure,
             outages,
             panics,
             panicked: std::sync::atomic::AtomicU64::new(0),
@@ -883,6 +883,7 @@ impl<'w, 'o> Engine<'w, 'o> {
         let factory = Arc::new(FactoryModel::new(workload, clock.clone(), false));
         let model = Arc::clone(&factory);
         let mut builder = spec
+            .settings
             .configure(Pool::builder(workload.name.clone()))
             // Maintenance runs as events of the engine, not on a thread.
             .maintenance_interval(None)
@@ -913,7 +914,7 @@ impl<'w, 'o> Engine<'w, 'o> {
         let faults = Window::of(workload);
         let drift_windows = drift_windows(workload);
         let status = pool.status();
-        let memory_start = (status.size as u64).saturating_mul(spec.object_bytes);
+        let memory_start = (status.size as u64).saturating_mul(spec.model.object_bytes);
         Ok(Engine {
             workload,
             time,
@@ -927,7 +928,7 @@ impl<'w, 'o> Engine<'w, 'o> {
             current: 0,
             holds,
             thinks,
-            create: spec.create_time.as_ref().map(|d| d.sampler()),
+            create: spec.model.create_time.as_ref().map(|d| d.sampler()),
             held: Vec::new(),
             free_slots: Vec::new(),
             line: VecDeque::new(),
@@ -990,7 +991,7 @@ impl<'w, 'o> Engine<'w, 'o> {
         for i in 0..self.instances.len() {
             self.schedule(self.instances[i].start, Kind::PhaseStart(i as u32));
         }
-        let maintenance = ns(self.workload.pool.maintenance_interval);
+        let maintenance = ns(self.workload.pool.settings.maintenance_interval);
         self.schedule(maintenance, Kind::Maintain);
         self.schedule(ns(self.workload.sample_interval), Kind::Sample);
         self.note_memory();
@@ -1082,7 +1083,9 @@ impl<'w, 'o> Engine<'w, 'o> {
     }
 
     fn memory(&self) -> u64 {
-        (self.size as u64).saturating_mul(self.workload.pool.object_bytes).saturating_add(self.leaked_bytes)
+        (self.size as u64)
+            .saturating_mul(self.workload.pool.model.object_bytes)
+            .saturating_add(self.leaked_bytes)
     }
 
     fn phase_start(&mut self, i: usize) {
@@ -1156,7 +1159,7 @@ impl<'w, 'o> Engine<'w, 'o> {
             Ok(Admission::Queued(ticket)) => {
                 // The timeout runs from the acquire call (after a clock
                 // jump, its end), the corrected wait from the intended start.
-                let deadline = self.now.saturating_add(ns(self.workload.pool.acquire_timeout));
+                let deadline = self.now.saturating_add(ns(self.workload.pool.settings.acquire_timeout));
                 self.line.push_back(Waiting { ticket: Some(ticket), op, deadline });
                 self.arm_deadline();
             }

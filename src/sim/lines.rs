@@ -310,7 +310,7 @@ mod tests {
         let whole = |bytes: &[u8]| -> String {
             let path = dir.path().join("f");
             std::fs::write(&path, bytes).expect("write");
-            match super::super::workload::read_text(&path) {
+            match crate::text::read_text(&path).map_err(WorkloadError::from) {
                 Err(e) => e.to_string(),
                 Ok(_) => "ok".into(),
             }

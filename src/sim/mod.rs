@@ -19,4 +19,6 @@ pub mod workload;
 
 pub use engine::{run, NoObserver, Observer, Outcome, Sample, SimError, Tally, WallSample};
 pub use wall::{run_wall, WallFigures, WallOptions};
-pub use workload::{Arrival, Dist, Fault, FaultKind, Phase, PoolSpec, Sizing, Slo, Workload, WorkloadError};
+pub use workload::{
+    Arrival, Dist, Fault, FaultKind, ObjectModel, Phase, PoolSpec, Slo, Workload, WorkloadError,
+};

@@ -139,10 +139,11 @@ pub fn default_workers(workload: &Workload) -> usize {
             // Creation time only delays the acquires that create: not
             // charged to every operation.
             let busy = rate * hold;
-            if busy > workload.pool.max as f64 {
+            if busy > workload.pool.settings.max_size as f64 {
                 // Past the pool's capacity, callers queue for up to the
                 // acquire timeout, each holding an executor meanwhile.
-                workload.pool.max as f64 + rate * workload.pool.acquire_timeout.as_secs_f64()
+                workload.pool.settings.max_size as f64
+                    + rate * workload.pool.settings.acquire_timeout.as_secs_f64()
             } else {
                 busy
             }
@@ -584,7 +585,7 @@ impl Monitor<'_, '_, '_> {
 
     fn memory_now(&self) -> u64 {
         (self.levels.1 as u64)
-            .saturating_mul(self.shared.workload.pool.object_bytes)
+            .saturating_mul(self.shared.workload.pool.model.object_bytes)
             .saturating_add(self.shared.leaked.load(Ordering::Relaxed))
     }
 
@@ -943,6 +944,7 @@ pub fn run_wall(
     let model = Arc::clone(&factory);
     let mut builder = workload
         .pool
+        .settings
         .configure(Pool::builder(workload.name.clone()))
         .clock(clock.clone())
         .factory(move || model.create())
@@ -997,7 +999,7 @@ pub fn run_wall(
         ended_at: AtomicU64::new(u64::MAX),
     };
     let status = shared.pool.status();
-    let memory_start = (status.size as u64).saturating_mul(workload.pool.object_bytes);
+    let memory_start = (status.size as u64).saturating_mul(workload.pool.model.object_bytes);
     let sample_interval = ns(workload.sample_interval).max(1);
     let mut monitor = Monitor {
         shared: &shared,

@@ -1,0 +1,156 @@
+//! Settings and input files as text: reading one (UTF-8, no NUL bytes),
+//! and finding where a key is written in a TOML text, so an error can name
+//! the file, line, column and key of what is wrong.
+//!
+//! A neutral module shared by the agent configuration, workload files and
+//! the simulator's inputs.
+
+use std::path::Path;
+
+/// Why an input file could not be read as text.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TextError {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        /// The file.
+        file: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The file is not UTF-8 text, or holds a NUL byte (a binary file).
+    #[error("{file}: not a text file (invalid UTF-8 or NUL at byte {offset})")]
+    NotText {
+        /// The file.
+        file: String,
+        /// The first offending byte.
+        offset: usize,
+    },
+}
+
+/// Reads an input file as text: `(text, the path as errors name it)`.
+/// Unreadable, non-UTF-8 and binary (NUL-bearing) files are errors.
+pub(crate) fn read_text(path: &Path) -> Result<(String, String), TextError> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| TextError::Read { file: file.clone(), source })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| TextError::NotText { file: file.clone(), offset: e.utf8_error().valid_up_to() })?;
+    if let Some(offset) = text.find('\0') {
+        return Err(TextError::NotText { file, offset });
+    }
+    Ok((text, file))
+}
+
+/// 1-based (line, column) of a byte offset.
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
+    (line, column)
+}
+
+/// The field an error is about: quoted in serde's message, else the key on
+/// the error's line.
+pub(crate) fn field_at(text: &str, line: usize, message: &str) -> String {
+    for marker in ["unknown field `", "missing field `", "unknown variant `"] {
+        if let Some(rest) = message.split(marker).nth(1) {
+            if marker == "unknown variant `" {
+                break;
+            }
+            return rest.split('`').next().unwrap_or("?").to_string();
+        }
+    }
+    let Some(source) = text.lines().nth(line.saturating_sub(1)) else { return "?".into() };
+    let source = source.trim();
+    if source.starts_with('[') {
+        return source.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+    }
+    let key = source.split('=').next().unwrap_or("").trim();
+    if key.is_empty() {
+        "?".into()
+    } else {
+        key.to_string()
+    }
+}
+
+/// Line and column of `key =` inside the `index`-th `header` table
+/// (`[[phase]]`, `[[fault]]`); the table's header line if the key is not
+/// written there; (0, 0) if there is no such table.
+pub(crate) fn find_in_table(text: &str, header: &str, index: usize, key: &str) -> (usize, usize) {
+    let mut seen = 0;
+    let mut inside: Option<usize> = None;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            if let Some(start) = inside {
+                return (start, 1);
+            }
+            if trimmed.trim_end() == header {
+                if seen == index {
+                    inside = Some(i + 1);
+                }
+                seen += 1;
+            }
+            continue;
+        }
+        if inside.is_some() {
+            if let Some(rest) = trimmed.strip_prefix(key) {
+                if rest.trim_start().starts_with('=') {
+                    return (i + 1, line.len() - trimmed.len() + 1);
+                }
+            }
+        }
+    }
+    inside.map_or((0, 0), |start| (start, 1))
+}
+
+/// Line and column of `key =` written inside the (single) table `header`.
+pub(crate) fn written_in_table(text: &str, header: &str, key: &str) -> Option<(usize, usize)> {
+    let mut inside = false;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            inside = trimmed.trim_end() == header;
+            continue;
+        }
+        if inside {
+            if let Some(rest) = trimmed.strip_prefix(key) {
+                if rest.trim_start().starts_with('=') {
+                    return Some((i + 1, line.len() - trimmed.len() + 1));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Whether `key =` is written at the top level (before the first table).
+pub(crate) fn written_at_top(text: &str, key: &str) -> bool {
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            return false;
+        }
+        if let Some(rest) = trimmed.strip_prefix(key) {
+            if rest.trim_start().starts_with('=') {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Line and column of the first `key =` in the file (cross-field errors).
+pub(crate) fn find_key(text: &str, key: &str) -> (usize, usize) {
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix(key) {
+            if rest.trim_start().starts_with('=') {
+                return (i + 1, line.len() - trimmed.len() + 1);
+            }
+        }
+    }
+    (0, 0)
+}

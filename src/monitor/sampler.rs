@@ -26,13 +26,13 @@ use std::time::Duration;
 
 use super::{Kind, Level, Monitor, Reading, Resource};
 use crate::clock::Clock;
-use crate::pool::{Pool, Stats, Status};
+use crate::pool::{Pool, Status, WaitHistogram};
 
 /// A pool, seen through what the sampler needs.
 trait PoolProbe: Send {
     fn name(&self) -> &str;
     fn status(&self) -> Status;
-    fn stats(&self) -> Stats;
+    fn waits(&self) -> WaitHistogram;
 }
 
 impl<T: Send + 'static> PoolProbe for Pool<T> {
@@ -42,16 +42,23 @@ impl<T: Send + 'static> PoolProbe for Pool<T> {
     fn status(&self) -> Status {
         Pool::status(self)
     }
-    fn stats(&self) -> Stats {
-        Pool::stats(self)
+    fn waits(&self) -> WaitHistogram {
+        Pool::wait_histogram(self)
     }
 }
 
-/// Turns live objects into [`Reading`]s, one set per call.
+/// The quantile of an interval's waits the pool wait signal reads.
+pub const POOL_WAIT_QUANTILE: f64 = 0.99;
+
+/// Turns live objects into [`Reading`]s, one set per call. A soak feeds
+/// its monitor through a `Sampler` on its pool too, so the agent and the
+/// soak judge the same numbers.
 ///
-/// * per pool: [`Kind::PoolWait`] — the mean wait of the acquires served
-///   since the last call (a live pool keeps sums, not quantiles; the
-///   simulator reports the interval's p99) — and [`Kind::Starvation`];
+/// * per pool: [`Kind::PoolWait`] — the p99 of the waits since the last
+///   call, read off the pool's own bucket histogram
+///   ([`Pool::wait_histogram`], timed-out acquires counted at the acquire
+///   timeout) as Prometheus' `histogram_quantile` would — and
+///   [`Kind::Starvation`] ([`starvation`]);
 /// * per profiled lock and mode: [`Kind::LockContention`], the mean wait
 ///   per acquisition since the last call;
 /// * the process: [`Kind::Memory`] (RSS), subject `process`.
@@ -60,7 +67,7 @@ pub struct Sampler {
     pools: Vec<Box<dyn PoolProbe>>,
     locks: bool,
     process: bool,
-    last_pool: HashMap<String, Stats>,
+    last_pool: HashMap<String, WaitHistogram>,
     last_lock: HashMap<String, (u64, Duration)>,
     allocations: bool,
     /// (when, bytes allocated) at the last call.
@@ -112,14 +119,12 @@ impl Sampler {
     pub fn readings(&mut self) -> Vec<Reading> {
         let mut out = Vec::new();
         for pool in &self.pools {
-            let (status, stats) = (pool.status(), pool.stats());
-            let delta = match self.last_pool.insert(pool.name().to_string(), stats) {
-                Some(before) => stats.since(&before),
-                None => stats,
+            let (status, waits) = (pool.status(), pool.waits());
+            let interval = match self.last_pool.insert(pool.name().to_string(), waits) {
+                Some(before) => waits.since(&before),
+                None => waits,
             };
-            let served = delta.acquires();
-            let wait = if served == 0 { 0.0 } else { delta.wait_total.as_secs_f64() / served as f64 };
-            out.push(Reading::new(Kind::PoolWait, pool.name(), wait));
+            out.push(Reading::new(Kind::PoolWait, pool.name(), interval.quantile(POOL_WAIT_QUANTILE)));
             out.push(Reading::new(Kind::Starvation, pool.name(), starvation(&status)));
         }
         if self.locks {

@@ -97,6 +97,10 @@ pub(crate) struct PoolMetrics {
     pub(crate) destroyed: [Counter; super::DestroyReason::COUNT],
     pub(crate) leaks: Counter,
     pub(crate) wait: Histogram,
+    /// Hot-path recording of the waits that are not zero (or that created
+    /// an object), drained into `wait` by `publish`; the monitor reads its
+    /// counts ([`super::Pool::wait_histogram`]).
+    pub(crate) wait_buckets: BucketHistogram,
     pub(crate) use_time: Histogram,
     /// Hot-path recording of hold times, drained into `use_time` by `publish`.
     pub(crate) use_buckets: BucketHistogram,
@@ -127,6 +131,7 @@ impl PoolMetrics {
             destroyed: super::DestroyReason::ALL.map(|reason| by(DESTROYED, "reason", reason.as_str())),
             leaks: counter(LEAKS),
             wait: histogram(WAIT_SECONDS),
+            wait_buckets: BucketHistogram::new(),
             use_time: histogram(USE_SECONDS),
             use_buckets: BucketHistogram::new(),
             create: histogram(CREATE_SECONDS),
@@ -198,6 +203,11 @@ impl BucketHistogram {
         sum.store(sum.load(Ordering::Relaxed).wrapping_add(nanos), Ordering::Relaxed);
         let count = &self.counts[bucket];
         count.store(count.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// The samples recorded so far, by bucket (not cumulative).
+    pub(crate) fn counts(&self) -> [u64; SECONDS_BUCKETS.len() + 1] {
+        std::array::from_fn(|bucket| self.counts[bucket].load(Ordering::Relaxed))
     }
 
     /// Hands the samples recorded since the last drain to `into`, in seconds.

@@ -37,6 +37,7 @@ mod settings;
 mod sizing;
 mod status;
 pub mod trace;
+mod waits;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,6 +54,7 @@ pub use guard::PoolGuard;
 pub use settings::{PoolSettings, Sizing};
 pub use sizing::{FixedPolicy, SizingInput, SizingPolicy, UtilizationPolicy};
 pub use status::{Stats, Status};
+pub use waits::{WaitHistogram, WAIT_BUCKETS};
 
 use builder::{Factory, LeakHook, RecycleFn};
 use handoff::{Grant, Handoff, Wake};
@@ -533,6 +535,30 @@ impl<T: Send + 'static> Pool<T> {
     /// Running totals since build (see [`Stats`]).
     pub fn stats(&self) -> Stats {
         self.inner.counters.snapshot()
+    }
+
+    /// Every acquire's wait since build, by bucket, and the timeouts: the
+    /// pool's own histogram, from atomics (see [`WaitHistogram`]). The
+    /// monitor's pool wait signal is the p99 of two of these subtracted.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = tidepool::pool::Pool::builder("db").factory(|| Ok(0u8)).build()?;
+    /// let before = pool.wait_histogram();
+    /// drop(pool.acquire_blocking()?);
+    /// let interval = pool.wait_histogram().since(&before);
+    /// assert_eq!(interval.count(), 1);
+    /// assert!(interval.quantile(0.99) <= 0.000_01); // the first bucket, le 10 µs
+    /// # Ok(()) }
+    /// ```
+    pub fn wait_histogram(&self) -> WaitHistogram {
+        let inner = &self.inner;
+        let stats = inner.counters.snapshot();
+        let mut counts = inner.metrics.wait_buckets.counts();
+        // Direct acquires served by an idle object waited exactly zero and
+        // are counted, not recorded (the fast path records nothing).
+        counts[0] += stats.acquires_direct.saturating_sub(inner.direct_fresh.load(Ordering::Relaxed));
+        WaitHistogram::new(counts, stats.timeouts, inner.acquire_timeout)
     }
 
     /// How long the prewarm of `min_size` objects took at build.
@@ -1037,7 +1063,7 @@ impl<T: Send + 'static> Inner<T> {
                 self.direct_fresh.fetch_add(1, Ordering::Relaxed);
             }
             self.counters.wait_ns.fetch_add(waited, Ordering::Relaxed);
-            self.metrics.wait.record(waited as f64 / 1e9);
+            self.metrics.wait_buckets.record(waited);
         }
         if fresh {
             self.counters.acquires_fresh.fetch_add(1, Ordering::Relaxed);
@@ -1242,6 +1268,7 @@ impl<T: Send + 'static> Inner<T> {
         m.reuse.set(stats.reuse_ratio());
         m.acquires_direct.absolute(stats.acquires_direct);
         m.use_buckets.drain_into(&m.use_time);
+        m.wait_buckets.drain_into(&m.wait);
         let zero_waits = stats.acquires_direct.saturating_sub(self.direct_fresh.load(Ordering::Relaxed));
         // fetch_max: concurrent publishers add each zero-wait sample once.
         let published = self.zero_waits_published.fetch_max(zero_waits, Ordering::Relaxed);

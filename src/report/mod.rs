@@ -138,10 +138,10 @@ pub struct PoolReport {
     pub leaks: u64,
     /// Every object accounted for at the end (the `conservation` gate).
     #[serde(default)]
-    pub conservation: crate::sim::engine::Conservation,
+    pub conservation: crate::sim::Conservation,
     /// The injected holder and factory faults that fired.
     #[serde(default)]
-    pub injected: crate::sim::engine::Injected,
+    pub injected: crate::sim::Injected,
 }
 
 /// Modeled memory: `size × object_bytes + leaked bytes`.
@@ -855,7 +855,7 @@ impl Report {
             c.handed_out_twice
         );
         let i = &p.injected;
-        if *i != crate::sim::engine::Injected::default() {
+        if *i != crate::sim::Injected::default() {
             let _ = writeln!(
                 md,
                 "Injected faults that fired: {} factory panics, {} holders panicked while holding, {} holders never returned, {} clock jumps.\n",

@@ -9,16 +9,42 @@
 //! [`crate::report`] turns an [`Outcome`] into `report.json`, `report.md` and
 //! the gate verdicts.
 
+mod accounting;
 pub mod engine;
+mod faults;
 pub mod lines;
+mod observer;
+mod outcome;
 mod schedule;
 pub mod series;
 pub mod trace;
 pub mod wall;
 pub mod workload;
 
-pub use engine::{run, NoObserver, Observer, Outcome, Sample, SimError, Tally, WallSample};
+pub use engine::run;
+pub use faults::InjectedPanic;
+pub use observer::{NoObserver, Observer, Sample, WallSample};
+pub use outcome::{Conservation, Injected, Outcome, Tally};
 pub use wall::{run_wall, WallFigures, WallOptions};
 pub use workload::{
     Arrival, Dist, Fault, FaultKind, ObjectModel, Phase, PoolSpec, Slo, Workload, WorkloadError,
 };
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimError {
+    /// The pool settings of the workload were refused by the pool.
+    #[error("pool settings: {0}")]
+    Pool(#[from] crate::pool::BuildError),
+    /// A wall-clock run could not start its threads.
+    #[error("{0}")]
+    Threads(String),
+    /// The workload asks for something this mode cannot do.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A series or trace could not be read again as the run went (it
+    /// changed, or became unreadable, since it was first read).
+    #[error("{0}")]
+    Input(#[from] workload::WorkloadError),
+}

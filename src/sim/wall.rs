@@ -40,10 +40,11 @@ use parking_lot::Mutex;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
-use super::engine::{
-    drift_windows, integrate, panic_holding, quiet_injected_panics, Conservation, FactoryModel, Injected,
-    IntervalTally, MemoryTrack, Observer, Outcome, Sample, SimError, Tally, WallSample, Window,
-};
+use super::accounting::{self, drift_windows, Ending, Ledger, Levels, OpKey};
+use super::faults::{panic_holding, quiet_injected_panics, FactoryModel, Window};
+use super::observer::{Observer, WallSample};
+use super::outcome::{Injected, IntervalTally, Outcome};
+use super::SimError;
 
 /// Shards of the set of held object ids.
 const HELD_SHARDS: usize = 64;
@@ -171,18 +172,20 @@ struct Job {
     phase: u16,
 }
 
-/// Counts kept by a group of executors; the scheduler merges the shards.
+impl Job {
+    #[inline]
+    fn key(&self) -> OpKey {
+        OpKey { intended: self.intended, phase: self.phase }
+    }
+}
+
+/// Counts kept by a group of executors; the monitor merges the shards.
 struct Shard {
-    total: Tally,
-    phases: Vec<Tally>,
-    drift: [Tally; 2],
-    interval: IntervalTally,
+    ledger: Ledger,
     lag: Histogram<u64>,
     interval_lag: Histogram<u64>,
     late: u64,
     interval_late: u64,
-    /// Per phase: (holding, waiting) when the run ended.
-    open: Vec<(u64, u64)>,
     /// Jobs still queued when the run ended.
     unstarted: u64,
 }
@@ -196,28 +199,14 @@ fn lag_histogram() -> Histogram<u64> {
 }
 
 impl Shard {
-    fn new(phases: usize) -> Shard {
+    fn new(phases: usize, windows: [(u64, u64); 2]) -> Shard {
         Shard {
-            total: Tally::default(),
-            phases: (0..phases).map(|_| Tally::default()).collect(),
-            drift: [Tally::default(), Tally::default()],
-            interval: IntervalTally::new(),
+            ledger: Ledger::new(phases, windows),
             lag: lag_histogram(),
             interval_lag: lag_histogram(),
             late: 0,
             interval_late: 0,
-            open: vec![(0, 0); phases],
             unstarted: 0,
-        }
-    }
-
-    fn count<F: Fn(&mut Tally)>(&mut self, job: &Job, windows: &[(u64, u64); 2], f: F) {
-        f(&mut self.total);
-        f(&mut self.phases[job.phase as usize]);
-        for (k, &(a, b)) in windows.iter().enumerate() {
-            if job.intended >= a && job.intended < b {
-                f(&mut self.drift[k]);
-            }
         }
     }
 }
@@ -242,7 +231,6 @@ struct Shared<'w> {
     handed_out_twice: AtomicU64,
     leaked: AtomicU64,
     late_after: u64,
-    windows: [(u64, u64); 2],
     shards: Vec<Mutex<Shard>>,
     /// Threads inside an acquire or sleeping through a hold: waiting on
     /// the pool or the workload, not on the CPU.
@@ -302,7 +290,6 @@ impl Shared<'_> {
         let ready = self.now();
         let corrected = ready.saturating_sub(job.intended);
         let uncorrected = ready.saturating_sub(start);
-        let windows = &self.windows;
         {
             let mut s = shard.lock();
             s.lag.saturating_record(lag);
@@ -311,36 +298,15 @@ impl Shared<'_> {
                 s.late += 1;
                 s.interval_late += 1;
             }
-            s.count(&job, windows, |t| t.arrived += 1);
-            s.interval.arrived += 1;
+            let ledger = &mut s.ledger;
+            ledger.arrived(job.key());
             match &result {
-                Ok(guard) => {
-                    let fresh = guard.is_fresh();
-                    s.count(&job, windows, |t| {
-                        t.wait_corrected.saturating_record(corrected);
-                        t.wait_uncorrected.saturating_record(uncorrected);
-                        t.served += 1;
-                        t.waited += u64::from(corrected > 0);
-                        t.fresh += u64::from(fresh);
-                    });
-                    s.interval.wait.saturating_record(corrected);
-                }
-                Err(e) if e.is_timeout() => {
-                    s.count(&job, windows, |t| {
-                        t.timed_out += 1;
-                        t.wait_corrected.saturating_record(corrected);
-                        t.wait_uncorrected.saturating_record(uncorrected);
-                    });
-                    s.interval.timed_out += 1;
-                    s.interval.wait.saturating_record(corrected);
-                }
+                Ok(guard) => ledger.served(job.key(), corrected, Some(uncorrected), guard.is_fresh()),
+                Err(e) if e.is_timeout() => ledger.timed_out(job.key(), corrected, Some(uncorrected)),
                 Err(AcquireError::Closed { .. }) if self.ending.load(Ordering::Relaxed) => {
-                    s.open[job.phase as usize].1 += 1;
+                    ledger.still_open(job.phase, false);
                 }
-                Err(_) => {
-                    s.count(&job, windows, |t| t.failed += 1);
-                    s.interval.failed += 1;
-                }
+                Err(_) => ledger.failed(job.key()),
             }
         }
         let Ok(guard) = result else { return };
@@ -351,7 +317,7 @@ impl Shared<'_> {
         if self.faults.abandons(ready) {
             // Never returned: in flight to the end of the run.
             self.abandoned.lock().push(guard);
-            shard.lock().open[job.phase as usize].0 += 1;
+            shard.lock().ledger.still_open(job.phase, true);
             return;
         }
         let release = self.faults.release_at(ready, job.hold);
@@ -371,13 +337,9 @@ impl Shared<'_> {
         let held = self.now().saturating_sub(ready);
         let mut s = shard.lock();
         if finished {
-            s.count(&job, windows, |t| {
-                t.completed += 1;
-                t.hold.saturating_record(held);
-            });
-            s.interval.completed += 1;
+            s.ledger.completed(job.key(), held);
         } else {
-            s.open[job.phase as usize].0 += 1;
+            s.ledger.still_open(job.phase, true);
         }
     }
 
@@ -449,15 +411,8 @@ struct Monitor<'s, 'w, 'o> {
     stop: &'o AtomicBool,
     instances: Vec<Instance>,
     /// Areas (utilization, size) are integrated here, not in the shards.
-    total: Tally,
-    phases: Vec<Tally>,
-    drift: [Tally; 2],
-    last_area_at: u64,
-    levels: (usize, usize),
-    size_seen: (usize, usize),
-    target: usize,
-    resizes: u64,
-    memory: MemoryTrack,
+    ledger: Ledger,
+    levels: Levels,
     next_sample: u64,
     last_sample_at: u64,
     sample_interval: u64,
@@ -497,78 +452,40 @@ impl Monitor<'_, '_, '_> {
     /// Everything measured up to `at` (ns since the origin): the
     /// monitor's areas and the shards' counts, merged.
     fn outcome(&self, at: u64, interrupted: bool) -> (Outcome, WallFigures) {
-        let workload = self.shared.workload;
-        let (mut total, mut phases, mut drift) =
-            (self.total.clone(), self.phases.clone(), self.drift.clone());
+        let mut ledger = self.ledger.clone();
         let mut lag = lag_histogram();
         let (mut late, mut dropped) = (0, self.shared.dropped.load(Ordering::Relaxed));
-        let mut phase_open = vec![(0u64, 0u64); workload.phases.len()];
         for shard in &self.shared.shards {
             // Copied under the lock, merged outside it: executors wait for
             // a memcpy, not for the merge.
-            let (s_total, s_phases, s_drift, s_lag) = {
+            let (s_ledger, s_lag) = {
                 let s = shard.lock();
                 late += s.late;
                 dropped += s.unstarted;
-                for (o, x) in phase_open.iter_mut().zip(&s.open) {
-                    o.0 += x.0;
-                    o.1 += x.1;
-                }
-                (s.total.clone(), s.phases.clone(), s.drift.clone(), s.lag.clone())
+                (s.ledger.clone(), s.lag.clone())
             };
-            total.merge(&s_total);
-            for (p, x) in phases.iter_mut().zip(&s_phases) {
-                p.merge(x);
-            }
-            for (d, x) in drift.iter_mut().zip(&s_drift) {
-                d.merge(x);
-            }
+            ledger.merge(&s_ledger);
             let _ = lag.add(&s_lag);
         }
-        for t in std::iter::once(&mut total).chain(phases.iter_mut()).chain(drift.iter_mut()) {
-            t.settle();
-        }
-        let memory_end = self.memory_now();
         let process_end = process::sample();
         let abandoned = self.shared.abandoned.lock().len() as u64;
-        let outcome = Outcome {
-            virtual_ns: at,
+        let status = self.shared.pool.status();
+        let end = Ending {
+            at,
             interrupted,
-            total,
-            phases,
-            drift,
-            drift_windows: self.shared.windows,
-            in_flight: phase_open.iter().map(|p| p.0).sum(),
-            waiting: phase_open.iter().map(|p| p.1).sum(),
-            phase_open,
-            size_seen: self.size_seen,
-            resizes: self.resizes,
-            pool_stats: self.shared.pool.stats(),
-            memory: self.memory.extent(memory_end),
-            memory_floor: self.memory.floors(memory_end),
+            memory: self.memory_now(),
+            // Every other guard is back once the executors are done;
+            // before that (a checkpoint) the pool's count is all there is.
+            held: if self.executors_done { abandoned } else { status.in_use as u64 },
+            handed_out_twice: self.shared.handed_out_twice.load(Ordering::Relaxed),
             injected: Injected {
                 factory_panics: self.shared.factory.panics(),
                 holder_panics: self.shared.holder_panics.load(Ordering::Relaxed),
                 abandoned,
                 clock_jumps: 0,
             },
-            conservation: {
-                let stats = self.shared.pool.stats();
-                let status = self.shared.pool.status();
-                Conservation {
-                    created: stats.created.iter().sum(),
-                    destroyed: stats.destroyed.iter().sum(),
-                    size: status.size as u64,
-                    idle: status.idle as u64,
-                    in_use: status.in_use as u64,
-                    // Every other guard is back once the executors are
-                    // done; before that (a checkpoint) the pool's count
-                    // is all there is.
-                    held: if self.executors_done { abandoned } else { status.in_use as u64 },
-                    handed_out_twice: self.shared.handed_out_twice.load(Ordering::Relaxed),
-                }
-            },
         };
+        let outcome = accounting::outcome(ledger, &self.levels, &self.shared.pool, end);
         let figures = WallFigures {
             workers: self.shared.workers.load(Ordering::Relaxed),
             scheduled: self.shared.scheduled.load(Ordering::Relaxed),
@@ -584,7 +501,7 @@ impl Monitor<'_, '_, '_> {
     }
 
     fn memory_now(&self) -> u64 {
-        (self.levels.1 as u64)
+        (self.levels.size() as u64)
             .saturating_mul(self.shared.workload.pool.model.object_bytes)
             .saturating_add(self.shared.leaked.load(Ordering::Relaxed))
     }
@@ -597,27 +514,14 @@ impl Monitor<'_, '_, '_> {
         }
         let end = self.end();
         let at = now.min(end);
-        if at > self.last_area_at {
-            let phase = self.phase_at(self.last_area_at);
-            integrate(
-                &mut self.total,
-                &mut self.phases[phase],
-                &mut self.drift,
-                &self.shared.windows,
-                (self.last_area_at, at),
-                self.levels,
-            );
-            self.last_area_at = at;
-        }
+        let phase = self.phase_at(self.levels.last_at);
+        self.levels.advance(&mut self.ledger, phase, at);
         let status = self.shared.pool.status();
-        self.levels = (status.in_use, status.size);
-        self.size_seen = (self.size_seen.0.min(status.size), self.size_seen.1.max(status.size));
-        if status.target != self.target {
-            self.target = status.target;
-            self.resizes += 1;
-        }
+        self.levels.in_use = status.in_use;
+        self.levels.observe(at, status.size, status.target, || 0);
+        // Leaked bytes grow between size changes: note every reading.
         let memory = self.memory_now();
-        self.memory.note(at, memory);
+        self.levels.memory.note(at, memory);
         // The sample at the end waits for the executors to finish (run_wall).
         while now >= self.next_sample && self.next_sample < end {
             let t = self.next_sample;
@@ -643,8 +547,8 @@ impl Monitor<'_, '_, '_> {
         let mut late = 0;
         for shard in &self.shared.shards {
             let mut s = shard.lock();
-            interval.merge(&s.interval);
-            s.interval.reset();
+            interval.merge(&s.ledger.interval);
+            s.ledger.interval.reset();
             let _ = lag.add(&s.interval_lag);
             s.interval_lag.reset();
             late += std::mem::take(&mut s.interval_late);
@@ -659,28 +563,14 @@ impl Monitor<'_, '_, '_> {
         let phase = self.phase_at(t.saturating_sub(1));
         let name = self.shared.workload.phases.get(phase).map_or("", |p| p.name.as_str());
         self.publish(phase, late, dropped, proc);
-        let sample = Sample {
-            t: t as f64 / 1e9,
-            phase: name.to_string(),
-            size: status.size,
-            idle: status.idle,
-            in_use: status.in_use,
-            waiting: status.pending,
-            target: status.target,
-            arrived: interval.arrived,
-            completed: interval.completed,
-            timed_out: interval.timed_out,
-            failed: interval.failed,
-            wait_p99: interval.wait_p99(),
-            memory_bytes: self.memory_now(),
-            wall: Some(WallSample {
-                lag_p99: lag.value_at_quantile(0.99) as f64 / 1e9,
-                late,
-                dropped,
-                rss_bytes: rss,
-                cpu_seconds: proc.map_or(0.0, |p| p.cpu_seconds),
-            }),
+        let wall = WallSample {
+            lag_p99: lag.value_at_quantile(0.99) as f64 / 1e9,
+            late,
+            dropped,
+            rss_bytes: rss,
+            cpu_seconds: proc.map_or(0.0, |p| p.cpu_seconds),
         };
+        let sample = accounting::sample(t, name, &status, &mut interval, self.memory_now(), Some(wall));
         self.observer.on_sample(&sample);
         if self.observer.wants_checkpoint() {
             let (outcome, figures) = self.outcome(t, true);
@@ -970,8 +860,10 @@ pub fn run_wall(
         }
     }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let shards =
-        (0..workers.min(cpus).max(1)).map(|_| Mutex::new(Shard::new(workload.phases.len()))).collect();
+    let windows = drift_windows(workload);
+    let shards = (0..workers.min(cpus).max(1))
+        .map(|_| Mutex::new(Shard::new(workload.phases.len(), windows)))
+        .collect();
     let process_start = process::sample();
     let origin = clock.now_nanos();
     factory.arm(origin);
@@ -989,7 +881,6 @@ pub fn run_wall(
         handed_out_twice: AtomicU64::new(0),
         leaked: AtomicU64::new(0),
         late_after: ns(options.late_after),
-        windows: drift_windows(workload),
         shards,
         blocked: std::sync::atomic::AtomicUsize::new(0),
         scheduled: AtomicU64::new(0),
@@ -1000,21 +891,15 @@ pub fn run_wall(
     };
     let status = shared.pool.status();
     let memory_start = (status.size as u64).saturating_mul(workload.pool.model.object_bytes);
+    let end = ns(workload.duration);
     let sample_interval = ns(workload.sample_interval).max(1);
     let mut monitor = Monitor {
         shared: &shared,
         observer,
         stop,
         instances: instances.clone(),
-        total: Tally::default(),
-        phases: (0..workload.phases.len()).map(|_| Tally::default()).collect(),
-        drift: [Tally::default(), Tally::default()],
-        last_area_at: 0,
-        levels: (status.in_use, status.size),
-        size_seen: (status.size, status.size),
-        target: status.target,
-        resizes: 0,
-        memory: MemoryTrack::new(memory_start, ns(workload.duration), shared.windows),
+        ledger: Ledger::new(workload.phases.len(), windows),
+        levels: Levels::new(&status, memory_start, end, windows),
         next_sample: sample_interval,
         last_sample_at: 0,
         sample_interval,
@@ -1056,7 +941,7 @@ pub fn run_wall(
         handle.join().unwrap_or_else(|_| Err(SimError::Threads("the dispatcher panicked".into())))
     });
     let interrupted = stop.load(Ordering::Relaxed);
-    let end_at = monitor.last_area_at;
+    let end_at = monitor.levels.last_at;
     // The last interval (partial, or the only one) gets its line once
     // every executor is done, so the samples add up to the run.
     if monitor.last_sample_at < end_at {

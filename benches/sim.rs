@@ -10,7 +10,7 @@
 //!
 //! What runs, in this order, in one process:
 //!
-//! 1. **Memory**: the built-in daily cycle (`tidepool::cli::DAILY_CYCLE`,
+//! 1. **Memory**: the built-in daily cycle (`tidepool::soak::DAILY_CYCLE`,
 //!    24 h, 86.4 M operations) through `sim::run` with an [`Observer`] that
 //!    reads `VmRSS` from `/proc/self/status` every few hundred samples. The
 //!    peak (`VmHWM`) is reset through `/proc/self/clear_refs` just before the
@@ -382,14 +382,15 @@ impl NaiveFactory {
 async fn naive_pool(workload: &Workload, epoch: tokio::time::Instant) -> (Pool<u64>, Arc<NaiveFactory>) {
     let spec = &workload.pool;
     let factory = Arc::new(NaiveFactory {
-        create: spec.create_time.as_ref().map(Draw::of),
-        failure: spec.factory_failure,
+        create: spec.model.create_time.as_ref().map(Draw::of),
+        failure: spec.model.factory_failure,
         rng: Mutex::new(SmallRng::seed_from_u64(workload.seed ^ 0x9E37_79B9_7F4A_7C15)),
         armed: AtomicBool::new(false),
         next_id: AtomicU64::new(0),
     });
     let model = Arc::clone(&factory);
     let builder = spec
+        .settings
         .configure(Pool::builder("naive"))
         .maintenance_interval(None)
         .clock(Clock::custom(TokioClock { epoch }))
@@ -431,10 +432,11 @@ fn naive_run(which: NaivePool, workload: &Workload, rate: f64, span: Duration) -
                 NaivePool::Tidepool => Some(naive_pool(workload, epoch).await.0),
                 NaivePool::Semaphore => None,
             };
-            let semaphore = Arc::new(tokio::sync::Semaphore::new(spec.max));
+            let semaphore = Arc::new(tokio::sync::Semaphore::new(spec.settings.max_size));
             let done = Arc::new(AtomicBool::new(false));
             if let Some(pool) = &pool {
-                let (pool, done, every) = (pool.clone(), Arc::clone(&done), spec.maintenance_interval);
+                let (pool, done, every) =
+                    (pool.clone(), Arc::clone(&done), spec.settings.maintenance_interval);
                 tokio::spawn(async move {
                     while !done.load(Ordering::Relaxed) {
                         tokio::time::sleep(every).await;
@@ -448,7 +450,7 @@ fn naive_run(which: NaivePool, workload: &Workload, rate: f64, span: Duration) -
                 let e: f64 = rng.sample(rand_distr::Exp1);
                 (e / rate * 1e9) as u64
             };
-            let timeout = spec.acquire_timeout;
+            let timeout = spec.settings.acquire_timeout;
             let wall_start = Instant::now();
             let mut next = gap(&mut rng);
             let mut second = 0u64;
@@ -663,7 +665,7 @@ fn main() {
     let verbose = std::env::var("TIDEPOOL_BENCH_VERBOSE").is_ok_and(|v| v == "1");
     let plan = Plan::pick(smoke, quick);
 
-    let daily = Workload::parse(tidepool::cli::DAILY_CYCLE, "workloads/daily-cycle.toml (built in)")
+    let daily = Workload::parse(tidepool::soak::DAILY_CYCLE, "workloads/daily-cycle.toml (built in)")
         .expect("the built-in daily cycle parses");
     let mean_rate = daily.expected_ops() / daily.duration.as_secs_f64();
     let load_before = load_average();

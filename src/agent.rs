@@ -26,9 +26,10 @@ use parking_lot::Mutex;
 
 use crate::clock::Clock;
 use crate::config::{AgentConfig, ConfigError};
-use crate::export::{ExportError, PrometheusExporter, PrometheusHandle, PushError, Pushgateway};
+use crate::export::{ExportError, Exporters, PrometheusHandle, PushError};
+use crate::monitor::actions::{self, Remediable};
 use crate::monitor::sampler::Sampler;
-use crate::monitor::{actions, AlertEvent, AlertSink, Kind, Monitor, MonitorReport};
+use crate::monitor::{AlertEvent, AlertSink, Monitor, MonitorReport};
 use crate::pool::{Pool, PoolBuilder};
 
 /// `tidepool_agent_memory_cleanups_total`: cleanups run because the
@@ -43,38 +44,16 @@ pub enum AgentError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// An exporter could not be installed (address in use, a recorder
-    /// already installed) or its last OTLP push failed.
+    /// already installed, a Pushgateway URL that is not plain HTTP, an OTLP
+    /// endpoint without the `otlp` feature) or its last OTLP push failed.
     #[error(transparent)]
     Export(#[from] ExportError),
-    /// `export.otlp_endpoint` is set in a build without the `otlp` feature.
-    #[error("export.otlp_endpoint is set, but this tidepool was built without the `otlp` feature")]
-    OtlpUnavailable,
-    /// The Pushgateway URL is invalid, or the final push failed.
+    /// The final Pushgateway push failed.
     #[error(transparent)]
     Push(#[from] PushError),
     /// The agent's thread could not be started.
     #[error("could not start the agent thread: {0}")]
     Thread(#[source] std::io::Error),
-}
-
-/// A pool as the agent needs it: a name, a trim and a grow.
-trait Watched: Send + Sync {
-    fn name(&self) -> &str;
-    fn trim_idle(&self) -> usize;
-    /// The built-in [`actions::grow_pool`] remedy, run on this pool.
-    fn grow(&self, alert: &AlertEvent) -> Result<String, String>;
-}
-
-impl<T: Send + 'static> Watched for Pool<T> {
-    fn name(&self) -> &str {
-        Pool::name(self)
-    }
-    fn trim_idle(&self) -> usize {
-        Pool::trim_idle(self)
-    }
-    fn grow(&self, alert: &AlertEvent) -> Result<String, String> {
-        actions::grow_pool(self.clone())(alert)
-    }
 }
 
 type AddToSampler = Box<dyn FnOnce(Sampler) -> Sampler + Send>;
@@ -85,7 +64,7 @@ struct Shared {
     stop: AtomicBool,
     /// Pools built since the thread's last sample, for its sampler.
     arriving: Mutex<Vec<AddToSampler>>,
-    pools: Mutex<Vec<Arc<dyn Watched>>>,
+    pools: Mutex<Vec<Arc<dyn Remediable>>>,
 }
 
 impl Shared {
@@ -96,17 +75,8 @@ impl Shared {
     }
 
     fn trim_all(&self) -> (usize, Vec<String>) {
-        let pools: Vec<Arc<dyn Watched>> = self.pools.lock().clone();
-        let mut total = 0;
-        let mut names = Vec::new();
-        for pool in pools {
-            let n = pool.trim_idle();
-            if n > 0 {
-                names.push(format!("{} ({n})", pool.name()));
-            }
-            total += n;
-        }
-        (total, names)
+        let pools: Vec<Arc<dyn Remediable>> = self.pools.lock().clone();
+        actions::trim_all(&pools)
     }
 }
 
@@ -138,10 +108,8 @@ impl AlertSink for LogSink {
 /// ```
 pub struct Agent {
     config: AgentConfig,
+    exporters: Option<Exporters>,
     prometheus: PrometheusHandle,
-    #[cfg(feature = "otlp")]
-    otlp: Option<crate::export::OtlpHandle>,
-    pushgateway: Option<Pushgateway>,
     shared: Arc<Shared>,
     thread: Option<std::thread::JoinHandle<Monitor>>,
 }
@@ -185,37 +153,13 @@ impl Agent {
     ///
     /// # Errors
     ///
-    /// [`AgentError::Export`] if the listen address is taken or a recorder is
-    /// already installed, [`AgentError::Push`] for a bad Pushgateway URL,
-    /// [`AgentError::OtlpUnavailable`], [`AgentError::Thread`].
+    /// [`AgentError::Export`] if the listen address is taken, a recorder is
+    /// already installed, the Pushgateway URL is not plain HTTP or OTLP is
+    /// configured without the `otlp` feature ([`Exporters::install`]);
+    /// [`AgentError::Thread`].
     pub fn start(config: AgentConfig) -> Result<Agent, AgentError> {
-        let export = &config.export;
-        let mut exporter = PrometheusExporter::new();
-        exporter = if export.serve { exporter.listen(export.listen) } else { exporter.without_listener() };
-        for (key, value) in &export.labels {
-            exporter = exporter.global_label(key, value);
-        }
-        let pushgateway = match &export.pushgateway {
-            Some(url) => Some(Pushgateway::new(url, export.job(), export.instance())?),
-            None => None,
-        };
-        #[cfg(feature = "otlp")]
-        let (prometheus, otlp) = match &export.otlp_endpoint {
-            Some(url) => {
-                let mut otlp = crate::export::OtlpExporter::new(url)?.interval(export.otlp_interval);
-                if let Some(instance) = export.instance() {
-                    otlp = otlp.instance(instance);
-                }
-                let handle = otlp.install(exporter)?;
-                (handle.prometheus().clone(), Some(handle))
-            }
-            None => (exporter.install()?, None),
-        };
-        #[cfg(not(feature = "otlp"))]
-        let prometheus = match &export.otlp_endpoint {
-            Some(_) => return Err(AgentError::OtlpUnavailable),
-            None => exporter.install()?,
-        };
+        let exporters = Exporters::install(&config.export)?;
+        let prometheus = exporters.prometheus().clone();
         metrics::describe_counter!(
             MEMORY_CLEANUPS,
             "Memory cleanups the agent ran because the process was above its memory pressure threshold"
@@ -226,18 +170,9 @@ impl Agent {
         let shared = Arc::new(Shared::default());
         let mut monitor = Monitor::new(config.monitoring.clone());
         monitor.add_sink(LogSink);
-        // Remedies (they run only with `auto_resolution`, the monitor checks).
+        // The standard remedies, as a soak registers them.
         let pools = Arc::clone(&shared);
-        monitor.on(Kind::Starvation, "grow_pool", move |alert| {
-            let pool = pools.pools.lock().iter().find(|p| p.name() == alert.subject).cloned();
-            let Some(pool) = pool else { return Err(format!("{} is not an agent pool", alert.subject)) };
-            pool.grow(alert)
-        });
-        let pools = Arc::clone(&shared);
-        monitor.on(Kind::Memory, "trim_idle", move |_| {
-            let (n, names) = pools.trim_all();
-            Ok(format!("trimmed {n} idle objects: {}", names.join(", ")))
-        });
+        actions::standard(&mut monitor, Arc::new(move || pools.pools.lock().clone()));
 
         let thread = {
             let shared = Arc::clone(&shared);
@@ -249,15 +184,7 @@ impl Agent {
                 .spawn(move || run(&shared, monitor, sample_every, cleanup_every, threshold, &cleanups))
                 .map_err(AgentError::Thread)?
         };
-        Ok(Agent {
-            config,
-            prometheus,
-            #[cfg(feature = "otlp")]
-            otlp,
-            pushgateway,
-            shared,
-            thread: Some(thread),
-        })
+        Ok(Agent { config, exporters: Some(exporters), prometheus, shared, thread: Some(thread) })
     }
 
     /// A pool builder preset with `[pool]`; the pool it builds is watched
@@ -356,16 +283,10 @@ impl Agent {
             }
             None => MonitorReport::default(),
         };
-        let mut result = Ok(());
-        if let Some(gateway) = self.pushgateway.take() {
-            result = gateway.push(&self.prometheus.render()).map_err(AgentError::from);
-        }
-        #[cfg(feature = "otlp")]
-        if let Some(otlp) = self.otlp.take() {
-            let pushed = otlp.shutdown().map_err(AgentError::from);
-            result = result.and(pushed);
-        }
-        result.map(|()| report)
+        let Some(exporters) = self.exporters.take() else { return Ok(report) };
+        let pushed = exporters.push("").map_err(AgentError::from);
+        let flushed = exporters.shutdown().map_err(AgentError::from);
+        pushed.and(flushed).map(|()| report)
     }
 }
 

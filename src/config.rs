@@ -39,14 +39,13 @@
 //! # Ok::<(), tidepool::config::ConfigError>(())
 //! ```
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::de::{de_bytes, de_duration, ser_duration};
+pub use crate::export::ExportConfig;
 use crate::monitor::MonitorConfig;
 use crate::pool::PoolSettings;
 use crate::text::{field_at, line_col, written_in_table, TextError};
@@ -148,99 +147,6 @@ pub struct MemoryConfig {
 impl Default for MemoryConfig {
     fn default() -> Self {
         MemoryConfig { cleanup_interval: Duration::from_secs(180), memory_pressure_threshold: 400_000_000 }
-    }
-}
-
-/// `[export]`: the Prometheus endpoint, global labels, and pushes.
-///
-/// ```
-/// let export = tidepool::config::ExportConfig::default();
-/// assert!(export.serve && export.labels.is_empty() && export.pushgateway.is_none());
-/// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ExportConfig {
-    /// Serve `/metrics` (true).
-    pub serve: bool,
-    /// Where (`127.0.0.1:9464`, [`crate::export::DEFAULT_LISTEN`]).
-    pub listen: SocketAddr,
-    /// Labels on every series (`job`, `instance`, ...); `job` and
-    /// `instance` also name the Pushgateway group and the OTLP resource.
-    pub labels: BTreeMap<String, String>,
-    /// A Pushgateway (`http://HOST:PORT`) that gets every series once more
-    /// when the agent stops (none). Also written `push`.
-    #[serde(alias = "push", skip_serializing_if = "Option::is_none")]
-    pub pushgateway: Option<String>,
-    /// The full OTLP/HTTP metrics URL to push to (none; needs the `otlp`
-    /// feature).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub otlp_endpoint: Option<String>,
-    /// How often the OTLP push runs (10 s; 100 ms to 24 h).
-    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
-    pub otlp_interval: Duration,
-}
-
-impl Default for ExportConfig {
-    fn default() -> Self {
-        ExportConfig {
-            serve: true,
-            listen: crate::export::DEFAULT_LISTEN,
-            labels: BTreeMap::new(),
-            pushgateway: None,
-            otlp_endpoint: None,
-            otlp_interval: Duration::from_secs(10),
-        }
-    }
-}
-
-impl ExportConfig {
-    /// The `job` label, else `tidepool`.
-    ///
-    /// ```
-    /// assert_eq!(tidepool::config::ExportConfig::default().job(), "tidepool");
-    /// ```
-    pub fn job(&self) -> &str {
-        self.labels.get("job").map_or(crate::export::DEFAULT_JOB, String::as_str)
-    }
-
-    /// The `instance` label, if any.
-    ///
-    /// ```
-    /// assert_eq!(tidepool::config::ExportConfig::default().instance(), None);
-    /// ```
-    pub fn instance(&self) -> Option<&str> {
-        self.labels.get("instance").map(String::as_str)
-    }
-
-    fn check(&self) -> Result<(), (String, String)> {
-        for (name, value) in &self.labels {
-            let mut chars = name.chars();
-            let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-                && !name.starts_with("__");
-            if !valid {
-                return Err((
-                    format!("labels.{name}"),
-                    "not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)".into(),
-                ));
-            }
-            if let Err(e) = crate::export::check_label_value(value) {
-                return Err((format!("labels.{name}"), format!("the value {e}")));
-            }
-        }
-        for (key, url) in [("pushgateway", &self.pushgateway), ("otlp_endpoint", &self.otlp_endpoint)] {
-            if let Some(url) = url {
-                let host = url.strip_prefix("http://").unwrap_or("");
-                if host.is_empty() || host.starts_with('/') {
-                    return Err((key.into(), format!("`{url}`: need a plain http://HOST:PORT URL")));
-                }
-            }
-        }
-        if self.otlp_interval < Duration::from_millis(100) || self.otlp_interval > Duration::from_secs(86_400)
-        {
-            return Err(("otlp_interval".into(), "must be between 100ms and 24h".into()));
-        }
-        Ok(())
     }
 }
 

@@ -33,10 +33,14 @@
 //! # Ok(()) }
 //! ```
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use serde::{Deserialize, Serialize};
+
+use crate::de::{de_duration, ser_duration};
 
 pub use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -126,6 +130,229 @@ pub fn default_instance(port: Option<u16>) -> String {
     }
 }
 
+/// `[export]`: the Prometheus endpoint, global labels, and pushes.
+///
+/// ```
+/// let export = tidepool::export::ExportConfig::default();
+/// assert!(export.serve && export.labels.is_empty() && export.pushgateway.is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExportConfig {
+    /// Serve `/metrics` (true).
+    pub serve: bool,
+    /// Where (`127.0.0.1:9464`, [`DEFAULT_LISTEN`]).
+    pub listen: SocketAddr,
+    /// Labels on every series (`job`, `instance`, ...); `job` and
+    /// `instance` also name the Pushgateway group and the OTLP resource.
+    pub labels: BTreeMap<String, String>,
+    /// A Pushgateway (`http://HOST:PORT`) that gets every series once more
+    /// when the agent stops (none). Also written `push`.
+    #[serde(alias = "push", skip_serializing_if = "Option::is_none")]
+    pub pushgateway: Option<String>,
+    /// The full OTLP/HTTP metrics URL to push to (none; needs the `otlp`
+    /// feature).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp_endpoint: Option<String>,
+    /// How often the OTLP push runs (10 s; 100 ms to 24 h).
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub otlp_interval: Duration,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        ExportConfig {
+            serve: true,
+            listen: DEFAULT_LISTEN,
+            labels: BTreeMap::new(),
+            pushgateway: None,
+            otlp_endpoint: None,
+            otlp_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ExportConfig {
+    /// The `job` label, else `tidepool`.
+    ///
+    /// ```
+    /// assert_eq!(tidepool::export::ExportConfig::default().job(), "tidepool");
+    /// ```
+    pub fn job(&self) -> &str {
+        self.labels.get("job").map_or(DEFAULT_JOB, String::as_str)
+    }
+
+    /// The `instance` label, if any.
+    ///
+    /// ```
+    /// assert_eq!(tidepool::export::ExportConfig::default().instance(), None);
+    /// ```
+    pub fn instance(&self) -> Option<&str> {
+        self.labels.get("instance").map(String::as_str)
+    }
+
+    /// Every range and form check: `(key, message)`.
+    pub(crate) fn check(&self) -> Result<(), (String, String)> {
+        for (name, value) in &self.labels {
+            let mut chars = name.chars();
+            let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !name.starts_with("__");
+            if !valid {
+                return Err((
+                    format!("labels.{name}"),
+                    "not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)".into(),
+                ));
+            }
+            if let Err(e) = check_label_value(value) {
+                return Err((format!("labels.{name}"), format!("the value {e}")));
+            }
+        }
+        for (key, url) in [("pushgateway", &self.pushgateway), ("otlp_endpoint", &self.otlp_endpoint)] {
+            if let Some(url) = url {
+                let host = url.strip_prefix("http://").unwrap_or("");
+                if host.is_empty() || host.starts_with('/') {
+                    return Err((key.into(), format!("`{url}`: need a plain http://HOST:PORT URL")));
+                }
+            }
+        }
+        if self.otlp_interval < Duration::from_millis(100) || self.otlp_interval > Duration::from_secs(86_400)
+        {
+            return Err(("otlp_interval".into(), "must be between 100ms and 24h".into()));
+        }
+        Ok(())
+    }
+}
+
+/// The exporters of a process, installed once from an [`ExportConfig`]:
+/// the Prometheus recorder with the global labels (serving `/metrics`
+/// unless `serve` is off), the OTLP push (feature `otlp`), and the
+/// Pushgateway group of `job` and `instance`. The agent, `tidepool demo`
+/// and a wall-clock soak all start theirs here.
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use tidepool::export::{ExportConfig, Exporters};
+/// let exporters = Exporters::install(&ExportConfig::default())?; // http://127.0.0.1:9464/metrics
+/// let pool = tidepool::pool::Pool::builder("p").factory(|| Ok(0u8)).build()?;
+/// assert!(exporters.prometheus().render().contains("tidepool_pool_objects"));
+/// exporters.shutdown()?; // the last OTLP push, when there is one
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Exporters {
+    prometheus: PrometheusHandle,
+    #[cfg(feature = "otlp")]
+    otlp: Option<OtlpHandle>,
+    pushgateway: Option<Pushgateway>,
+}
+
+impl Exporters {
+    /// Installs the recorder (and starts serving, and pushing over OTLP)
+    /// as `config` says. Install before building pools: their metric
+    /// handles bind to the recorder present when they are built.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::Bind`] when the listen address is taken,
+    /// [`ExportError::AlreadyInstalled`] when this process has a recorder,
+    /// [`ExportError::Push`] for a Pushgateway URL that is not plain
+    /// `http://HOST:PORT`, [`ExportError::OtlpUnavailable`] for an OTLP
+    /// endpoint in a build without the `otlp` feature.
+    pub fn install(config: &ExportConfig) -> Result<Exporters, ExportError> {
+        let mut exporter = PrometheusExporter::new();
+        exporter = if config.serve { exporter.listen(config.listen) } else { exporter.without_listener() };
+        for (key, value) in &config.labels {
+            exporter = exporter.global_label(key, value);
+        }
+        let pushgateway = match &config.pushgateway {
+            Some(url) => Some(Pushgateway::new(url, config.job(), config.instance())?),
+            None => None,
+        };
+        #[cfg(feature = "otlp")]
+        let (prometheus, otlp) = match &config.otlp_endpoint {
+            Some(url) => {
+                let handle = OtlpExporter::new(url)?.interval(config.otlp_interval).install(exporter)?;
+                (handle.prometheus().clone(), Some(handle))
+            }
+            None => (exporter.install()?, None),
+        };
+        #[cfg(not(feature = "otlp"))]
+        let prometheus = match &config.otlp_endpoint {
+            Some(_) => return Err(ExportError::OtlpUnavailable),
+            None => exporter.install()?,
+        };
+        Ok(Exporters {
+            prometheus,
+            #[cfg(feature = "otlp")]
+            otlp,
+            pushgateway,
+        })
+    }
+
+    /// The Prometheus handle: [`PrometheusHandle::render`] is what
+    /// `/metrics` serves.
+    pub fn prometheus(&self) -> &PrometheusHandle {
+        &self.prometheus
+    }
+
+    /// The Pushgateway group, when the configuration names a gateway.
+    pub fn pushgateway(&self) -> Option<&Pushgateway> {
+        self.pushgateway.as_ref()
+    }
+
+    /// Every live series as a Pushgateway takes them ([`pushable`]).
+    pub fn exposition(&self) -> String {
+        pushable(self.prometheus.render())
+    }
+
+    /// Pushes every live series (and `extra`, exposition text) to the
+    /// Pushgateway; nothing without one.
+    ///
+    /// # Errors
+    ///
+    /// [`PushError`] when the gateway refused or could not be reached.
+    pub fn push(&self, extra: &str) -> Result<(), PushError> {
+        match &self.pushgateway {
+            Some(group) => group.push(&(self.exposition() + extra)),
+            None => Ok(()),
+        }
+    }
+
+    /// Pushes over OTLP a last time and stops that push (nothing without
+    /// one). The Prometheus recorder stays: a process has one for good.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::Exporter`] when the last OTLP push failed.
+    pub fn shutdown(self) -> Result<(), ExportError> {
+        #[cfg(feature = "otlp")]
+        if let Some(otlp) = self.otlp {
+            return otlp.shutdown();
+        }
+        Ok(())
+    }
+}
+
+/// An exposition as a Pushgateway takes it: `process_cpu_seconds_total`
+/// declared a counter. It is one (it only grows), but the `metrics` facade
+/// has only integer counters, so the scrape serves it as a gauge; a
+/// Pushgateway refuses a push whose type of a name differs from its own
+/// registry's, and its own process_cpu_seconds_total is a counter.
+///
+/// ```
+/// let text = "# TYPE process_cpu_seconds_total gauge\nprocess_cpu_seconds_total 1.5\n";
+/// assert!(tidepool::export::pushable(text.into()).starts_with("# TYPE process_cpu_seconds_total counter\n"));
+/// ```
+pub fn pushable(exposition: String) -> String {
+    const GAUGE: &str = "# TYPE process_cpu_seconds_total gauge\n";
+    if exposition.contains(GAUGE) {
+        exposition.replacen(GAUGE, "# TYPE process_cpu_seconds_total counter\n", 1)
+    } else {
+        exposition
+    }
+}
+
 /// Why an exporter could not be installed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -144,6 +371,12 @@ pub enum ExportError {
     /// Anything else the exporter reported.
     #[error("prometheus exporter: {0}")]
     Exporter(String),
+    /// The Pushgateway URL is not plain `http://HOST:PORT`.
+    #[error(transparent)]
+    Push(#[from] PushError),
+    /// An OTLP endpoint is configured in a build without the `otlp` feature.
+    #[error("an OTLP endpoint is set, but this tidepool was built without the `otlp` feature")]
+    OtlpUnavailable,
 }
 
 /// Builder for the Prometheus pull exporter.

@@ -44,7 +44,6 @@
 
 mod agent;
 pub mod cache;
-pub mod cli;
 pub mod clock;
 pub mod config;
 mod de;
@@ -56,6 +55,7 @@ mod primitives;
 pub mod process;
 pub mod report;
 pub mod sim;
+pub mod soak;
 pub mod sync;
 pub mod text;
 pub mod units;

@@ -1,5 +1,7 @@
-//! The `tidepool` binary; all logic lives in `tidepool::cli`.
+//! The `tidepool` binary: a thin command line over the library (`cli`).
+
+mod cli;
 
 fn main() -> std::process::ExitCode {
-    tidepool::cli::main()
+    cli::main()
 }

@@ -31,7 +31,11 @@ pub enum TextError {
 
 /// Reads an input file as text: `(text, the path as errors name it)`.
 /// Unreadable, non-UTF-8 and binary (NUL-bearing) files are errors.
-pub(crate) fn read_text(path: &Path) -> Result<(String, String), TextError> {
+///
+/// # Errors
+///
+/// [`TextError`] naming the file (and the first bad byte).
+pub fn read_text(path: &Path) -> Result<(String, String), TextError> {
     let file = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| TextError::Read { file: file.clone(), source })?;
     let text = String::from_utf8(bytes)

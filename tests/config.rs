@@ -44,7 +44,7 @@ fn the_default_file_round_trips() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.starts_with(&format!("{path}: ok\n")), "{stdout}");
     assert!(stdout.contains("min_size 4, max_size 16"), "{stdout}");
-    assert!(stdout.contains("contention threshold 3ms, every 15s"), "{stdout}");
+    assert!(stdout.contains("contended when over 1 % of acquires wait, every 15s"), "{stdout}");
     assert!(stdout.contains("every 3m") && stdout.contains("(400.0 MB)"), "{stdout}");
     assert!(stdout
         .contains("sample every 2s, baseline 30 samples, suppression on, auto-resolution (remedies) on"));
@@ -225,7 +225,7 @@ fn workload_files_and_the_agent_share_the_sections() {
     let w = tidepool::sim::Workload::parse(&workload, "w.toml")
         .expect("the agent's sections parse in a workload");
     assert_eq!(w.monitor, AgentConfig::default().monitoring);
-    assert_eq!((w.pool.min, w.pool.max), (2, 8));
+    assert_eq!((w.pool.settings.min_size, w.pool.settings.max_size), (2, 8));
     // `[monitor] sample_interval` is the run's sample interval.
     let w = tidepool::sim::Workload::parse(
         &workload.replace("sample_interval = \"2s\"", "sample_interval = \"5s\""),

@@ -208,8 +208,8 @@ max_wait_p99 = "1s"
     }
 
     fn validate_in_process(path: &Path) -> Result<String, String> {
-        let args = tidepool::cli::ValidateArgs { workload: path.to_path_buf() };
-        tidepool::cli::validate(&args).map_err(|e| e.to_string())
+        let args = path;
+        tidepool::soak::validate(args).map_err(|e| e.to_string())
     }
 
     /// Whether a file of this kind is cheap to run whole.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::CliError;
-use crate::config::AgentConfig;
+use tidepool::config::AgentConfig;
 
 /// `tidepool config`: the agent configuration file.
 #[derive(Debug, Args)]

@@ -17,10 +17,10 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Exp};
 
 use super::CliError;
-use crate::clock::Clock;
-use crate::export::{PrometheusExporter, DEFAULT_LISTEN};
-use crate::pool::{Pool, Stats, Status};
-use crate::sync::{LockSnapshot, ProfiledMutex, ProfiledRwLock};
+use tidepool::clock::Clock;
+use tidepool::export::{ExportConfig, Exporters, DEFAULT_LISTEN};
+use tidepool::pool::{Pool, Stats, Status};
+use tidepool::sync::{LockSnapshot, ProfiledMutex, ProfiledRwLock};
 
 /// Options of `tidepool demo`.
 #[derive(Debug, Clone, Args)]
@@ -46,7 +46,7 @@ pub struct DemoArgs {
     pub seed: u64,
     /// The `job` and `instance` labels of every series on /metrics.
     #[command(flatten)]
-    pub labels: super::soak::LabelArgs,
+    pub labels: super::args::LabelArgs,
 }
 
 /// What a demo run measured.
@@ -119,12 +119,25 @@ pub fn run(args: &DemoArgs) -> Result<DemoReport, CliError> {
         }
         None
     } else {
-        let installed = PrometheusExporter::new()
-            .listen(args.listen)
-            .global_label("job", args.labels.job())
-            .global_label("instance", args.labels.instance(Some(args.listen.port())))
-            .install();
-        super::soak::optional_metrics(installed, args.listen, args.metrics_optional)?.map(|_| args.listen)
+        let mut export = ExportConfig { listen: args.listen, ..ExportConfig::default() };
+        export.labels.insert("job".into(), args.labels.job());
+        export.labels.insert("instance".into(), args.labels.instance(Some(args.listen.port())));
+        match Exporters::install(&export) {
+            Ok(_) => Some(args.listen),
+            Err(e @ tidepool::export::ExportError::Bind { .. }) if args.metrics_optional => {
+                eprintln!(
+                    "tidepool: --listen {}: {e}; going on without /metrics (--metrics-optional)",
+                    args.listen
+                );
+                None
+            }
+            Err(e) => {
+                return Err(CliError::Input(format!(
+                    "--listen {}: {e} (choose another address, or pass --metrics-optional to run without /metrics)",
+                    args.listen
+                )))
+            }
+        }
     };
     let clock = Clock::system();
     let pool = Pool::builder(POOL)
@@ -186,10 +199,10 @@ pub fn run(args: &DemoArgs) -> Result<DemoReport, CliError> {
     }
     let elapsed = Duration::from_nanos(clock.now_nanos().saturating_sub(start));
     pool.maintain(); // publish the final values before the summary
-    crate::sync::registry().publish();
+    tidepool::sync::registry().publish();
     let recorded = shared.results.lock().recorded;
     let mut locks: Vec<LockSnapshot> =
-        crate::sync::registry().snapshot().into_iter().filter(|s| s.name.starts_with("demo-")).collect();
+        tidepool::sync::registry().snapshot().into_iter().filter(|s| s.name.starts_with("demo-")).collect();
     // The summary's lock (taken just now for `recorded`) is one more than the workers'.
     if let Some(row) = locks.iter_mut().find(|s| &*s.name == "demo-results") {
         row.acquisitions = row.acquisitions.saturating_sub(1);
@@ -359,7 +372,7 @@ impl fmt::Display for DemoReport {
         }
         if !self.locks.is_empty() {
             writeln!(f, "\nprofiled locks (sorted by total wait)")?;
-            for line in crate::sync::format_table(&self.locks).lines() {
+            for line in tidepool::sync::format_table(&self.locks).lines() {
                 writeln!(f, "  {line}")?;
             }
         }

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::CliError;
-use crate::monitor::anomaly::{AnomalyConfig, AnomalyDetector};
-use crate::sim::series::parse_timestamp;
-use crate::text::{read_text, TextError};
+use tidepool::monitor::anomaly::{AnomalyConfig, AnomalyDetector};
+use tidepool::sim::series::parse_timestamp;
+use tidepool::text::{read_text, TextError};
 
 /// Arguments of `tidepool detect`.
 #[derive(Debug, Args)]
@@ -39,8 +39,14 @@ struct Row<'a> {
 
 fn invalid(file: &str, line: usize, column: usize, field: &str, message: String) -> CliError {
     CliError::Input(
-        crate::sim::WorkloadError::Invalid { file: file.into(), line, column, field: field.into(), message }
-            .to_string(),
+        tidepool::sim::WorkloadError::Invalid {
+            file: file.into(),
+            line,
+            column,
+            field: field.into(),
+            message,
+        }
+        .to_string(),
     )
 }
 
@@ -152,7 +158,7 @@ pub fn detect(args: &DetectArgs) -> Result<(), CliError> {
         let _ = writeln!(out, "{},{},{:.6},{}", row.ts_text, row.value_text, verdict.score, verdict.severity);
     }
     let (dir, name) = split_out(&args.out)?;
-    crate::report::write_atomic(dir, &name, &out)
+    tidepool::report::write_atomic(dir, &name, &out)
         .map_err(|e| CliError::Run(format!("writing scores: {e}")))?;
     Ok(())
 }

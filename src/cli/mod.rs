@@ -12,6 +12,7 @@
 //!
 //! A closed stdout (`tidepool demo | head`) is not an error.
 
+mod args;
 mod config;
 mod demo;
 mod detect;
@@ -23,14 +24,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-pub use config::{config, ConfigArgs};
-pub use demo::{DemoArgs, DemoReport};
-pub use detect::{detect, DetectArgs};
-pub use recover::ReportArgs;
-pub use soak::{
-    validate, LabelArgs, ReplayArgs, SinkArgs, SoakArgs, SoakEnd, TimeArgs, TimeMode, UnitArg, ValidateArgs,
-    DAILY_CYCLE,
-};
+use args::{ReplayArgs, SoakArgs, ValidateArgs};
+use config::ConfigArgs;
+use demo::DemoArgs;
+use detect::DetectArgs;
+use recover::ReportArgs;
+use tidepool::soak::SoakEnd;
 
 /// tidepool: instrument resource pools and replay workloads through them.
 #[derive(Debug, Parser)]

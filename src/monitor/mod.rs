@@ -665,6 +665,9 @@ impl Monitor {
 
 /// Built-in remedies.
 pub mod actions {
+    use std::sync::Arc;
+
+    use super::{AlertEvent, Kind, Monitor};
     use crate::pool::Pool;
 
     /// Grows a starving pool: raises its target to `max_size`.
@@ -679,18 +682,20 @@ pub mod actions {
     /// ```
     pub fn grow_pool<T: Send + 'static>(
         pool: Pool<T>,
-    ) -> impl FnMut(&super::AlertEvent) -> Result<String, String> + Send + 'static {
-        move |alert| {
-            if alert.subject != pool.name() {
-                return Err(format!("not this pool ({})", pool.name()));
-            }
-            let before = pool.status().target;
-            let after = pool.set_target(usize::MAX);
-            if after > before {
-                Ok(format!("target {before} -> {after}"))
-            } else {
-                Err(format!("already at max_size {after}"))
-            }
+    ) -> impl FnMut(&AlertEvent) -> Result<String, String> + Send + 'static {
+        move |alert| grow(&pool, alert)
+    }
+
+    fn grow<T: Send + 'static>(pool: &Pool<T>, alert: &AlertEvent) -> Result<String, String> {
+        if alert.subject != pool.name() {
+            return Err(format!("not this pool ({})", pool.name()));
+        }
+        let before = pool.status().target;
+        let after = pool.set_target(usize::MAX);
+        if after > before {
+            Ok(format!("target {before} -> {after}"))
+        } else {
+            Err(format!("already at max_size {after}"))
         }
     }
 
@@ -698,10 +703,81 @@ pub mod actions {
     /// `min_size`.
     pub fn trim_idle<T: Send + 'static>(
         pool: Pool<T>,
-    ) -> impl FnMut(&super::AlertEvent) -> Result<String, String> + Send + 'static {
+    ) -> impl FnMut(&AlertEvent) -> Result<String, String> + Send + 'static {
         move |_| {
             let n = pool.trim_idle();
             Ok(format!("trimmed {n} idle objects from {}", pool.name()))
         }
+    }
+
+    /// A pool as the standard remedies see it, whatever its object type.
+    pub trait Remediable: Send + Sync {
+        /// The pool's name: alerts name it as their subject.
+        fn name(&self) -> &str;
+        /// [`grow_pool`] on this pool.
+        fn grow(&self, alert: &AlertEvent) -> Result<String, String>;
+        /// [`Pool::trim_idle`].
+        fn trim_idle(&self) -> usize;
+    }
+
+    impl<T: Send + 'static> Remediable for Pool<T> {
+        fn name(&self) -> &str {
+            Pool::name(self)
+        }
+        fn grow(&self, alert: &AlertEvent) -> Result<String, String> {
+            grow(self, alert)
+        }
+        fn trim_idle(&self) -> usize {
+            Pool::trim_idle(self)
+        }
+    }
+
+    /// The pools the standard remedies act on, read when a remedy runs (a
+    /// live agent's grow as pools are built).
+    pub type Pools = Arc<dyn Fn() -> Vec<Arc<dyn Remediable>> + Send + Sync>;
+
+    /// Registers the remedies a live agent runs — and a soak, so that it
+    /// judges and acts as production would: `grow_pool` on a starvation
+    /// alert (the starving pool, the alert's subject, grows to its
+    /// `max_size`) and `trim_idle` on a memory alert (every pool drops its
+    /// idle objects above `min_size`). They run only with
+    /// `auto_resolution` on (the monitor checks).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::sync::Arc;
+    /// use tidepool::monitor::{actions, Monitor, MonitorConfig};
+    /// let pool = tidepool::pool::Pool::builder("p").factory(|| Ok(0u8)).build()?;
+    /// let mut monitor = Monitor::new(MonitorConfig::default());
+    /// let pools: Vec<Arc<dyn actions::Remediable>> = vec![Arc::new(pool)];
+    /// actions::standard(&mut monitor, Arc::new(move || pools.clone()));
+    /// # Ok(()) }
+    /// ```
+    pub fn standard(monitor: &mut Monitor, pools: Pools) {
+        let all = Arc::clone(&pools);
+        monitor.on(Kind::Starvation, "grow_pool", move |alert| {
+            let pool = all().into_iter().find(|p| p.name() == alert.subject);
+            let Some(pool) = pool else { return Err(format!("{} is not a watched pool", alert.subject)) };
+            pool.grow(alert)
+        });
+        monitor.on(Kind::Memory, "trim_idle", move |_| {
+            let (n, names) = trim_all(&pools());
+            Ok(format!("trimmed {n} idle objects: {}", names.join(", ")))
+        });
+    }
+
+    /// Trims every pool's idle objects above `min_size`: how many in all,
+    /// and `name (n)` of each pool that had some.
+    pub fn trim_all(pools: &[Arc<dyn Remediable>]) -> (usize, Vec<String>) {
+        let mut total = 0;
+        let mut names = Vec::new();
+        for pool in pools {
+            let n = pool.trim_idle();
+            if n > 0 {
+                names.push(format!("{} ({n})", pool.name()));
+            }
+            total += n;
+        }
+        (total, names)
     }
 }

@@ -7,6 +7,7 @@
 //! means over virtual time, pool totals from the pool's own counters.
 
 pub mod html;
+mod recover;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,8 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::sim::{Outcome, Tally, Workload};
+
+pub use recover::{recover, RecoverError};
 
 /// Quantiles of a time histogram, in seconds.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
@@ -1081,6 +1084,15 @@ fn signed_bytes(x: f64) -> String {
 }
 
 pub(crate) use crate::units::{bytes, human_seconds, ms};
+
+/// The checkpoint a run keeps beside `samples.jsonl` as it goes (a report of
+/// everything so far, marked interrupted), for [`recover`] after a kill.
+pub const CHECKPOINT: &str = "checkpoint.json";
+
+/// The files a run writes into its output directory (besides a recorded
+/// trace).
+pub const RUN_FILES: [&str; 6] =
+    ["report.json", "report.md", "report.html", "samples.jsonl", "alerts.jsonl", CHECKPOINT];
 
 /// Writes `contents` to `dir/name` through a temporary file and a rename, so
 /// a reader never sees half a file.

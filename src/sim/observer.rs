@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::Outcome;
+use crate::pool::Pool;
 
 /// One snapshot of the run, taken every sample interval of virtual time
 /// (a line of `samples.jsonl`).
@@ -59,6 +60,12 @@ pub struct WallSample {
 /// Receives progress as the run goes (`samples.jsonl`, the progress bar,
 /// checkpoints).
 pub trait Observer {
+    /// Called once, before the first operation, with the pool the run
+    /// drives (to sample it, or to act on it as a live agent would).
+    fn on_start(&mut self, pool: &Pool<u64>) {
+        let _ = pool;
+    }
+
     /// Called at every sample, in time order.
     fn on_sample(&mut self, sample: &Sample);
 

@@ -616,7 +616,13 @@ impl Cursor {
 
 /// Unix seconds, or `YYYY-MM-DD HH:MM:SS` (UTC), or RFC 3339
 /// (`2014-04-10T00:04:00.5+02:00`, `...Z`), as Unix seconds.
-pub(crate) fn parse_timestamp(s: &str) -> Option<f64> {
+///
+/// ```
+/// use tidepool::sim::series::parse_timestamp;
+/// assert_eq!(parse_timestamp("1970-01-01 00:01:00"), Some(60.0));
+/// assert_eq!(parse_timestamp("not a time"), None);
+/// ```
+pub fn parse_timestamp(s: &str) -> Option<f64> {
     if let Ok(x) = s.parse::<f64>() {
         return x.is_finite().then_some(x);
     }

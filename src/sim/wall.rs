@@ -844,6 +844,7 @@ pub fn run_wall(
         builder = builder.trace(Arc::clone(recorder));
     }
     let pool = builder.build()?;
+    observer.on_start(&pool);
     // Start with what the workload needs on average; grow (up to the cap)
     // whenever every executor is busy and starts queue up behind them.
     let max_workers = options.workers.unwrap_or(DEFAULT_MAX_WORKERS).clamp(1, MAX_THREADS);

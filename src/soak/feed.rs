@@ -1,0 +1,268 @@
+//! What a soak does with each sample: the line in `samples.jsonl`, the
+//! monitor (fed through a [`Sampler`] on the run's pool, as a live agent's
+//! is), `alerts.jsonl`, checkpoints, the live Pushgateway push, tidepool's
+//! own RSS trend, and the caller's [`Progress`].
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::export::{Exporters, Pushgateway};
+use crate::monitor::sampler::Sampler;
+use crate::monitor::{actions, AlertEvent, Kind, LeakTracker, Monitor, Reading};
+use crate::pool::Pool;
+use crate::report::{self, Report, Wall};
+use crate::sim::{Observer, Outcome, Sample, WallFigures, Workload};
+
+/// Shows a soak's progress: the CLI draws a bar or prints a line every few
+/// seconds; a test may print nothing. Every method does nothing unless
+/// implemented.
+pub trait Progress {
+    /// Something worth saying: the run starting, where /metrics is served,
+    /// a live push that failed.
+    fn notice(&mut self, message: &str) {
+        let _ = message;
+    }
+
+    /// A sample was taken.
+    fn sample(&mut self, at: &Tick<'_>) {
+        let _ = at;
+    }
+
+    /// The monitor raised, changed or resolved an alert.
+    fn alert(&mut self, event: &AlertEvent) {
+        let _ = event;
+    }
+
+    /// The run is over (before the reports are written).
+    fn finish(&mut self) {}
+}
+
+/// A [`Progress`] that shows nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Quiet;
+
+impl Progress for Quiet {}
+
+/// Where a run is, for [`Progress::sample`].
+#[derive(Debug, Clone, Copy)]
+pub struct Tick<'a> {
+    /// The sample just taken.
+    pub sample: &'a Sample,
+    /// Seconds of the run covered (virtual or wall).
+    pub covered: f64,
+    /// Seconds the run lasts.
+    pub total: f64,
+    /// Wall seconds since the run started.
+    pub elapsed: f64,
+    /// Operations arrived so far.
+    pub arrived: u64,
+    /// Whether time is the real clock's.
+    pub wall: bool,
+}
+
+/// The soak's [`Observer`].
+pub(super) struct Feed<'p> {
+    samples: BufWriter<std::fs::File>,
+    alerts: BufWriter<std::fs::File>,
+    /// The first write error: the run goes on, and fails at its end.
+    pub(super) error: Option<std::io::Error>,
+    wall: Clock,
+    pub(super) started: u64,
+    total_seconds: f64,
+    arrived: u64,
+    /// Wall-clock run: time is real.
+    wall_mode: bool,
+    pub(super) checkpoint: Checkpoint,
+    /// The monitor, fed every sample; its events go to alerts.jsonl.
+    pub(super) monitor: Monitor,
+    /// The readings of the run's pool, as a live agent takes them.
+    sampler: Sampler,
+    /// Wall-clock runs with a Pushgateway: the group, the live series, and
+    /// when they were last pushed.
+    push: Option<(Pushgateway, Arc<Exporters>, u64)>,
+    /// tidepool's own resident memory against the run's time, read every
+    /// `rss_every` samples: a long run must not grow it.
+    rss: LeakTracker,
+    rss_every: u64,
+    samples_seen: u64,
+    pub(super) progress: &'p mut dyn Progress,
+}
+
+/// What a checkpoint report needs: `checkpoint.json` (a full report of
+/// everything so far, marked interrupted) is written every sample in
+/// wall-clock runs and at most once a wall second in virtual time (which a
+/// rerun reproduces anyway), for `tidepool report` after a kill -9.
+pub(super) struct Checkpoint {
+    pub(super) workload: Workload,
+    pub(super) file: String,
+    pub(super) replay: String,
+    pub(super) out: PathBuf,
+    pub(super) compress: Option<f64>,
+    pub(super) last: u64,
+}
+
+/// The pieces a [`Feed`] is made of.
+pub(super) struct FeedParts<'p> {
+    pub(super) samples: std::fs::File,
+    pub(super) alerts: std::fs::File,
+    pub(super) monitor: Monitor,
+    pub(super) wall_mode: bool,
+    pub(super) push: Option<(Pushgateway, Arc<Exporters>)>,
+    pub(super) checkpoint: Checkpoint,
+    pub(super) rss_warmup: f64,
+    pub(super) progress: &'p mut dyn Progress,
+}
+
+impl<'p> Feed<'p> {
+    pub(super) fn new(parts: FeedParts<'p>) -> Feed<'p> {
+        let wall = Clock::system();
+        let started = wall.now_nanos();
+        let workload = &parts.checkpoint.workload;
+        Feed {
+            samples: BufWriter::new(parts.samples),
+            alerts: BufWriter::new(parts.alerts),
+            error: None,
+            started,
+            total_seconds: workload.duration.as_secs_f64(),
+            arrived: 0,
+            wall_mode: parts.wall_mode,
+            monitor: parts.monitor,
+            sampler: Sampler::new(),
+            push: parts.push.map(|(group, exporters)| (group, exporters, started)),
+            // About 2 000 readings a run (a /proc read each), after the
+            // same warm-up as the leak verdict.
+            rss: LeakTracker::new(report::RSS_BUDGET_BYTES_PER_HOUR, parts.rss_warmup),
+            rss_every: (workload.duration.as_nanos() / workload.sample_interval.as_nanos().max(1) / 2000)
+                .max(1) as u64,
+            samples_seen: 0,
+            checkpoint: parts.checkpoint,
+            progress: parts.progress,
+            wall,
+        }
+    }
+
+    /// Wall-clock figures of the run so far.
+    pub(super) fn wall_figures(&self, ops: u64) -> Wall {
+        let seconds = self.wall.now_nanos().saturating_sub(self.started) as f64 / 1e9;
+        Wall {
+            seconds,
+            ops_per_second: if seconds > 0.0 { ops as f64 / seconds } else { 0.0 },
+            peak_rss_bytes: report::peak_rss_bytes(),
+            rss_trend: self.rss.verdict(),
+        }
+    }
+
+    /// The caller's progress, the rest dropped.
+    pub(super) fn into_progress(self) -> &'p mut dyn Progress {
+        self.progress
+    }
+
+    /// Flushes `samples.jsonl`; the first error of the run, if any.
+    pub(super) fn close(&mut self) -> Result<(), std::io::Error> {
+        let flushed = self.samples.flush().and_then(|()| self.alerts.flush());
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => flushed,
+        }
+    }
+
+    /// Runs the sample's readings through the monitor, as a live agent
+    /// would: the pool's wait p99 and starvation from the pool itself
+    /// ([`Sampler`]), memory as the workload models it, the pool's size and
+    /// queue as forecast levels.
+    fn observe(&mut self, sample: &Sample) {
+        let subject = self.checkpoint.workload.name.clone();
+        let mut readings = self.sampler.readings();
+        readings.push(Reading::new(Kind::Memory, subject, sample.memory_bytes as f64));
+        let levels = self.sampler.levels(self.monitor.config().queue_limit);
+        for event in self.monitor.observe_with_levels(sample.t, &readings, &levels) {
+            if self.error.is_none() {
+                let line = serde_json::to_string(&event).unwrap_or_default();
+                if let Err(e) = writeln!(self.alerts, "{line}").and_then(|()| self.alerts.flush()) {
+                    self.error = Some(e);
+                }
+            }
+            self.progress.alert(&event);
+        }
+    }
+
+    /// The report of everything so far.
+    pub(super) fn report(&self, outcome: &Outcome, figures: Option<&WallFigures>) -> Report {
+        let c = &self.checkpoint;
+        let wall = self.wall_figures(outcome.total.arrived);
+        let mut report = Report::new(&c.workload, &c.file, outcome, c.replay.clone(), wall);
+        if let Some(f) = figures {
+            report = report.with_wall_figures(f, c.compress);
+        }
+        report.with_monitor(&c.workload, self.monitor.report())
+    }
+}
+
+impl Observer for Feed<'_> {
+    fn on_start(&mut self, pool: &Pool<u64>) {
+        self.sampler = Sampler::new().pool(pool);
+        // The remedies a live agent runs, on this run's pool.
+        let pools: Vec<Arc<dyn actions::Remediable>> = vec![Arc::new(pool.clone())];
+        actions::standard(&mut self.monitor, Arc::new(move || pools.clone()));
+    }
+
+    fn wants_checkpoint(&mut self) -> bool {
+        let now = self.wall.now_nanos();
+        if self.wall_mode || now.saturating_sub(self.checkpoint.last) >= 1_000_000_000 {
+            self.checkpoint.last = now;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn on_checkpoint(&mut self, outcome: &Outcome, figures: Option<&WallFigures>) {
+        let report = self.report(outcome, figures);
+        if let Err(e) = report::write_atomic(&self.checkpoint.out, report::CHECKPOINT, &report.to_json()) {
+            self.error.get_or_insert(e);
+        }
+    }
+
+    fn on_sample(&mut self, sample: &Sample) {
+        self.observe(sample);
+        if self.samples_seen % self.rss_every == 0 {
+            if let Some(p) = crate::process::sample() {
+                self.rss.record(sample.t, p.rss_bytes as f64);
+            }
+        }
+        self.samples_seen += 1;
+        // Live series to the Pushgateway every 10 s of a wall-clock run.
+        if let Some((group, exporters, last)) = &mut self.push {
+            let now = self.wall.now_nanos();
+            if now.saturating_sub(*last) >= 10_000_000_000 {
+                *last = now;
+                if let Err(e) = group.push(&exporters.exposition()) {
+                    self.progress.notice(&e.to_string());
+                }
+            }
+        }
+        self.arrived += sample.arrived;
+        if self.error.is_none() {
+            let line = serde_json::to_string(sample).unwrap_or_default();
+            if let Err(e) = writeln!(self.samples, "{line}") {
+                self.error = Some(e);
+            }
+        }
+        // Every line reaches the file as it is taken: a run killed with
+        // -9 loses at most the interval in progress.
+        if let Err(e) = self.samples.flush() {
+            self.error.get_or_insert(e);
+        }
+        let elapsed = self.wall.now_nanos().saturating_sub(self.started) as f64 / 1e9;
+        self.progress.sample(&Tick {
+            sample,
+            covered: sample.t,
+            total: self.total_seconds,
+            elapsed,
+            arrived: self.arrived,
+            wall: self.wall_mode,
+        });
+    }
+}

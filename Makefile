@@ -18,10 +18,14 @@ demo:
 ## test: lint, then every test, installing and starting what they need
 test: deps lint rules-test unit soak-ci otlp loom
 
-## lint: formatting and clippy with warnings as errors
+## lint: formatting and clippy with warnings as errors, on the whole crate, on the agent
+## alone (no default features: no simulator, no CLI) and on the agent with the simulator
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --lib --no-default-features -- -D warnings
+	$(CARGO) clippy --lib --no-default-features --features sim -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --lib --no-default-features
 
 ## rules-test: lint and unit-test the Prometheus rules in dashboards/prometheus
 RULES_DIR := dashboards/prometheus

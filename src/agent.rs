@@ -92,7 +92,7 @@ impl AlertSink for LogSink {
 
 /// A running agent: exporters installed, the monitor sampling.
 /// [`Agent::shutdown`] (or dropping it) stops the thread and pushes a last
-/// time. See the [module docs](self).
+/// time. The module docs say what it starts.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {

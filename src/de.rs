@@ -6,6 +6,9 @@
 //! Every adapter refuses what it cannot take with a message that says what
 //! is accepted; the TOML reader puts the file, line and column in front.
 
+// Some helpers serve only workload files (feature `sim`).
+#![cfg_attr(not(feature = "sim"), allow(dead_code))]
+
 use std::time::Duration;
 
 use serde::de::{DeserializeOwned, DeserializeSeed, Error as _, MapAccess, Visitor};

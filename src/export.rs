@@ -6,7 +6,7 @@
 //! (never summaries), and serves the text exposition on `127.0.0.1:9464` unless
 //! told otherwise.
 //!
-//! With the `otlp` feature, [`OtlpExporter`] installs the same Prometheus
+//! With the `otlp` feature, `OtlpExporter` installs the same Prometheus
 //! recorder behind a fanout that also pushes every metric over OTLP/HTTP, under
 //! names that a receiver's Prometheus translation turns into the same series.
 //!

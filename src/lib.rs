@@ -2,22 +2,42 @@
 //!
 //! An instrumentation agent and workload replay simulator for resource pools.
 //!
+//! The agent (what a service embeds; `default-features = false` builds it
+//! alone):
+//!
 //! * [`pool`]: a bounded [`Pool<T>`](pool::Pool) with a lock-free idle queue,
-//!   FIFO waiters, adaptive sizing, leak detection and full metrics.
+//!   FIFO waiters, adaptive sizing, leak detection and full metrics; its
+//!   settings are one [`PoolSettings`](pool::PoolSettings).
 //! * [`sync`]: [`ProfiledMutex`](sync::ProfiledMutex) and
 //!   [`ProfiledRwLock`](sync::ProfiledRwLock), locks that measure their
 //!   contention, and the registry of all of them.
 //! * [`cache`]: an instrumented, bounded [`Cache`](cache::Cache) on moka.
-//! * [`sim`] and [`report`]: the virtual-time workload simulator behind
-//!   `tidepool soak`, and its soak reports.
-//! * [`clock`]: the one time source everything reads, real or virtual.
-//! * [`monitor`]: the streaming [`AnomalyDetector`](monitor::anomaly::AnomalyDetector)
-//!   behind `tidepool detect`.
-//! * [`export`]: the Prometheus exporter for everything recorded through the
-//!   `metrics` facade.
+//! * [`monitor`]: readings ([`Sampler`](monitor::sampler::Sampler)) into
+//!   alerts, remedies, the leak verdict and forecasts, and the streaming
+//!   [`AnomalyDetector`](monitor::anomaly::AnomalyDetector) behind
+//!   `tidepool detect`.
+//! * [`export`]: the exporters (Prometheus, OTLP, Pushgateway) of
+//!   everything recorded through the `metrics` facade, installed once by
+//!   [`Exporters`](export::Exporters).
 //! * [`config`] and [`Agent`]: one TOML file (plus `TIDEPOOL_*` environment
 //!   overrides) that starts the exporters, the monitor and every pool's
 //!   shared settings.
+//! * [`clock`]: the one time source everything reads, real or virtual;
+//!   [`units`] and [`text`]: durations, sizes and input files as people
+//!   write them.
+//!
+//! Above it, with the `sim` feature (on by default):
+//!
+//! * `sim`: the workload format and the replay of a workload through the
+//!   real pool, in virtual time (deterministic, a day in seconds) or on real
+//!   threads;
+//! * `report`: the soak report and its gates;
+//! * `soak`: the soak runner, `soak::Soak` — what `tidepool soak`
+//!   and `tidepool replay` run, callable from a test. A soak judges as the
+//!   agent does: the same settings, sampler, floors and remedies.
+//!
+//! The `cli` feature (default) builds the `tidepool` binary on top.
+//! docs/architecture.md describes the layers.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -53,8 +73,11 @@ pub mod monitor;
 pub mod pool;
 mod primitives;
 pub mod process;
+#[cfg(feature = "sim")]
 pub mod report;
+#[cfg(feature = "sim")]
 pub mod sim;
+#[cfg(feature = "sim")]
 pub mod soak;
 pub mod sync;
 pub mod text;

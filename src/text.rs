@@ -5,6 +5,9 @@
 //! A neutral module shared by the agent configuration, workload files and
 //! the simulator's inputs.
 
+// Some helpers serve only workload files (feature `sim`).
+#![cfg_attr(not(feature = "sim"), allow(dead_code))]
+
 use std::path::Path;
 
 /// Why an input file could not be read as text.

@@ -98,7 +98,8 @@ impl Reading {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MonitorConfig {
-    /// Pool wait floors, seconds: 10 / 25 / 50 ms.
+    /// Pool wait floors (the p99 of a sample interval's acquire waits),
+    /// seconds: 10 / 25 / 50 ms.
     pub pool_wait: Floors,
     /// Starvation floors (`in_use / max` while callers wait): 70 / 90 / 98 %.
     pub starvation: Floors,

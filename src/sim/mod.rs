@@ -25,7 +25,7 @@ pub use engine::run;
 pub use faults::InjectedPanic;
 pub use observer::{NoObserver, Observer, Sample, WallSample};
 pub use outcome::{Conservation, Injected, Outcome, Tally};
-pub use wall::{run_wall, WallFigures, WallOptions};
+pub use wall::{run_wall, run_wall_on, WallFigures, WallOptions};
 pub use workload::{
     Arrival, Dist, Fault, FaultKind, ObjectModel, Phase, PoolSpec, Slo, Workload, WorkloadError,
 };

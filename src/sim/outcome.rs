@@ -183,7 +183,7 @@ pub struct Outcome {
     pub interrupted: bool,
     /// The whole run.
     pub total: Tally,
-    /// Per phase, indexed like [`Workload::phases`].
+    /// Per phase, indexed like [`Workload::phases`](crate::sim::Workload::phases).
     pub phases: Vec<Tally>,
     /// Drift windows: the start and the end of the run.
     pub drift: [Tally; 2],

@@ -1,7 +1,7 @@
 //! Wall-clock runs (`--time wall`): a workload's schedule played against the
 //! real pool on real threads and the real clock.
 //!
-//! The schedule is the virtual engine's ([`super::schedule`]): the same
+//! The schedule is the virtual engine's (`sim::schedule`): the same
 //! generator draws the intended start of every operation. A *dispatcher*
 //! thread sleeps (then spins) until each intended start and hands the
 //! operation to *executor* threads through a bounded queue, so arrivals
@@ -25,7 +25,7 @@
 //!
 //! The calling thread is the *monitor*: every millisecond it reads the
 //! pool's levels (for the time-weighted utilization and size), and every
-//! sample interval it merges the executors' counts into a [`Sample`] with
+//! sample interval it merges the executors' counts into a [`Sample`](super::Sample) with
 //! the process's RSS and CPU time, publishes the run's gauges, and hands
 //! samples and checkpoints to the observer — off the dispatcher's thread,
 //! so they never delay a start.
@@ -221,7 +221,8 @@ struct Shared<'w> {
     /// queued jobs left unstarted.
     ending: AtomicBool,
     faults: Window,
-    factory: Arc<FactoryModel>,
+    /// The modeled factory (`None`: a pool the caller built).
+    factory: Option<Arc<FactoryModel>>,
     /// Guards of holders that never return (the `abandon` fault).
     abandoned: Mutex<Vec<crate::pool::PoolGuard<u64>>>,
     holder_panics: AtomicU64,
@@ -479,7 +480,7 @@ impl Monitor<'_, '_, '_> {
             held: if self.executors_done { abandoned } else { status.in_use as u64 },
             handed_out_twice: self.shared.handed_out_twice.load(Ordering::Relaxed),
             injected: Injected {
-                factory_panics: self.shared.factory.panics(),
+                factory_panics: self.shared.factory.as_ref().map_or(0, |f| f.panics()),
                 holder_panics: self.shared.holder_panics.load(Ordering::Relaxed),
                 abandoned,
                 clock_jumps: 0,
@@ -844,6 +845,74 @@ pub fn run_wall(
         builder = builder.trace(Arc::clone(recorder));
     }
     let pool = builder.build()?;
+    play(workload, pool, Some(factory), observer, stop, options)
+}
+
+/// Plays `workload` against `pool`, a pool the caller built (with its own
+/// factory, recycle and settings: the workload's `[pool]` settings and
+/// object model do not apply, nor do its factory faults; its holder
+/// faults, holds and schedule do; its objects' modeled memory still counts
+/// per object). Otherwise as [`run_wall`]; the run
+/// closes the pool at its end (waiters are released).
+///
+/// The objects must be distinct `u64`s (a counter in the factory): the
+/// run checks that no object is handed to two holders at once by them.
+///
+/// # Errors
+///
+/// As [`run_wall`].
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+/// use tidepool::pool::Pool;
+/// use tidepool::sim::{run_wall_on, NoObserver, WallOptions, Workload};
+///
+/// let w = Workload::parse(r#"
+///     duration = "200ms"
+///     hold = { dist = "constant", value = "1ms" }
+///     [pool]
+///     [[phase]]
+///     name = "only"
+///     duration = "200ms"
+///     arrival = { process = "constant", rate = 100 }
+/// "#, "doc.toml").unwrap();
+/// let ids = AtomicU64::new(0);
+/// let pool = Pool::builder("mine").min_size(1).max_size(2).factory(move || Ok(ids.fetch_add(1, Ordering::Relaxed))).build().unwrap();
+/// let (outcome, _) = run_wall_on(&w, pool, &mut NoObserver, &AtomicBool::new(false), &WallOptions::default()).unwrap();
+/// assert_eq!(outcome.total.arrived, outcome.total.completed + outcome.in_flight + outcome.waiting
+///     + outcome.total.timed_out + outcome.total.failed);
+/// ```
+pub fn run_wall_on(
+    workload: &Workload,
+    pool: Pool<u64>,
+    observer: &mut dyn Observer,
+    stop: &AtomicBool,
+    options: &WallOptions,
+) -> Result<(Outcome, WallFigures), SimError> {
+    if Window::of(workload).jumps_clock() {
+        return Err(SimError::Unsupported(
+            "a `clock_jump` fault needs virtual time: the real clock cannot be made to jump".into(),
+        ));
+    }
+    quiet_injected_panics();
+    // The executors are sized for the pool as built.
+    let mut workload = workload.clone();
+    workload.pool.settings = pool.settings().clone();
+    play(&workload, pool, None, observer, stop, options)
+}
+
+/// The run itself, on a built pool.
+fn play(
+    workload: &Workload,
+    pool: Pool<u64>,
+    factory: Option<Arc<FactoryModel>>,
+    observer: &mut dyn Observer,
+    stop: &AtomicBool,
+    options: &WallOptions,
+) -> Result<(Outcome, WallFigures), SimError> {
+    let clock = Clock::system();
     observer.on_start(&pool);
     // Start with what the workload needs on average; grow (up to the cap)
     // whenever every executor is busy and starts queue up behind them.
@@ -867,7 +936,9 @@ pub fn run_wall(
         .collect();
     let process_start = process::sample();
     let origin = clock.now_nanos();
-    factory.arm(origin);
+    if let Some(factory) = &factory {
+        factory.arm(origin);
+    }
     let shared = Shared {
         workload,
         pool,
@@ -875,7 +946,7 @@ pub fn run_wall(
         origin,
         ending: AtomicBool::new(false),
         faults: Window::of(workload),
-        factory: Arc::clone(&factory),
+        factory,
         abandoned: Mutex::new(Vec::new()),
         holder_panics: AtomicU64::new(0),
         held_ids: (0..HELD_SHARDS).map(|_| Mutex::new(std::collections::HashSet::new())).collect(),

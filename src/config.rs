@@ -55,22 +55,9 @@ use crate::units::fmt_duration;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("{file}: cannot read: {source}")]
-    Read {
-        /// The file.
-        file: String,
-        /// What the OS said.
-        source: std::io::Error,
-    },
-    /// The file is not UTF-8 text.
-    #[error("{file}: not a text file (invalid UTF-8 or NUL at byte {offset})")]
-    NotText {
-        /// The file.
-        file: String,
-        /// The first offending byte.
-        offset: usize,
-    },
+    /// The file could not be read, or is not text.
+    #[error(transparent)]
+    Text(#[from] TextError),
     /// A syntax error, an unknown key, a wrong type or a value out of range.
     #[error("{file}:{line}:{column}: {key}: {message}")]
     Invalid {
@@ -178,10 +165,7 @@ impl AgentConfig {
     ///
     /// [`ConfigError`], naming the file (and line and key).
     pub fn load(path: &Path) -> Result<AgentConfig, ConfigError> {
-        let (text, file) = crate::text::read_text(path).map_err(|e| match e {
-            TextError::Read { file, source } => ConfigError::Read { file, source },
-            TextError::NotText { file, offset } => ConfigError::NotText { file, offset },
-        })?;
+        let (text, file) = crate::text::read_text(path)?;
         AgentConfig::parse(&text, &file)
     }
 

@@ -27,8 +27,8 @@ use parking_lot::Mutex;
 use crate::clock::Clock;
 use crate::config::{AgentConfig, ConfigError};
 use crate::export::{ExportError, Exporters, PrometheusHandle, PushError};
-use crate::monitor::actions::{self, Remediable};
 use crate::monitor::sampler::Sampler;
+use crate::monitor::{actions, WatchedPool};
 use crate::monitor::{AlertEvent, AlertSink, Monitor, MonitorReport};
 use crate::pool::{Pool, PoolBuilder};
 
@@ -64,7 +64,7 @@ struct Shared {
     stop: AtomicBool,
     /// Pools built since the thread's last sample, for its sampler.
     arriving: Mutex<Vec<AddToSampler>>,
-    pools: Mutex<Vec<Arc<dyn Remediable>>>,
+    pools: Mutex<Vec<Arc<dyn WatchedPool>>>,
 }
 
 impl Shared {
@@ -75,7 +75,7 @@ impl Shared {
     }
 
     fn trim_all(&self) -> (usize, Vec<String>) {
-        let pools: Vec<Arc<dyn Remediable>> = self.pools.lock().clone();
+        let pools: Vec<Arc<dyn WatchedPool>> = self.pools.lock().clone();
         actions::trim_all(&pools)
     }
 }

@@ -55,6 +55,9 @@ acquire_timeout = "1s"
 sizing_interval = "2s"
 maintenance_interval = "1s"
 create_time = { dist = "lognormal", median = "5ms", sigma = 0.3 }
+# Objects are recreated all along, so the create-time panels have recent
+# samples whenever they are queried (not only while the pool first grows).
+max_lifetime = "3s"
 
 [[phase]]
 name = "quiet"

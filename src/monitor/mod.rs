@@ -664,11 +664,53 @@ impl Monitor {
     }
 }
 
+/// A pool as the monitor sees it, whatever its object type or library: its
+/// levels and waits for the [`sampler`], and the two standard remedies
+/// ([`actions::standard`]). A [`Pool`](crate::pool::Pool) is one; so is a
+/// pool tidepool does not own, through its adapter.
+pub trait WatchedPool: Send + Sync {
+    /// The pool's name: its readings' and alerts' subject.
+    fn name(&self) -> &str;
+    /// Its levels now.
+    fn status(&self) -> crate::pool::Status;
+    /// Its acquire waits since it was built, by bucket.
+    fn waits(&self) -> crate::pool::WaitHistogram;
+    /// The `grow_pool` remedy: raise its target to its max (default: it
+    /// cannot be resized from outside).
+    fn grow(&self, alert: &AlertEvent) -> Result<String, String> {
+        let _ = alert;
+        Err(format!("{} cannot be resized by tidepool", self.name()))
+    }
+    /// The `trim_idle` remedy: destroy idle objects above the minimum; how
+    /// many (default: none).
+    fn trim_idle(&self) -> usize {
+        0
+    }
+}
+
+impl<T: Send + 'static> WatchedPool for crate::pool::Pool<T> {
+    fn name(&self) -> &str {
+        crate::pool::Pool::name(self)
+    }
+    fn status(&self) -> crate::pool::Status {
+        crate::pool::Pool::status(self)
+    }
+    fn waits(&self) -> crate::pool::WaitHistogram {
+        self.wait_histogram()
+    }
+    fn grow(&self, alert: &AlertEvent) -> Result<String, String> {
+        actions::grow(self, alert)
+    }
+    fn trim_idle(&self) -> usize {
+        crate::pool::Pool::trim_idle(self)
+    }
+}
+
 /// Built-in remedies.
 pub mod actions {
     use std::sync::Arc;
 
-    use super::{AlertEvent, Kind, Monitor};
+    use super::{AlertEvent, Kind, Monitor, WatchedPool};
     use crate::pool::Pool;
 
     /// Grows a starving pool: raises its target to `max_size`.
@@ -687,7 +729,7 @@ pub mod actions {
         move |alert| grow(&pool, alert)
     }
 
-    fn grow<T: Send + 'static>(pool: &Pool<T>, alert: &AlertEvent) -> Result<String, String> {
+    pub(super) fn grow<T: Send + 'static>(pool: &Pool<T>, alert: &AlertEvent) -> Result<String, String> {
         if alert.subject != pool.name() {
             return Err(format!("not this pool ({})", pool.name()));
         }
@@ -711,31 +753,9 @@ pub mod actions {
         }
     }
 
-    /// A pool as the standard remedies see it, whatever its object type.
-    pub trait Remediable: Send + Sync {
-        /// The pool's name: alerts name it as their subject.
-        fn name(&self) -> &str;
-        /// [`grow_pool`] on this pool.
-        fn grow(&self, alert: &AlertEvent) -> Result<String, String>;
-        /// [`Pool::trim_idle`].
-        fn trim_idle(&self) -> usize;
-    }
-
-    impl<T: Send + 'static> Remediable for Pool<T> {
-        fn name(&self) -> &str {
-            Pool::name(self)
-        }
-        fn grow(&self, alert: &AlertEvent) -> Result<String, String> {
-            grow(self, alert)
-        }
-        fn trim_idle(&self) -> usize {
-            Pool::trim_idle(self)
-        }
-    }
-
     /// The pools the standard remedies act on, read when a remedy runs (a
     /// live agent's grow as pools are built).
-    pub type Pools = Arc<dyn Fn() -> Vec<Arc<dyn Remediable>> + Send + Sync>;
+    pub type Pools = Arc<dyn Fn() -> Vec<Arc<dyn WatchedPool>> + Send + Sync>;
 
     /// Registers the remedies a live agent runs — and a soak, so that it
     /// judges and acts as production would: `grow_pool` on a starvation
@@ -750,7 +770,7 @@ pub mod actions {
     /// use tidepool::monitor::{actions, Monitor, MonitorConfig};
     /// let pool = tidepool::pool::Pool::builder("p").factory(|| Ok(0u8)).build()?;
     /// let mut monitor = Monitor::new(MonitorConfig::default());
-    /// let pools: Vec<Arc<dyn actions::Remediable>> = vec![Arc::new(pool)];
+    /// let pools: Vec<Arc<dyn tidepool::monitor::WatchedPool>> = vec![Arc::new(pool)];
     /// actions::standard(&mut monitor, Arc::new(move || pools.clone()));
     /// # Ok(()) }
     /// ```
@@ -769,7 +789,7 @@ pub mod actions {
 
     /// Trims every pool's idle objects above `min_size`: how many in all,
     /// and `name (n)` of each pool that had some.
-    pub fn trim_all(pools: &[Arc<dyn Remediable>]) -> (usize, Vec<String>) {
+    pub fn trim_all(pools: &[Arc<dyn WatchedPool>]) -> (usize, Vec<String>) {
         let mut total = 0;
         let mut names = Vec::new();
         for pool in pools {

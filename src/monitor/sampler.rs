@@ -24,28 +24,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Kind, Level, Monitor, Reading, Resource};
+use super::{Kind, Level, Monitor, Reading, Resource, WatchedPool};
 use crate::clock::Clock;
 use crate::pool::{Pool, Status, WaitHistogram};
-
-/// A pool, seen through what the sampler needs.
-trait PoolProbe: Send {
-    fn name(&self) -> &str;
-    fn status(&self) -> Status;
-    fn waits(&self) -> WaitHistogram;
-}
-
-impl<T: Send + 'static> PoolProbe for Pool<T> {
-    fn name(&self) -> &str {
-        Pool::name(self)
-    }
-    fn status(&self) -> Status {
-        Pool::status(self)
-    }
-    fn waits(&self) -> WaitHistogram {
-        Pool::wait_histogram(self)
-    }
-}
 
 /// The quantile of an interval's waits the pool wait signal reads.
 pub const POOL_WAIT_QUANTILE: f64 = 0.99;
@@ -64,7 +45,7 @@ pub const POOL_WAIT_QUANTILE: f64 = 0.99;
 /// * the process: [`Kind::Memory`] (RSS), subject `process`.
 #[derive(Default)]
 pub struct Sampler {
-    pools: Vec<Box<dyn PoolProbe>>,
+    pools: Vec<Arc<dyn WatchedPool>>,
     locks: bool,
     process: bool,
     last_pool: HashMap<String, WaitHistogram>,
@@ -88,8 +69,14 @@ impl Sampler {
     }
 
     /// Watches `pool` (a shared handle is kept).
-    pub fn pool<T: Send + 'static>(mut self, pool: &Pool<T>) -> Sampler {
-        self.pools.push(Box::new(pool.clone()));
+    pub fn pool<T: Send + 'static>(self, pool: &Pool<T>) -> Sampler {
+        self.watch(Arc::new(pool.clone()))
+    }
+
+    /// Watches any [`WatchedPool`] (a pool of another library, through its
+    /// adapter).
+    pub fn watch(mut self, pool: Arc<dyn WatchedPool>) -> Sampler {
+        self.pools.push(pool);
         self
     }
 
@@ -138,11 +125,8 @@ impl Sampler {
                 out.push(Reading::new(Kind::LockContention, lock.name.to_string(), mean));
             }
         }
-        if self.process {
-            if let Some(p) = crate::process::sample() {
-                out.push(Reading::new(Kind::Memory, "process", p.rss_bytes as f64));
-            }
-        }
+        // The heap before the RSS: the leak verdict follows the first memory
+        // subject it sees, and live heap bytes move with a leak alone.
         if self.allocations {
             if let Some(c) = super::alloc::counters() {
                 let now = self.clock.now();
@@ -154,6 +138,11 @@ impl Sampler {
                     }
                 }
                 out.push(Reading::new(Kind::Memory, "heap", c.live_bytes() as f64));
+            }
+        }
+        if self.process {
+            if let Some(p) = crate::process::sample() {
+                out.push(Reading::new(Kind::Memory, "process", p.rss_bytes as f64));
             }
         }
         out

@@ -72,6 +72,18 @@ pub struct Ops {
     pub in_flight: u64,
     /// Waiting in line when the run ended.
     pub waiting: u64,
+    /// Of the completed, those whose own code returned an error (a user's
+    /// operation under a harness; absent when 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub errored: u64,
+    /// Of the completed, those whose own code panicked: the object was
+    /// destroyed (absent when 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub panicked: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Waits measured two ways, over every acquire that ended: served ones and
@@ -297,6 +309,10 @@ pub struct Report {
     pub wait_seconds: Waits,
     /// Hold times.
     pub hold_seconds: Quantiles,
+    /// How long the operation's own code ran (a user's operation under a
+    /// harness; absent when the run models its holds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation_seconds: Option<Quantiles>,
     /// The pool.
     pub pool: PoolReport,
     /// Modeled memory.
@@ -347,7 +363,9 @@ impl Ops {
     /// The accounting identity with this run's numbers.
     ///
     /// ```
-    /// let ops = tidepool::report::Ops { arrived: 10, completed: 7, timed_out: 1, failed: 1, in_flight: 1, waiting: 0 };
+    /// let ops = tidepool::report::Ops {
+    ///     arrived: 10, completed: 7, timed_out: 1, failed: 1, in_flight: 1, waiting: 0, errored: 0, panicked: 0,
+    /// };
     /// assert_eq!(ops.equation(), "10 arrived = 7 completed + 1 timed out + 1 failed + 1 in flight + 0 waiting at the end");
     /// ```
     pub fn equation(&self) -> String {
@@ -366,14 +384,17 @@ fn ops_of(t: &Tally, in_flight: u64, waiting: u64) -> Ops {
         failed: t.failed,
         in_flight,
         waiting,
+        errored: t.op_errors,
+        panicked: t.op_panics,
     }
 }
 
+/// (timed out + failed + operations that errored or panicked) / arrived.
 fn error_rate(t: &Tally) -> f64 {
     if t.arrived == 0 {
         0.0
     } else {
-        (t.timed_out + t.failed) as f64 / t.arrived as f64
+        (t.timed_out + t.failed + t.op_errors + t.op_panics) as f64 / t.arrived as f64
     }
 }
 
@@ -464,6 +485,7 @@ impl Report {
             error_rate: error_rate(t),
             wait_seconds,
             hold_seconds: Quantiles::of(&t.hold),
+            operation_seconds: (!t.operation.is_empty()).then(|| Quantiles::of(&t.operation)),
             pool: PoolReport {
                 utilization_mean: t.utilization_mean(),
                 reuse_ratio: t.reuse_ratio(),
@@ -779,15 +801,24 @@ impl Report {
         let o = &self.ops;
         let _ = writeln!(md, "## Operations\n");
         let _ = writeln!(md, "{}. Error rate {:.4} %.\n", o.equation(), self.error_rate * 100.0);
+        if o.errored + o.panicked > 0 || self.operation_seconds.is_some() {
+            let _ = writeln!(
+                md,
+                "Of the completed, {} operations returned an error and {} panicked (their objects were destroyed).\n",
+                o.errored, o.panicked
+            );
+        }
         let _ = writeln!(
             md,
             "| | count | mean | p50 | p90 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|---:|---:|"
         );
-        for (name, q) in [
-            ("wait (corrected)", &self.wait_seconds.corrected),
-            ("wait (uncorrected)", &self.wait_seconds.uncorrected),
-            ("hold", &self.hold_seconds),
-        ] {
+        let rows = [
+            ("wait (corrected)", Some(&self.wait_seconds.corrected)),
+            ("wait (uncorrected)", Some(&self.wait_seconds.uncorrected)),
+            ("hold", Some(&self.hold_seconds)),
+            ("operation", self.operation_seconds.as_ref()),
+        ];
+        for (name, q) in rows.iter().filter_map(|(n, q)| q.map(|q| (n, q))) {
             let _ = writeln!(
                 md,
                 "| {name} | {} | {} | {} | {} | {} | {} | {} |",

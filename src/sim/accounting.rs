@@ -101,6 +101,17 @@ impl MemoryTrack {
     }
 }
 
+/// How an operation's own code ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OpEnd {
+    /// It returned `Ok`.
+    Ok,
+    /// It returned an error.
+    Error,
+    /// It panicked.
+    Panicked,
+}
+
 /// Which slices of the run an operation counts in: its phase, and the drift
 /// windows its intended start falls in.
 #[derive(Debug, Clone, Copy)]
@@ -213,6 +224,20 @@ impl Ledger {
         self.each(op, |t| {
             t.completed += 1;
             t.hold.saturating_record(held);
+        });
+    }
+
+    /// The operation's own code ran `took` ns and ended so (a user's
+    /// operation: call before [`Ledger::completed`]).
+    #[inline]
+    pub(crate) fn operated(&mut self, op: OpKey, took: u64, end: OpEnd) {
+        self.each(op, |t| {
+            t.operation.saturating_record(took);
+            match end {
+                OpEnd::Ok => {}
+                OpEnd::Error => t.op_errors += 1,
+                OpEnd::Panicked => t.op_panics += 1,
+            }
         });
     }
 
@@ -366,7 +391,12 @@ pub(crate) struct Ending {
 
 /// Everything measured: the ledger's tallies (settled), the levels, and the
 /// pool's totals and conservation at the end.
-pub(crate) fn outcome(mut ledger: Ledger, levels: &Levels, pool: &Pool<u64>, end: Ending) -> Outcome {
+pub(crate) fn outcome<T: Send + 'static>(
+    mut ledger: Ledger,
+    levels: &Levels,
+    pool: &Pool<T>,
+    end: Ending,
+) -> Outcome {
     for t in std::iter::once(&mut ledger.total).chain(ledger.phases.iter_mut()).chain(ledger.drift.iter_mut())
     {
         t.settle();

@@ -184,7 +184,7 @@ pub fn run_traced(
     trace: Option<Arc<crate::pool::trace::TraceRecorder>>,
 ) -> Result<Outcome, SimError> {
     let mut engine = Engine::new(workload, observer, stop, trace)?;
-    engine.observer.on_start(&engine.pool);
+    engine.observer.on_start(Arc::new(engine.pool.clone()));
     engine.run();
     if let Some(e) = engine.arrivals.take_error() {
         return Err(SimError::Input(e));

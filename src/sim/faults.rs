@@ -80,11 +80,26 @@ impl FactoryModel {
         self.panicked.load(Ordering::Relaxed)
     }
 
+    /// One modeled factory call: the creation time (when slept), the
+    /// faults, and the new object's id.
     pub(crate) fn create(&self) -> Result<u64, crate::pool::BoxError> {
         if let Some(create) = &self.create_time {
             let d = create.sample_ns(&mut *self.rng.lock());
             std::thread::sleep(std::time::Duration::from_nanos(d));
         }
+        self.inject()?;
+        Ok(self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The factory faults of a call now, before a real factory runs: an
+    /// outage or a failure is an error, a `factory_panic` panics. Also a
+    /// fresh object id.
+    pub(crate) fn inject_for(&self) -> Result<u64, crate::pool::BoxError> {
+        self.inject()?;
+        Ok(self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn inject(&self) -> Result<(), crate::pool::BoxError> {
         if self.armed.load(Ordering::Relaxed) {
             let now = self.clock.now_nanos().saturating_sub(self.origin.load(Ordering::Relaxed));
             if self.outages.iter().any(|&(a, b)| now >= a && now < b) {
@@ -98,7 +113,7 @@ impl FactoryModel {
                 return Err("factory failure (injected, factory_failure)".into());
             }
         }
-        Ok(self.next_id.fetch_add(1, Ordering::Relaxed))
+        Ok(())
     }
 }
 

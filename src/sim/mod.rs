@@ -9,9 +9,9 @@
 //! [`crate::report`] turns an [`Outcome`] into `report.json`, `report.md` and
 //! the gate verdicts.
 
-mod accounting;
+pub(crate) mod accounting;
 pub mod engine;
-mod faults;
+pub(crate) mod faults;
 pub mod lines;
 mod observer;
 mod outcome;

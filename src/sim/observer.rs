@@ -3,8 +3,10 @@
 
 use serde::Serialize;
 
+use std::sync::Arc;
+
 use super::Outcome;
-use crate::pool::Pool;
+use crate::monitor::WatchedPool;
 
 /// One snapshot of the run, taken every sample interval of virtual time
 /// (a line of `samples.jsonl`).
@@ -62,7 +64,7 @@ pub struct WallSample {
 pub trait Observer {
     /// Called once, before the first operation, with the pool the run
     /// drives (to sample it, or to act on it as a live agent would).
-    fn on_start(&mut self, pool: &Pool<u64>) {
+    fn on_start(&mut self, pool: Arc<dyn WatchedPool>) {
         let _ = pool;
     }
 

@@ -36,6 +36,15 @@ pub struct Tally {
     pub(crate) pending_zero_waits: u64,
     /// Time objects were held, ns.
     pub hold: Histogram<u64>,
+    /// Of the completed, operations whose own code returned an error
+    /// (a user's operation under [`crate::soak::Harness`]).
+    pub op_errors: u64,
+    /// Of the completed, operations whose own code panicked (their object
+    /// was destroyed, not returned).
+    pub op_panics: u64,
+    /// How long the operation's own code ran, ns (a user's operation; empty
+    /// when the run models its holds).
+    pub operation: Histogram<u64>,
     /// ∫ in_use dt (object-nanoseconds).
     pub in_use_area: u128,
     /// ∫ size dt.
@@ -65,6 +74,9 @@ impl Default for Tally {
             wait_uncorrected: histogram(),
             pending_zero_waits: 0,
             hold: histogram(),
+            op_errors: 0,
+            op_panics: 0,
+            operation: histogram(),
             in_use_area: 0,
             size_area: 0,
             span_ns: 0,
@@ -86,6 +98,9 @@ impl Tally {
         let _ = self.wait_corrected.add(&other.wait_corrected);
         let _ = self.wait_uncorrected.add(&other.wait_uncorrected);
         let _ = self.hold.add(&other.hold);
+        self.op_errors += other.op_errors;
+        self.op_panics += other.op_panics;
+        let _ = self.operation.add(&other.operation);
         self.pending_zero_waits += other.pending_zero_waits;
         self.in_use_area += other.in_use_area;
         self.size_area += other.size_area;

@@ -10,8 +10,7 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::export::{Exporters, Pushgateway};
 use crate::monitor::sampler::Sampler;
-use crate::monitor::{actions, AlertEvent, Kind, LeakTracker, Monitor, Reading};
-use crate::pool::Pool;
+use crate::monitor::{actions, AlertEvent, Kind, LeakTracker, Monitor, Reading, WatchedPool};
 use crate::report::{self, Report, Wall};
 use crate::sim::{Observer, Outcome, Sample, WallFigures, Workload};
 
@@ -77,8 +76,11 @@ pub(super) struct Feed<'p> {
     pub(super) checkpoint: Checkpoint,
     /// The monitor, fed every sample; its events go to alerts.jsonl.
     pub(super) monitor: Monitor,
-    /// The readings of the run's pool, as a live agent takes them.
+    /// The readings of the run's pool, as a live agent takes them (and of
+    /// the process, when memory is real).
     sampler: Sampler,
+    /// Memory is the process's (a caller's code runs), not the model's.
+    real_memory: bool,
     /// Wall-clock runs with a Pushgateway: the group, the live series, and
     /// when they were last pushed.
     push: Option<(Pushgateway, Arc<Exporters>, u64)>,
@@ -112,6 +114,9 @@ pub(super) struct FeedParts<'p> {
     pub(super) push: Option<(Pushgateway, Arc<Exporters>)>,
     pub(super) checkpoint: Checkpoint,
     pub(super) rss_warmup: f64,
+    /// Judge the process's memory (RSS, and the heap with the counting
+    /// allocator), not the workload's model.
+    pub(super) real_memory: bool,
     pub(super) progress: &'p mut dyn Progress,
 }
 
@@ -129,7 +134,8 @@ impl<'p> Feed<'p> {
             arrived: 0,
             wall_mode: parts.wall_mode,
             monitor: parts.monitor,
-            sampler: Sampler::new(),
+            sampler: if parts.real_memory { Sampler::new().allocations().process() } else { Sampler::new() },
+            real_memory: parts.real_memory,
             push: parts.push.map(|(group, exporters)| (group, exporters, started)),
             // About 2 000 readings a run (a /proc read each), after the
             // same warm-up as the leak verdict.
@@ -175,7 +181,9 @@ impl<'p> Feed<'p> {
     fn observe(&mut self, sample: &Sample) {
         let subject = self.checkpoint.workload.name.clone();
         let mut readings = self.sampler.readings();
-        readings.push(Reading::new(Kind::Memory, subject, sample.memory_bytes as f64));
+        if !self.real_memory {
+            readings.push(Reading::new(Kind::Memory, subject, sample.memory_bytes as f64));
+        }
         let levels = self.sampler.levels(self.monitor.config().queue_limit);
         for event in self.monitor.observe_with_levels(sample.t, &readings, &levels) {
             if self.error.is_none() {
@@ -201,10 +209,10 @@ impl<'p> Feed<'p> {
 }
 
 impl Observer for Feed<'_> {
-    fn on_start(&mut self, pool: &Pool<u64>) {
-        self.sampler = Sampler::new().pool(pool);
+    fn on_start(&mut self, pool: Arc<dyn WatchedPool>) {
+        self.sampler = std::mem::take(&mut self.sampler).watch(Arc::clone(&pool));
         // The remedies a live agent runs, on this run's pool.
-        let pools: Vec<Arc<dyn actions::Remediable>> = vec![Arc::new(pool.clone())];
+        let pools = vec![pool];
         actions::standard(&mut self.monitor, Arc::new(move || pools.clone()));
     }
 

@@ -37,6 +37,7 @@
 //! ```
 
 mod feed;
+mod harness;
 mod replay;
 mod validate;
 
@@ -45,6 +46,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 pub use feed::{Progress, Quiet, Tick};
+pub use harness::Harness;
 pub use replay::{shell_word, with_duration, Replay, MAX_SPEED};
 pub use validate::validate;
 
@@ -313,7 +315,53 @@ impl<'p> Soak<'p> {
     /// refused (nothing runs) or an input changed under the run;
     /// [`SoakError::Run`] when the reports cannot be written or a sink
     /// failed at the end (the reports are written first).
-    pub fn run(mut self) -> Result<SoakResult, SoakError> {
+    pub fn run(self) -> Result<SoakResult, SoakError> {
+        self.run_inner(None)
+    }
+
+    /// Runs your objects and your code ([`Harness`]) under the workload's
+    /// schedule, on the real clock (the time options of [`Soak::time`] if
+    /// wall-clock, else the defaults), and writes the same reports, gates
+    /// and alerts as [`Soak::run`]. Memory is the process's (RSS, and the
+    /// heap with the counting allocator), not the workload's model.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tidepool::sim::Workload;
+    /// use tidepool::soak::{Harness, Soak};
+    ///
+    /// let workload = Workload::load("workloads/daily-cycle.toml".as_ref())?.compressed(1440.0)?;
+    /// let harness = Harness::with_factory(
+    ///     || Ok::<_, std::io::Error>(Vec::<u8>::with_capacity(1 << 16)),
+    ///     |buffer: &mut Vec<u8>| { buffer.clear(); buffer.resize(4096, 7); Ok::<(), std::io::Error>(()) },
+    /// );
+    /// Soak::new(workload).out("target/soak-buffers").force(true).run_with(harness)?.assert_passed();
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Soak::run`]; [`SoakError::Input`] for a workload with a `leak`
+    /// fault (memory is real here) or a `clock_jump`; [`SoakError::Run`]
+    /// when your factory fails while the pool prewarms.
+    pub fn run_with<T: Send + 'static>(mut self, harness: Harness<T>) -> Result<SoakResult, SoakError> {
+        if let Some(f) = self.workload.faults.iter().find(|f| matches!(f.kind, sim::FaultKind::Leak { .. })) {
+            return Err(SoakError::Input(format!(
+                "{}: a `{}` fault models memory; under a harness memory is your process's: leak for real, or drop the fault",
+                self.file,
+                f.kind.name()
+            )));
+        }
+        if !self.time.is_wall() {
+            self.time = Time::wall();
+        }
+        let runner: Runner = Box::new(move |workload, observer, stop, options| {
+            harness_run(workload, harness, observer, stop, options)
+        });
+        self.run_inner(Some(runner))
+    }
+
+    fn run_inner(mut self, runner: Option<Runner>) -> Result<SoakResult, SoakError> {
         let mut quiet = Quiet;
         let progress: &mut dyn Progress = match self.progress.take() {
             Some(p) => p,
@@ -327,7 +375,7 @@ impl<'p> Soak<'p> {
             }
             None => None,
         };
-        let report = self.execute(trace.as_ref().map(|(_, r)| Arc::clone(r)), progress)?;
+        let report = self.execute(trace.as_ref().map(|(_, r)| Arc::clone(r)), progress, runner)?;
         let trace = match trace {
             Some((path, recorder)) => {
                 write_trace(&path, &recorder)?;
@@ -355,6 +403,7 @@ impl<'p> Soak<'p> {
         &self,
         trace: Option<Arc<TraceRecorder>>,
         progress: &mut dyn Progress,
+        runner: Option<Runner>,
     ) -> Result<Report, SoakError> {
         let input = SoakError::Input;
         let out = self.out.as_path();
@@ -439,6 +488,7 @@ impl<'p> Soak<'p> {
                 last: 0,
             },
             rss_warmup,
+            real_memory: runner.is_some(),
             progress,
         });
         // `soak` or `replay`, as the command that replays this run says.
@@ -450,14 +500,23 @@ impl<'p> Soak<'p> {
             fmt_duration(workload.duration),
             if wall_mode { "wall-clock" } else { "virtual" }
         ));
-        let (outcome, figures) = match &self.time {
-            Time::Wall { options, .. } => {
+        let (outcome, figures) = match (&self.time, runner) {
+            (Time::Wall { options, .. }, Some(runner)) => {
+                let options = WallOptions { trace, ..options.clone() };
+                let (outcome, figures) =
+                    runner(&workload, &mut feed, &self.stop, &options).map_err(|e| self.run_error(e))?;
+                (outcome, Some(figures))
+            }
+            (Time::Virtual, Some(_)) => {
+                return Err(SoakError::Input("your code runs on the real clock: use wall-clock time".into()))
+            }
+            (Time::Wall { options, .. }, None) => {
                 let options = WallOptions { trace, ..options.clone() };
                 let (outcome, figures) = sim::run_wall(&workload, &mut feed, &self.stop, &options)
                     .map_err(|e| self.run_error(e))?;
                 (outcome, Some(figures))
             }
-            Time::Virtual => {
+            (Time::Virtual, None) => {
                 let outcome = sim::engine::run_traced(&workload, &mut feed, &self.stop, trace)
                     .map_err(|e| self.run_error(e))?;
                 (outcome, None)
@@ -553,6 +612,9 @@ impl<'p> Soak<'p> {
     /// names its own file and line).
     fn run_error(&self, e: sim::SimError) -> SoakError {
         match e {
+            sim::SimError::Pool(e @ crate::pool::BuildError::Prewarm { .. }) => {
+                SoakError::Run(format!("{}: the factory failed while the pool was prewarmed: {e}", self.file))
+            }
             sim::SimError::Input(e) => SoakError::Input(format!("{e} (the run stopped; no report written)")),
             e => SoakError::Input(format!("{}: {e}", self.file)),
         }
@@ -743,4 +805,104 @@ impl SoakResult {
         );
         s
     }
+}
+
+/// A wall-clock run of the caller's code: the harness, bound, run by
+/// [`Soak::execute`] with the (compressed) workload and the run's observer.
+type Runner = Box<
+    dyn FnOnce(
+        &Workload,
+        &mut dyn sim::Observer,
+        &AtomicBool,
+        &WallOptions,
+    ) -> Result<(sim::Outcome, sim::WallFigures), sim::SimError>,
+>;
+
+/// Builds the pool and the work of `harness` and plays `workload` through
+/// them.
+fn harness_run<T: Send + 'static>(
+    workload: &Workload,
+    harness: Harness<T>,
+    observer: &mut dyn sim::Observer,
+    stop: &AtomicBool,
+    options: &WallOptions,
+) -> Result<(sim::Outcome, sim::WallFigures), sim::SimError> {
+    use crate::sim::wall::{play, Memory, Play, Work};
+    use harness::{on_tracked, on_tracked_async, Operation, Source, Tracked};
+
+    let is_async = matches!(harness.op, Operation::Async(_));
+    // Async operations run on the caller's runtime, or one started here
+    // (and stopped at the end, not waiting for tasks that never return).
+    let (runtime, owned) = match (harness.runtime, is_async) {
+        (Some(handle), _) => (Some(handle), None),
+        (None, true) => {
+            let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(workers)
+                .thread_name("tidepool-harness")
+                .enable_all()
+                .build()
+                .map_err(|e| {
+                    sim::SimError::Threads(format!("starting a Tokio runtime for the operations: {e}"))
+                })?;
+            (Some(runtime.handle().clone()), Some(runtime))
+        }
+        (None, false) => (None, None),
+    };
+    let handle =
+        || runtime.clone().ok_or_else(|| sim::SimError::Threads("no runtime for the async operation".into()));
+    let played = match harness.pool {
+        Source::Pool(pool) => {
+            // The pool is the caller's: its settings are the ones that run.
+            let mut workload = workload.clone();
+            workload.pool.settings = pool.settings().clone();
+            let work = match harness.op {
+                Operation::Sync(op) => Work::Sync(op),
+                Operation::Async(op) => Work::Async(op, handle()?),
+            };
+            let untracked: fn(&T) -> Option<u64> = |_| None;
+            play(
+                &workload,
+                Play { pool, work, id: untracked, factory: None, memory: Memory::Process },
+                observer,
+                stop,
+                options,
+            )
+        }
+        Source::Factory(make) => {
+            let clock = crate::clock::Clock::system();
+            let model = Arc::new(sim::faults::FactoryModel::new(workload, clock.clone(), false));
+            let faults = Arc::clone(&model);
+            let mut builder = workload
+                .pool
+                .settings
+                .configure(crate::pool::Pool::builder(workload.name.clone()))
+                .clock(clock)
+                .factory(move || {
+                    let id = faults.inject_for()?;
+                    Ok(Tracked { id, value: make()? })
+                })
+                .on_leak(|_| {});
+            if let Some(recorder) = &options.trace {
+                builder = builder.trace(Arc::clone(recorder));
+            }
+            let pool = builder.build()?;
+            let work = match harness.op {
+                Operation::Sync(op) => Work::Sync(on_tracked(op)),
+                Operation::Async(op) => Work::Async(on_tracked_async(op), handle()?),
+            };
+            let tracked: fn(&Tracked<T>) -> Option<u64> = |t| Some(t.id);
+            play(
+                workload,
+                Play { pool, work, id: tracked, factory: Some(model), memory: Memory::Process },
+                observer,
+                stop,
+                options,
+            )
+        }
+    };
+    if let Some(runtime) = owned {
+        runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    }
+    played
 }

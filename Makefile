@@ -25,6 +25,7 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --lib --no-default-features -- -D warnings
 	$(CARGO) clippy --lib --no-default-features --features sim -- -D warnings
+	$(CARGO) clippy --all-targets --features r2d2,bb8,deadpool -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --lib --no-default-features
 
 ## rules-test: lint and unit-test the Prometheus rules in dashboards/prometheus
@@ -77,7 +78,8 @@ down:
 ## unit: unit, integration (real Prometheus), doc tests
 unit:
 	$(CARGO) test --all-targets -- --skip soak_ci
-	$(CARGO) test --doc
+	$(CARGO) test --features r2d2,bb8,deadpool --test adapters
+	$(CARGO) test --doc --features r2d2,bb8,deadpool
 
 ## soak-ci: a 24 h virtual daily cycle with every fault and every gate (workloads/soak-ci.toml), and the
 ## holder and factory faults on real threads: nothing lost, no panic escapes, every gate evaluated (tests/soak_ci.rs)

@@ -68,10 +68,10 @@ struct Shared {
 }
 
 impl Shared {
-    fn watch<T: Send + 'static>(&self, pool: &Pool<T>) {
-        let for_sampler = pool.clone();
-        self.arriving.lock().push(Box::new(move |sampler: Sampler| sampler.pool(&for_sampler)));
-        self.pools.lock().push(Arc::new(pool.clone()));
+    fn watch(&self, pool: Arc<dyn WatchedPool>) {
+        let for_sampler = Arc::clone(&pool);
+        self.arriving.lock().push(Box::new(move |sampler: Sampler| sampler.watch(for_sampler)));
+        self.pools.lock().push(pool);
     }
 
     fn trim_all(&self) -> (usize, Vec<String>) {
@@ -201,7 +201,7 @@ impl Agent {
     pub fn pool_builder<T: Send + 'static>(&self, name: impl Into<String>) -> PoolBuilder<T> {
         let mut builder = self.config.pool.configure(Pool::builder(name));
         let shared = Arc::clone(&self.shared);
-        builder.on_built = Some(Box::new(move |pool: &Pool<T>| shared.watch(pool)));
+        builder.on_built = Some(Box::new(move |pool: &Pool<T>| shared.watch(Arc::new(pool.clone()))));
         builder
     }
 
@@ -216,6 +216,20 @@ impl Agent {
     /// # Ok(()) }
     /// ```
     pub fn watch<T: Send + 'static>(&self, pool: &Pool<T>) {
+        self.shared.watch(Arc::new(pool.clone()));
+    }
+
+    /// Watches any [`WatchedPool`]: a pool of another library through its
+    /// adapter (`tidepool::adapters`, features `r2d2`, `bb8`, `deadpool`).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let agent = tidepool::Agent::start(tidepool::config::AgentConfig::default())?;
+    /// let pool = tidepool::pool::Pool::builder("cache").factory(|| Ok(0u8)).build()?;
+    /// agent.watch_pool(std::sync::Arc::new(pool));
+    /// # Ok(()) }
+    /// ```
+    pub fn watch_pool(&self, pool: Arc<dyn WatchedPool>) {
         self.shared.watch(pool);
     }
 

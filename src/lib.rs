@@ -62,6 +62,8 @@
 // whose every block says why it is sound.
 #![deny(unsafe_code)]
 
+#[cfg(any(feature = "r2d2", feature = "bb8", feature = "deadpool"))]
+pub mod adapters;
 mod agent;
 pub mod cache;
 pub mod clock;

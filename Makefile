@@ -98,7 +98,7 @@ loom:
 
 ## bench: pool vs floor and peers; simulator speed and memory vs a naive peer; profiled locks vs parking_lot
 bench:
-	$(CARGO) bench --bench pool --bench sim --bench locks --bench wall
+	$(CARGO) bench --bench pool --bench sim --bench locks --bench wall --bench harness
 
 ## nab: score `tidepool detect` on the NAB corpus in $(NAB) at threshold 0.5 (not part of test)
 NAB ?= ../shared/data/nab

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The agent core: what `cargo build --lib --no-default-features` builds.
-const CORE: [&str; 14] = [
+const CORE: [&str; 15] = [
+    "adapters",
     "agent",
     "cache",
     "clock",
@@ -185,4 +186,16 @@ fn the_agent_alone_pulls_in_no_command_line_crate() {
         .expect("cargo tree runs");
     let tree = String::from_utf8(out.stdout).expect("utf-8");
     assert!(tree.contains("clap ") && tree.contains("indicatif "), "{tree}");
+    // The adapters' peers come only with their features.
+    for peer in ["r2d2 ", "bb8 ", "deadpool "] {
+        assert!(!tree.lines().any(|l| l.starts_with(peer)), "the default build pulls in {peer}: {tree}");
+    }
+    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["tree", "-e", "normal", "--prefix", "none", "--offline", "--depth", "1", "--features", "bb8"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo tree runs");
+    let tree = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(tree.lines().any(|l| l.starts_with("bb8 ")), "{tree}");
+    assert!(!tree.lines().any(|l| l.starts_with("r2d2 ") || l.starts_with("deadpool ")), "{tree}");
 }

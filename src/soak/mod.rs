@@ -355,6 +355,13 @@ impl<'p> Soak<'p> {
         if !self.time.is_wall() {
             self.time = Time::wall();
         }
+        // The CLI cannot run your code: the report says how to rerun it.
+        if self.replay.is_none() {
+            self.replay = Some(format!(
+                "the same Soak::run_with(harness) over {} with seed {}",
+                self.file, self.workload.seed
+            ));
+        }
         let runner: Runner = Box::new(move |workload, observer, stop, options| {
             harness_run(workload, harness, observer, stop, options)
         });
@@ -769,6 +776,17 @@ impl SoakResult {
             ms(w.p999),
             ms(w.max)
         );
+        if let Some(op) = &r.operation_seconds {
+            s += &format!(
+                "  your operation: p50 {}  p99 {}  p99.9 {}  max {}; {} errors, {} panics\n",
+                ms(op.p50),
+                ms(op.p99),
+                ms(op.p999),
+                ms(op.max),
+                r.ops.errored,
+                r.ops.panicked
+            );
+        }
         s += &format!(
             "  pool: utilization {:.1} %, size {}..{} (mean {:.2}), {} resizes, reuse {:.4}\n",
             r.pool.utilization_mean * 100.0,

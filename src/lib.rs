@@ -11,7 +11,7 @@
 //! * [`sync`]: [`ProfiledMutex`](sync::ProfiledMutex) and
 //!   [`ProfiledRwLock`](sync::ProfiledRwLock), locks that measure their
 //!   contention, and the registry of all of them.
-//! * [`cache`]: an instrumented, bounded [`Cache`](cache::Cache) on moka.
+//! * [`cache`]: an instrumented, bounded [`Cache`](cache::Cache) on quick_cache, aged on the crate's clock.
 //! * [`monitor`]: readings ([`Sampler`](monitor::sampler::Sampler)) into
 //!   alerts, remedies, the leak verdict and forecasts, and the streaming
 //!   [`AnomalyDetector`](monitor::anomaly::AnomalyDetector) behind

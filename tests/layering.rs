@@ -174,7 +174,7 @@ fn the_agent_alone_pulls_in_no_command_line_crate() {
     assert!(out.status.success(), "cargo tree: {}", String::from_utf8_lossy(&out.stderr));
     let tree = String::from_utf8(out.stdout).expect("utf-8");
     let crates: BTreeSet<&str> = tree.lines().filter_map(|l| l.split_whitespace().next()).collect();
-    assert!(crates.contains("metrics-exporter-prometheus") && crates.contains("moka"), "{crates:?}");
+    assert!(crates.contains("metrics-exporter-prometheus") && crates.contains("quick_cache"), "{crates:?}");
     for above in ["clap", "indicatif", "signal-hook", "tracing-subscriber", "hdrhistogram"] {
         assert!(!crates.contains(above), "the agent alone pulls in {above}");
     }

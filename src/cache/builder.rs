@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{BuildError, Cache, Capacity};
+use crate::clock::Clock;
 
 pub(crate) type Weigher<K, V> = Arc<dyn Fn(&K, &V) -> usize + Send + Sync>;
 
@@ -42,6 +43,9 @@ pub struct CacheBuilder<K, V> {
     pub(crate) weigher: Option<Weigher<K, V>>,
     pub(crate) time_to_live: Option<Duration>,
     pub(crate) time_to_idle: Option<Duration>,
+    pub(crate) clock: Clock,
+    pub(crate) hash_seed: Option<u64>,
+    pub(crate) shards: Option<usize>,
     _types: PhantomData<fn(K, V)>,
 }
 
@@ -68,6 +72,9 @@ where
             weigher: None,
             time_to_live: None,
             time_to_idle: None,
+            clock: Clock::system(),
+            hash_seed: None,
+            shards: None,
             _types: PhantomData,
         }
     }
@@ -93,8 +100,8 @@ where
     /// Holds entries whose weights sum to at most `bytes`; `weigher` gives
     /// an entry's size in bytes (it runs once per insert).
     ///
-    /// Weights saturate at `u32::MAX` (moka's limit). An entry heavier than
-    /// the whole capacity is never kept (it counts as a `size` eviction).
+    /// An entry weighs at least 1. An entry heavier than its shard's part
+    /// of the capacity is never kept (it counts as a `size` eviction).
     ///
     /// # Examples
     ///
@@ -106,7 +113,6 @@ where
     ///     .max_bytes(64 << 20, |key: &String, value: &Vec<u8>| key.len() + value.len())
     ///     .build()?;
     /// blobs.insert("a".to_string(), vec![0u8; 1023]);
-    /// blobs.maintain(); // sizes are settled by maintenance
     /// assert_eq!(blobs.weighted_size(), 1024);
     /// # Ok(()) }
     /// ```
@@ -154,6 +160,68 @@ where
     /// ```
     pub fn time_to_idle(mut self, tti: Duration) -> Self {
         self.time_to_idle = Some(tti);
+        self
+    }
+
+    /// The clock ages are read from (default: the system clock). The
+    /// simulator passes its manual clock, so entries expire in virtual time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use tidepool::cache::Cache;
+    /// use tidepool::clock::Clock;
+    ///
+    /// let (clock, time) = Clock::manual();
+    /// let cache = Cache::builder("quotes")
+    ///     .max_entries(10)
+    ///     .time_to_live(Duration::from_secs(60))
+    ///     .clock(clock)
+    ///     .build()?;
+    /// cache.insert(1u8, 1u8);
+    /// time.advance(Duration::from_secs(61));
+    /// assert_eq!(cache.get(&1), None); // expired in virtual time
+    /// # Ok(()) }
+    /// ```
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Hashes keys under this seed instead of a random one. With a fixed
+    /// seed (and [`shards`](Self::shards)) the same operations make the same
+    /// hits, misses and evictions on every run and every machine.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tidepool::cache::Cache;
+    /// let run = || -> Result<u64, tidepool::cache::BuildError> {
+    ///     let cache = Cache::builder("r").max_entries(64).hash_seed(7).shards(1).build()?;
+    ///     for k in 0..10_000u64 {
+    ///         if cache.get(&(k * k % 997)).is_none() {
+    ///             cache.insert(k * k % 997, k);
+    ///         }
+    ///     }
+    ///     Ok(cache.stats().hits)
+    /// };
+    /// assert_eq!(run()?, run()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn hash_seed(mut self, seed: u64) -> Self {
+        self.hash_seed = Some(seed);
+        self
+    }
+
+    /// Splits the cache into about this many independently locked shards
+    /// (default: 4 per core), rounded down to a power of two that divides
+    /// the capacity and leaves each shard at least 32 entries. Each shard
+    /// evicts within its own part of the capacity.
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = Some(shards);
         self
     }
 

@@ -1,25 +1,27 @@
-//! A bounded, concurrent, instrumented cache on [`moka`]'s sync cache.
+//! A bounded, concurrent, instrumented cache on [`quick_cache`], with
+//! time read from tidepool's [`Clock`].
 //!
 //! [`Cache<K, V>`] keeps up to a number of entries, or of bytes as a weigher
-//! counts them, with optional time to live and time to idle. Admission and
-//! eviction are moka's TinyLFU: a new key only displaces a cached one if it
-//! has been asked for more often, which keeps one-hit wonders from flushing
-//! the hot set. Hits, misses, inserts and evictions by cause are counted in
-//! atomics ([`Cache::stats`]) and published to the `metrics` facade
-//! ([`metrics`] lists the names) by [`Cache::publish`].
+//! counts them, with optional time to live and time to idle. Eviction is
+//! quick_cache's S3-FIFO variant: new keys enter a small probationary queue
+//! and only keys asked for again reach the main one, which keeps one-hit
+//! wonders from flushing the hot set (on Zipf keys it sits between LRU and
+//! the LFU optimum: `tests/cache.rs`). Hits, misses, inserts and evictions
+//! by cause are counted in atomics ([`Cache::stats`]) and published to the
+//! `metrics` facade ([`metrics`] lists the names) by [`Cache::publish`].
 //!
-//! # Maintenance, and what is approximate
+//! # Time, and reproducible runs
 //!
-//! moka applies inserts, evictions and expiry in batches: on the lookup or
-//! insert that fills a buffer (64 operations), on the first operation 300 ms
-//! after the last batch, or when [`Cache::maintain`] runs. Until then [`Cache::entry_count`] and
-//! [`Cache::weighted_size`] lag, and a cache can briefly hold up to a batch
-//! more entries than its capacity. Lookups are always exact: an expired entry
-//! is never returned. Call `maintain` from a periodic task; it also publishes
-//! the metrics.
+//! Ages are read from the [`Clock`] given to [`CacheBuilder::clock`] (the
+//! system clock by default), so a cache driven by the simulator's manual
+//! clock expires entries in virtual time. An expired entry is never
+//! returned: a lookup that finds one removes it (an `expired` eviction);
+//! [`Cache::maintain`] also sweeps the ones nobody asks for.
 //!
-//! Expiry runs on moka's own monotonic clock, not on [`crate::clock::Clock`]:
-//! a virtual clock does not age cache entries.
+//! Keys are hashed with foldhash under a seed, random per cache unless
+//! [`CacheBuilder::hash_seed`] fixes it; with a fixed seed and shard count
+//! the cache's decisions are a pure function of its operations, which is
+//! what keeps a virtual-time soak reproducible byte for byte.
 //!
 //! # Examples
 //!
@@ -52,15 +54,20 @@ use std::fmt;
 use std::hash::Hash;
 use std::sync::Arc;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use ::metrics::SharedString;
+use foldhash::fast::FixedState;
 use parking_lot::Mutex;
 
 pub use builder::CacheBuilder;
 pub use error::BuildError;
 pub use stats::{CacheStats, Evictions};
 
+use crate::clock::Clock;
+use builder::Weigher;
 use metrics::CacheMetrics;
-use stats::Counters;
+use stats::{Cause, Counters};
 
 /// What bounds a cache, as set by [`CacheBuilder::max_entries`] or
 /// [`CacheBuilder::max_bytes`].
@@ -83,7 +90,7 @@ pub enum Capacity {
     Bytes(u64),
 }
 
-/// State shared by the cache handles and moka's eviction listener.
+/// State shared by the cache handles and the eviction listener.
 #[derive(Debug)]
 struct Shared {
     name: String,
@@ -93,12 +100,105 @@ struct Shared {
     /// The totals already handed to the facade; publishing adds the deltas
     /// under this lock, so concurrent publishes never count twice.
     published: Mutex<CacheStats>,
+    /// Where ages are read from.
+    clock: Clock,
+    time_to_live: Option<u64>,
+    time_to_idle: Option<u64>,
+}
+
+/// A cached value with what its age limits need: when it was stored, and
+/// (with a time to idle) when it was last read.
+struct Stamped<V> {
+    value: V,
+    born: u64,
+    read: Option<Arc<AtomicU64>>,
+}
+
+impl<V: Clone> Clone for Stamped<V> {
+    fn clone(&self) -> Self {
+        Stamped { value: self.value.clone(), born: self.born, read: self.read.clone() }
+    }
+}
+
+impl<V> Stamped<V> {
+    #[inline]
+    fn last_read(&self) -> u64 {
+        self.read.as_ref().map_or(self.born, |r| r.load(Ordering::Relaxed))
+    }
+
+    #[inline]
+    fn touch(&self, now: u64) {
+        if let Some(read) = &self.read {
+            read.fetch_max(now, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The weigher quick_cache calls: the user's, or 1 an entry. Never 0:
+/// quick_cache never evicts a weightless entry.
+struct Weigh<K, V>(Option<Weigher<K, V>>);
+
+impl<K, V> Clone for Weigh<K, V> {
+    fn clone(&self) -> Self {
+        Weigh(self.0.clone())
+    }
+}
+
+impl<K, V> quick_cache::Weighter<K, Stamped<V>> for Weigh<K, V> {
+    #[inline]
+    fn weight(&self, key: &K, entry: &Stamped<V>) -> u64 {
+        self.0.as_ref().map_or(1, |w| (w(key, &entry.value) as u64).max(1))
+    }
+}
+
+/// Counts quick_cache's evictions (it only reports those made for room).
+#[derive(Clone)]
+struct Listener(Arc<Shared>);
+
+impl<K, V> quick_cache::Lifecycle<K, Stamped<V>> for Listener {
+    type RequestState = Request;
+
+    #[inline]
+    fn on_evict(&self, request: &mut Request, _key: K, _entry: Stamped<V>) {
+        // quick_cache hands a replaced value to this hook too.
+        let cause = if std::mem::take(&mut request.replacing) { Cause::Replaced } else { Cause::Size };
+        self.0.counters.evicted(cause);
+    }
+}
+
+/// What a request to quick_cache is doing, for [`Listener`].
+#[derive(Default)]
+struct Request {
+    /// A `replace`: the first value evicted is the one it overwrites.
+    replacing: bool,
+}
+
+/// The shard count: the one asked for (default 4 per core), as a power of
+/// two that divides the bound (so the shards' bounds add up to it exactly)
+/// and leaves each shard at least 32 entries.
+fn shard_count(asked: Option<usize>, bound: u64, items: u64) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut shards = asked.unwrap_or(cores * 4).max(1).next_power_of_two() as u64;
+    while shards > 1 && (bound % shards != 0 || items / shards < 32) {
+        shards /= 2;
+    }
+    shards as usize
+}
+
+/// A hash seed that differs per cache and per process.
+fn random_seed() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(0x7469_6465_706f_6f6c_u64)
+}
+
+fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// A bounded concurrent cache from `K` to `V` with metrics. Cloning is cheap
 /// and shares the cache.
 ///
-/// `V` is cloned out on every hit (as in moka): wrap large values in an
+/// `V` is cloned out on every hit (as in moka and quick_cache): wrap large values in an
 /// [`Arc`]. See the [module docs](self) for maintenance and
 /// [`CacheBuilder`] for the settings.
 ///
@@ -116,13 +216,16 @@ struct Shared {
 /// # Ok(()) }
 /// ```
 pub struct Cache<K, V> {
-    inner: moka::sync::Cache<K, V>,
+    inner: Arc<Inner<K, V>>,
     shared: Arc<Shared>,
 }
 
+/// quick_cache with tidepool's weigher, hasher and eviction counter.
+type Inner<K, V> = quick_cache::sync::Cache<K, Stamped<V>, Weigh<K, V>, FixedState, Listener>;
+
 impl<K, V> Clone for Cache<K, V> {
     fn clone(&self) -> Self {
-        Cache { inner: self.inner.clone(), shared: Arc::clone(&self.shared) }
+        Cache { inner: Arc::clone(&self.inner), shared: Arc::clone(&self.shared) }
     }
 }
 
@@ -135,8 +238,8 @@ where
         f.debug_struct("Cache")
             .field("name", &self.shared.name)
             .field("capacity", &self.shared.capacity)
-            .field("entry_count", &self.inner.entry_count())
-            .field("weighted_size", &self.inner.weighted_size())
+            .field("entry_count", &self.entry_count())
+            .field("weighted_size", &self.weighted_size())
             .field("stats", &self.shared.counters.snapshot())
             .finish_non_exhaustive()
     }
@@ -167,24 +270,68 @@ where
             capacity,
             counters: Counters::default(),
             published: Mutex::new(CacheStats::default()),
+            clock: builder.clock,
+            time_to_live: builder.time_to_live.map(nanos),
+            time_to_idle: builder.time_to_idle.map(nanos),
         });
-        let listener = Arc::clone(&shared);
-        let mut moka = moka::sync::Cache::builder()
-            .name(&shared.name)
-            .eviction_listener(move |_key, _value, cause| listener.counters.evicted(cause));
-        moka = match capacity {
-            Capacity::Entries(n) | Capacity::Bytes(n) => moka.max_capacity(n),
+        let (bound, items) = match capacity {
+            Capacity::Entries(n) => (n, n),
+            // A guess at the entry count (it sizes the shards and the ghost
+            // queue, not the bound): 64 bytes an entry.
+            Capacity::Bytes(n) => (n, (n / 64).max(1)),
         };
-        if let Some(weigher) = builder.weigher {
-            moka = moka.weigher(move |k, v| u32::try_from(weigher(k, v)).unwrap_or(u32::MAX));
+        let shards = shard_count(builder.shards, bound, items);
+        let mut options = quick_cache::OptionsBuilder::new();
+        options
+            .shards(shards)
+            .estimated_items_capacity(usize::try_from(items).unwrap_or(usize::MAX))
+            .weight_capacity(bound);
+        let seed = builder.hash_seed.unwrap_or_else(random_seed);
+        let inner = match options.build() {
+            Ok(options) => quick_cache::sync::Cache::with_options(
+                options,
+                Weigh(builder.weigher),
+                FixedState::with_seed(seed),
+                Listener(Arc::clone(&shared)),
+            ),
+            // Both required options are set just above.
+            Err(e) => unreachable!("quick_cache options: {e}"),
+        };
+        Cache { inner: Arc::new(inner), shared }
+    }
+
+    /// Whether `entry` is still alive at `now`.
+    #[inline]
+    fn alive(&self, entry: &Stamped<V>, now: u64) -> bool {
+        let s = &self.shared;
+        s.time_to_live.is_none_or(|ttl| now.saturating_sub(entry.born) < ttl)
+            && s.time_to_idle.is_none_or(|tti| now.saturating_sub(entry.last_read()) < tti)
+    }
+
+    /// Now on the cache's clock, read only when an age limit needs it.
+    #[inline]
+    fn now(&self) -> u64 {
+        if self.shared.time_to_live.is_some() || self.shared.time_to_idle.is_some() {
+            self.shared.clock.now_nanos()
+        } else {
+            0
         }
-        if let Some(ttl) = builder.time_to_live {
-            moka = moka.time_to_live(ttl);
+    }
+
+    fn stamp(&self, value: V, now: u64) -> Stamped<V> {
+        let read = self.shared.time_to_idle.map(|_| Arc::new(AtomicU64::new(now)));
+        Stamped { value, born: now, read }
+    }
+
+    /// Removes `key`'s entry if it is still the expired one found
+    /// (`born` identifies it), counting an `expired` eviction.
+    fn expire<Q>(&self, key: &Q, born: u64)
+    where
+        Q: Hash + quick_cache::Equivalent<K> + ?Sized,
+    {
+        if self.inner.remove_if(key, |e| e.born == born).is_some() {
+            self.shared.counters.evicted(Cause::Expired);
         }
-        if let Some(tti) = builder.time_to_idle {
-            moka = moka.time_to_idle(tti);
-        }
-        Cache { inner: moka.build(), shared }
     }
 
     /// The cache's name (its `cache` label).
@@ -237,12 +384,23 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let value = self.inner.get(key);
-        match value {
-            Some(_) => self.shared.counters.hit(),
-            None => self.shared.counters.miss(),
+        let now = self.now();
+        match self.inner.get(key) {
+            Some(entry) if self.alive(&entry, now) => {
+                entry.touch(now);
+                self.shared.counters.hit();
+                Some(entry.value)
+            }
+            Some(expired) => {
+                self.expire(key, expired.born);
+                self.shared.counters.miss();
+                None
+            }
+            None => {
+                self.shared.counters.miss();
+                None
+            }
         }
-        value
     }
 
     /// Stores `value` under `key`, replacing (and counting as a `replaced`
@@ -264,7 +422,13 @@ where
     /// # Ok(()) }
     /// ```
     pub fn insert(&self, key: K, value: V) {
-        self.inner.insert(key, value);
+        let entry = self.stamp(value, self.now());
+        // Replace first, so an overwrite is counted as one (the listener
+        // sees the old value go).
+        let mut replacing = Request { replacing: true };
+        if let Err((key, entry)) = self.inner.replace_with_lifecycle(key, entry, false, &mut replacing) {
+            self.inner.insert(key, entry);
+        }
         self.shared.counters.insert();
     }
 
@@ -286,15 +450,38 @@ where
     /// assert_eq!((stats.hits, stats.misses, stats.inserts), (1, 1, 1));
     /// # Ok(()) }
     /// ```
-    pub fn get_or_insert_with(&self, key: K, init: impl FnOnce() -> V) -> V {
-        let entry = self.inner.entry(key).or_insert_with(init);
-        if entry.is_fresh() {
-            self.shared.counters.miss();
-            self.shared.counters.insert();
-        } else {
-            self.shared.counters.hit();
+    pub fn get_or_insert_with(&self, key: K, init: impl FnOnce() -> V) -> V
+    where
+        K: Clone,
+    {
+        use quick_cache::sync::GuardResult;
+        let now = self.now();
+        let mut init = Some(init);
+        loop {
+            match self.inner.get_value_or_guard(&key, None) {
+                GuardResult::Value(entry) if self.alive(&entry, now) => {
+                    entry.touch(now);
+                    self.shared.counters.hit();
+                    return entry.value;
+                }
+                // Gone past its age: remove it and ask again (one retry, or
+                // a value another caller just stored).
+                GuardResult::Value(expired) => self.expire(&key, expired.born),
+                GuardResult::Guard(guard) => {
+                    let value = match init.take() {
+                        Some(init) => init(),
+                        // The closure runs once: a second guard can only
+                        // follow an expiry found after it ran, never here.
+                        None => unreachable!("get_or_insert_with: a second guard"),
+                    };
+                    let _ = guard.insert(self.stamp(value.clone(), now));
+                    self.shared.counters.miss();
+                    self.shared.counters.insert();
+                    return value;
+                }
+                GuardResult::Timeout => unreachable!("no timeout was given"),
+            }
         }
-        entry.into_value()
     }
 
     /// Removes `key`'s entry, if any (counted as an `explicit` eviction).
@@ -316,7 +503,9 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.inner.invalidate(key);
+        if self.inner.remove(key).is_some() {
+            self.shared.counters.evicted(Cause::Explicit);
+        }
     }
 
     /// Entries in the cache, as of the last maintenance (see the
@@ -334,7 +523,7 @@ where
     /// # Ok(()) }
     /// ```
     pub fn entry_count(&self) -> u64 {
-        self.inner.entry_count()
+        self.inner.len() as u64
     }
 
     /// The weigher's sum over cached entries, in bytes, as of the last
@@ -352,7 +541,7 @@ where
     /// # Ok(()) }
     /// ```
     pub fn weighted_size(&self) -> u64 {
-        self.inner.weighted_size()
+        self.inner.weight()
     }
 
     /// Running totals since build, read from atomics; also [publishes](Cache::publish)
@@ -395,13 +584,13 @@ where
         let mut published = self.shared.published.lock();
         let now = self.shared.counters.snapshot();
         let delta = now.since(&published);
-        self.shared.metrics.publish(&delta, &now, self.inner.entry_count(), self.inner.weighted_size());
+        self.shared.metrics.publish(&delta, &now, self.entry_count(), self.weighted_size());
         *published = now;
         now
     }
 
-    /// Runs moka's pending work (admission, eviction, expiry: its
-    /// `run_pending_tasks`), then [publishes](Cache::publish) the metrics.
+    /// Sweeps out entries past their time to live or idle (when one is
+    /// set), then [publishes](Cache::publish) the metrics.
     ///
     /// Call it periodically (every few seconds) so the gauges are fresh and
     /// expired entries are dropped even when the cache is idle.
@@ -421,7 +610,17 @@ where
     /// # Ok(()) }
     /// ```
     pub fn maintain(&self) -> CacheStats {
-        self.inner.run_pending_tasks();
+        if self.shared.time_to_live.is_some() || self.shared.time_to_idle.is_some() {
+            let now = self.now();
+            let counters = &self.shared.counters;
+            self.inner.retain(|_, entry| {
+                let keep = self.alive(entry, now);
+                if !keep {
+                    counters.evicted(Cause::Expired);
+                }
+                keep
+            });
+        }
         self.publish()
     }
 }

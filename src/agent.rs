@@ -233,6 +233,26 @@ impl Agent {
         self.shared.watch(pool);
     }
 
+    /// Watches `cache`: its miss ratio becomes a
+    /// [`Kind::CacheMissRatio`](crate::monitor::Kind::CacheMissRatio)
+    /// reading of the agent's monitor, from the next sample on.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let agent = tidepool::Agent::start(tidepool::config::AgentConfig::default())?;
+    /// let cache = tidepool::cache::Cache::<u64, String>::builder("users").max_entries(1000).build()?;
+    /// agent.watch_cache(&cache);
+    /// # Ok(()) }
+    /// ```
+    pub fn watch_cache<K, V>(&self, cache: &crate::cache::Cache<K, V>)
+    where
+        K: std::hash::Hash + Eq + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        let cache = cache.clone();
+        self.shared.arriving.lock().push(Box::new(move |sampler: Sampler| sampler.cache(&cache)));
+    }
+
     /// The configuration the agent runs with.
     ///
     /// ```no_run

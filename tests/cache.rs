@@ -202,9 +202,7 @@ fn zipf_hit_ratio_sits_between_lru_and_the_lfu_bound() {
     for (s, c, lru, stats) in results {
         let p = zipf_probabilities(s);
         let (lfu, che, hit) = (lfu_bound(&p, c), che_lru(&p, c), stats.hit_ratio());
-        println!(
-            "s={s} C={c}: tidepool {hit:.4}  LFU bound {lfu:.4}  Che-LRU {che:.4}  exact LRU {lru:.4}"
-        );
+        println!("s={s} C={c}: tidepool {hit:.4}  LFU bound {lfu:.4}  Che-LRU {che:.4}  exact LRU {lru:.4}");
         assert_eq!(stats.requests(), (REQUESTS - WARM_UP) as u64);
         assert_eq!(stats.inserts, stats.misses, "cache-aside inserts once per miss");
         if (lru - che).abs() > CHE_TOL {

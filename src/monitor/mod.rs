@@ -113,6 +113,11 @@ pub struct MonitorConfig {
     /// allocator comfortably sustains alongside real work (glibc malloc
     /// serves small blocks at a few GB/s per core when that is all it does).
     pub allocation_rate: Floors,
+    /// Cache miss-ratio floors (misses over lookups in a sample interval):
+    /// 60 / 80 / 95 %. Judged with the adaptive band like every signal,
+    /// so a cache that always misses half its lookups stays quiet and one
+    /// whose misses jump (a flushed or undersized cache) alerts.
+    pub cache_miss_ratio: Floors,
     /// How floor and adaptive band combine.
     pub combine: Combine,
     /// Confirmation and hysteresis.
@@ -165,6 +170,7 @@ impl Default for MonitorConfig {
             memory: Floors::new(500e6, 800e6, 1200e6),
             lock_contention: Floors::new(0.001, 0.003, 0.010),
             allocation_rate: Floors::new(256e6, 1e9, 4e9),
+            cache_miss_ratio: Floors::new(0.60, 0.80, 0.95),
             combine: Combine::Both,
             stability: Stability::default(),
             cooldowns: Cooldowns::default(),
@@ -290,6 +296,7 @@ impl MonitorConfig {
             Kind::Memory => self.memory,
             Kind::LockContention => self.lock_contention,
             Kind::AllocationRate => self.allocation_rate,
+            Kind::CacheMissRatio => self.cache_miss_ratio,
         }
     }
 }

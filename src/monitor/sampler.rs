@@ -42,6 +42,8 @@ pub const POOL_WAIT_QUANTILE: f64 = 0.99;
 ///   [`Kind::Starvation`] ([`starvation`]);
 /// * per profiled lock and mode: [`Kind::LockContention`], the mean wait
 ///   per acquisition since the last call;
+/// * per cache: [`Kind::CacheMissRatio`], misses over lookups since the
+///   last call (no reading for an interval without lookups);
 /// * the process: [`Kind::Memory`] (RSS), subject `process`.
 #[derive(Default)]
 pub struct Sampler {
@@ -54,7 +56,12 @@ pub struct Sampler {
     /// (when, bytes allocated) at the last call.
     last_alloc: Option<(Duration, u64)>,
     clock: Clock,
+    /// Per cache: its name, its totals, and the totals at the last call.
+    caches: Vec<(String, CacheTotals, crate::cache::CacheStats)>,
 }
+
+/// Reads a cache's running totals (whatever its key and value types).
+type CacheTotals = Box<dyn Fn() -> crate::cache::CacheStats + Send>;
 
 impl std::fmt::Debug for Sampler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -77,6 +84,17 @@ impl Sampler {
     /// adapter).
     pub fn watch(mut self, pool: Arc<dyn WatchedPool>) -> Sampler {
         self.pools.push(pool);
+        self
+    }
+
+    /// Watches `cache`: [`Kind::CacheMissRatio`] each interval with lookups.
+    pub fn cache<K, V>(mut self, cache: &crate::cache::Cache<K, V>) -> Sampler
+    where
+        K: std::hash::Hash + Eq + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        let cache = cache.clone();
+        self.caches.push((cache.name().to_string(), Box::new(move || cache.publish()), Default::default()));
         self
     }
 
@@ -113,6 +131,15 @@ impl Sampler {
             };
             out.push(Reading::new(Kind::PoolWait, pool.name(), interval.quantile(POOL_WAIT_QUANTILE)));
             out.push(Reading::new(Kind::Starvation, pool.name(), starvation(&status)));
+        }
+        for (name, stats, last) in &mut self.caches {
+            let now = stats();
+            let interval = now.since(last);
+            *last = now;
+            if interval.requests() > 0 {
+                let misses = interval.misses as f64 / interval.requests() as f64;
+                out.push(Reading::new(Kind::CacheMissRatio, name.as_str(), misses));
+            }
         }
         if self.locks {
             for lock in crate::sync::registry().snapshot() {

@@ -20,6 +20,9 @@ pub enum Kind {
     LockContention,
     /// Bytes allocated per second (with [`super::alloc::CountingAllocator`]).
     AllocationRate,
+    /// A cache's misses over its lookups in the interval (1 − hit ratio):
+    /// the work the cache stopped saving.
+    CacheMissRatio,
     /// Predicted: memory's trend reaches its limit within the horizon
     /// ([`super::forecast`]). An alert's value is the forecast seconds to
     /// exhaustion.
@@ -33,23 +36,30 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in label order: the signals, then the predicted kinds.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::PoolWait,
         Kind::Starvation,
         Kind::Memory,
         Kind::LockContention,
         Kind::AllocationRate,
+        Kind::CacheMissRatio,
         Kind::MemoryExhaustionPredicted,
         Kind::PoolSizeExhaustionPredicted,
         Kind::QueueExhaustionPredicted,
     ];
 
     /// The measured signals: the kinds with static floors and readings.
-    pub const SIGNALS: [Kind; 5] =
-        [Kind::PoolWait, Kind::Starvation, Kind::Memory, Kind::LockContention, Kind::AllocationRate];
+    pub const SIGNALS: [Kind; 6] = [
+        Kind::PoolWait,
+        Kind::Starvation,
+        Kind::Memory,
+        Kind::LockContention,
+        Kind::AllocationRate,
+        Kind::CacheMissRatio,
+    ];
 
     /// The label value: `pool_wait`, `starvation`, `memory`,
-    /// `lock_contention`, `allocation_rate`, `memory_exhaustion_predicted`,
+    /// `lock_contention`, `allocation_rate`, `cache_miss_ratio`, `memory_exhaustion_predicted`,
     /// `pool_size_exhaustion_predicted`, `queue_exhaustion_predicted`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -58,6 +68,7 @@ impl Kind {
             Kind::Memory => "memory",
             Kind::LockContention => "lock_contention",
             Kind::AllocationRate => "allocation_rate",
+            Kind::CacheMissRatio => "cache_miss_ratio",
             Kind::MemoryExhaustionPredicted => "memory_exhaustion_predicted",
             Kind::PoolSizeExhaustionPredicted => "pool_size_exhaustion_predicted",
             Kind::QueueExhaustionPredicted => "queue_exhaustion_predicted",
@@ -84,7 +95,7 @@ impl Kind {
     pub fn format(self, value: f64) -> String {
         match self {
             Kind::PoolWait | Kind::LockContention => format!("{:.2} ms", value * 1e3),
-            Kind::Starvation => format!("{:.0} %", value * 100.0),
+            Kind::Starvation | Kind::CacheMissRatio => format!("{:.0} %", value * 100.0),
             Kind::Memory => format!("{:.1} MB", value / 1e6),
             Kind::AllocationRate => format!("{:.1} MB/s", value / 1e6),
             Kind::MemoryExhaustionPredicted

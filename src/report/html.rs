@@ -375,6 +375,21 @@ figure {{ margin: 10px 0; }} svg {{ background: #fafafa; border: 1px solid #e5e5
             out.push_str("</table>\n");
         }
     }
+    for (title, header, rows) in report.shared_state_tables() {
+        let _ = write!(out, "<h2>{}</h2>\n<table><tr>", escape(&title));
+        for h in header {
+            let _ = write!(out, "<th>{}</th>", escape(h));
+        }
+        out.push_str("</tr>\n");
+        for row in rows {
+            out.push_str("<tr>");
+            for cell in row {
+                let _ = write!(out, "<td>{}</td>", escape(&cell));
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</table>\n");
+    }
     out.push_str("<h2>Phases</h2>\n<table><tr><th>phase</th><th>time</th><th>arrived</th><th>errors</th><th>wait p50</th><th>wait p99</th><th>hold p50</th><th>utilization</th><th>mean size</th></tr>\n");
     for p in &report.phases {
         let _ = writeln!(

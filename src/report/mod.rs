@@ -344,6 +344,12 @@ pub struct Report {
     /// What the monitor saw: alert episodes, remedies, the leak verdict.
     #[serde(default)]
     pub alerts: Option<crate::monitor::MonitorReport>,
+    /// The workload's `[[lock]]`s, per lock and side (absent without locks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locks: Vec<crate::sim::LockReport>,
+    /// The workload's `[cache]` (absent without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<crate::sim::CacheReport>,
 }
 
 /// How a report was rebuilt after its run was killed.
@@ -466,6 +472,7 @@ impl Report {
         let stats = &outcome.pool_stats;
         let wait_seconds = waits_of(t);
         let mut slo = gates(workload, t, &wait_seconds, &memory);
+        slo.extend(shared_state_gates(workload, &outcome.system));
         // Every run, whatever its workload: no object lost or handed to
         // two holders at once.
         let c = &outcome.conservation;
@@ -520,7 +527,80 @@ impl Report {
             caveats: Vec::new(),
             recovered: None,
             alerts: None,
+            locks: outcome.system.locks.clone(),
+            cache: outcome.system.cache.clone(),
         }
+    }
+
+    /// The locks and the cache as tables: (title, header, rows), for
+    /// report.md and report.html alike.
+    pub(crate) fn shared_state_tables(&self) -> Vec<Table> {
+        let mut tables = Vec::new();
+        if !self.locks.is_empty() {
+            let header = vec![
+                "lock",
+                "mode",
+                "acquired",
+                "contended",
+                "rate",
+                "owner changes",
+                "wait mean",
+                "wait p50",
+                "wait p99",
+                "wait max",
+                "hold p50",
+                "hold p99",
+                "timeouts",
+            ];
+            let rows = self
+                .locks
+                .iter()
+                .map(|l| {
+                    vec![
+                        l.name.clone(),
+                        l.mode.clone(),
+                        l.acquisitions.to_string(),
+                        l.contentions.to_string(),
+                        format!("{:.2} %", l.contention_rate * 100.0),
+                        l.owner_changes.to_string(),
+                        ms(l.wait_mean),
+                        ms(l.wait_p50),
+                        ms(l.wait_p99),
+                        ms(l.wait_max),
+                        ms(l.hold_p50),
+                        ms(l.hold_p99),
+                        l.timeouts.to_string(),
+                    ]
+                })
+                .collect();
+            tables.push(("Locks".to_string(), header, rows));
+        }
+        if let Some(c) = &self.cache {
+            let header = vec![
+                "cache",
+                "capacity",
+                "hits",
+                "misses",
+                "hit ratio",
+                "inserts",
+                "evicted (size)",
+                "expired",
+                "entries at end",
+            ];
+            let row = vec![
+                c.name.clone(),
+                c.capacity.to_string(),
+                c.hits.to_string(),
+                c.misses.to_string(),
+                format!("{:.2} %", c.hit_ratio * 100.0),
+                c.inserts.to_string(),
+                c.evictions.size.to_string(),
+                c.evictions.expired.to_string(),
+                c.entries.to_string(),
+            ];
+            tables.push(("Cache".to_string(), header, vec![row]));
+        }
+        tables
     }
 
     /// Adds what the monitor saw, and the `max_alert_severity` gate when
@@ -907,6 +987,16 @@ impl Report {
             bytes(m.floor_end_bytes as f64),
             bytes(m.growth_per_hour_bytes)
         );
+        for (title, header, rows) in self.shared_state_tables() {
+            let _ = writeln!(md, "## {title}\n");
+            let _ = writeln!(md, "| {} |", header.join(" | "));
+            let _ = writeln!(md, "|---|{}", "---:|".repeat(header.len() - 1));
+            for row in rows {
+                let cells: Vec<String> = row.iter().map(|c| md_cell(c)).collect();
+                let _ = writeln!(md, "| {} |", cells.join(" | "));
+            }
+            let _ = writeln!(md);
+        }
         let _ = writeln!(md, "## Phases\n");
         let _ = writeln!(
             md,
@@ -1064,6 +1154,25 @@ fn forecast_markdown(md: &mut String, a: &crate::monitor::MonitorReport) {
 /// The most starts a wall-clock run may drop and still pass.
 pub const MAX_DROPPED_FRACTION: f64 = 0.01;
 
+/// A table of report.md and report.html: title, header, rows of cells.
+pub(crate) type Table = (String, Vec<&'static str>, Vec<Vec<String>>);
+
+/// The `[[lock]]` and `[cache]` gates: the worst p99 wait of any lock and
+/// side, and the cache's hit ratio (a `min_` gate passes at or above).
+fn shared_state_gates(workload: &Workload, system: &crate::sim::SystemFigures) -> Vec<Gate> {
+    let mut out = Vec::new();
+    if let Some(max) = workload.slo.max_lock_wait_p99 {
+        let worst = system.locks.iter().map(|l| l.wait_p99).fold(0.0, f64::max);
+        let target = max.as_secs_f64();
+        out.push(Gate { name: "max_lock_wait_p99".into(), target, observed: worst, passed: worst <= target });
+    }
+    if let Some(min) = workload.slo.min_cache_hit_ratio {
+        let observed = system.cache.as_ref().map_or(0.0, |c| c.hit_ratio);
+        out.push(Gate { name: "min_cache_hit_ratio".into(), target: min, observed, passed: observed >= min });
+    }
+    out
+}
+
 /// Checks the workload's gates against the run.
 fn gates(workload: &Workload, t: &Tally, waits: &Waits, memory: &Memory) -> Vec<Gate> {
     let slo = &workload.slo;
@@ -1088,7 +1197,8 @@ fn gates(workload: &Workload, t: &Tally, waits: &Waits, memory: &Memory) -> Vec<
 
 pub(crate) fn gate_value(name: &str, x: f64) -> String {
     match name {
-        "max_wait_p99" => ms(x),
+        "max_wait_p99" | "max_lock_wait_p99" => ms(x),
+        "min_cache_hit_ratio" => format!("{:.2} %", x * 100.0),
         "max_dropped_fraction" => format!("{:.3} %", x * 100.0),
         "max_alert_severity" => ["none", "warning", "critical", "emergency"][(x as usize).min(3)].to_string(),
         "max_error_rate" => format!("{:.4} %", x * 100.0),
@@ -1150,4 +1260,18 @@ pub fn peak_rss_bytes() -> u64 {
             })
         })
         .unwrap_or(0)
+}
+
+/// A table cell for report.md: pipes escaped, control characters shown
+/// as `\u{..}` (names come from workload files).
+fn md_cell(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '|' => out.push_str("\\|"),
+            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
+            c => out.push(c),
+        }
+    }
+    out
 }

@@ -430,5 +430,6 @@ pub(crate) fn outcome<T: Send + 'static>(
         memory_floor: levels.memory.floors(end.memory),
         injected: end.injected,
         conservation,
+        system: Default::default(),
     }
 }

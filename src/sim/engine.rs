@@ -22,10 +22,12 @@ use super::faults::{panic_holding, quiet_injected_panics, FactoryModel, Window};
 use super::observer::Observer;
 use super::outcome::{Injected, Outcome};
 use super::schedule::{self, ns, ArrivalCursor, Instance, NO_HOLD};
+use super::system::{Sections, SimGuard, System, SystemFigures};
 use super::workload::{Arrival, Sampler, Workload};
 use super::SimError;
 use crate::clock::{Clock, ManualClock};
 use crate::pool::{Admission, Pool, PoolGuard, Ticket};
+use crate::sync::Taker;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
@@ -35,6 +37,8 @@ enum Kind {
     Arrival(u32, u32),
     /// A holder returns its object (slab index).
     Release(u32),
+    /// A critical section ends: its lock is let go (slab index).
+    Unlock(u32),
     /// The deadline of the front of the line (at most one armed at a time).
     Deadline,
     /// A maintenance pass.
@@ -56,6 +60,12 @@ struct Event {
 #[derive(Debug, Clone, Copy)]
 struct Op {
     intended: u64,
+    /// When it asked the pool: its arrival, or after its `before` sections.
+    asked: u64,
+    /// The locks it still takes.
+    sections: Sections,
+    /// Its id as a lock taker.
+    owner: u32,
     /// A recorded hold to replay, or `NO_HOLD`.
     hold: u64,
     phase: u16,
@@ -76,6 +86,36 @@ struct Held {
     guard: PoolGuard<u64>,
     op: Op,
     since: u64,
+    /// When the object was ready (after a modeled creation).
+    ready: u64,
+    /// The hold left after the `inside` sections.
+    hold: u64,
+}
+
+/// Where an operation goes on once a critical section ends.
+#[derive(Debug, Clone, Copy)]
+enum Resume {
+    /// On to its next `before` section, or the pool.
+    Before,
+    /// On with its hold (the slot of its object).
+    Inside(u32),
+    /// On to its next `after` section, or its end.
+    After,
+}
+
+/// An operation in a critical section.
+struct InSection<'s> {
+    _guard: SimGuard<'s>,
+    lock: usize,
+    op: Op,
+    resume: Resume,
+}
+
+/// An operation waiting for a lock.
+struct LockWaiter {
+    op: Op,
+    resume: Resume,
+    since: u64,
 }
 
 struct Waiting {
@@ -85,8 +125,16 @@ struct Waiting {
 }
 
 /// The engine's state while running.
-struct Engine<'w, 'o> {
+struct Engine<'w, 'o, 's> {
     workload: &'w Workload,
+    /// The locks and the cache (built before the engine: the guards of its
+    /// locks live in the engine).
+    system: &'s System,
+    sections: Vec<Option<InSection<'s>>>,
+    free_sections: Vec<u32>,
+    /// FIFO lines of the locks, one per lock.
+    lock_lines: Vec<VecDeque<LockWaiter>>,
+    next_owner: u32,
     pool: Pool<u64>,
     time: ManualClock,
     heap: BinaryHeap<Reverse<Event>>,
@@ -183,8 +231,11 @@ pub fn run_traced(
     stop: &AtomicBool,
     trace: Option<Arc<crate::pool::trace::TraceRecorder>>,
 ) -> Result<Outcome, SimError> {
-    let mut engine = Engine::new(workload, observer, stop, trace)?;
+    let (clock, time) = Clock::manual();
+    let system = System::build(workload, &clock, true);
+    let mut engine = Engine::new(workload, observer, stop, trace, (clock, time), &system)?;
     engine.observer.on_start(Arc::new(engine.pool.clone()));
+    engine.observer.on_shared_state(system.shared_state());
     engine.run();
     if let Some(e) = engine.arrivals.take_error() {
         return Err(SimError::Input(e));
@@ -192,14 +243,15 @@ pub fn run_traced(
     Ok(engine.finish())
 }
 
-impl<'w, 'o> Engine<'w, 'o> {
+impl<'w, 'o, 's> Engine<'w, 'o, 's> {
     fn new(
         workload: &'w Workload,
         observer: &'o mut dyn Observer,
         stop: &'o AtomicBool,
         trace: Option<Arc<crate::pool::trace::TraceRecorder>>,
+        (clock, time): (Clock, ManualClock),
+        system: &'s System,
     ) -> Result<Self, SimError> {
-        let (clock, time) = Clock::manual();
         let spec = &workload.pool;
         let factory = Arc::new(FactoryModel::new(workload, clock.clone(), false));
         let model = Arc::clone(&factory);
@@ -238,6 +290,11 @@ impl<'w, 'o> Engine<'w, 'o> {
         let memory_start = (status.size as u64).saturating_mul(spec.model.object_bytes);
         Ok(Engine {
             workload,
+            system,
+            sections: Vec::new(),
+            free_sections: Vec::new(),
+            lock_lines: (0..system.locks.len()).map(|_| VecDeque::new()).collect(),
+            next_owner: 0,
             time,
             heap: BinaryHeap::with_capacity(1024),
             next_arrival: None,
@@ -322,6 +379,7 @@ impl<'w, 'o> Engine<'w, 'o> {
                 Kind::PhaseStart(i) => self.phase_start(i as usize),
                 Kind::Arrival(instance, worker) => self.arrival(instance, worker),
                 Kind::Release(slot) => self.release(slot),
+                Kind::Unlock(slot) => self.unlock(slot),
                 Kind::Deadline => self.deadline(),
                 Kind::Maintain => {
                     self.maintain();
@@ -434,11 +492,31 @@ impl<'w, 'o> Engine<'w, 'o> {
         } else if now >= self.instances[i].end {
             return;
         }
-        let op = Op { intended: now, hold, phase, instance, worker };
+        let sections = if self.system.locks.is_empty() {
+            Sections::default()
+        } else {
+            self.system.draw(phase as usize, &mut self.rng)
+        };
+        self.next_owner = self.next_owner.wrapping_add(1);
+        let op =
+            Op { intended: now, asked: now, sections, owner: self.next_owner, hold, phase, instance, worker };
         self.ledger.arrived(op.key());
         if self.faults.leaks() {
             self.leaked_bytes = self.leaked_bytes.saturating_add(self.faults.leak_at(now));
         }
+        self.before(op);
+    }
+
+    /// An operation's next `before` section, or its acquire.
+    fn before(&mut self, op: Op) {
+        match op.sections.next_at(self.system.placed[0]) {
+            Some(lock) => self.request_lock(lock, op, Resume::Before),
+            None => self.acquire(op),
+        }
+    }
+
+    /// Asks the pool for an object.
+    fn acquire(&mut self, op: Op) {
         let admission = self.pool.acquire_or_queue();
         match admission {
             Ok(Admission::Ready(guard)) => self.start_hold(guard, op),
@@ -463,16 +541,18 @@ impl<'w, 'o> Engine<'w, 'o> {
                 ready = ready.saturating_add(create.sample_ns(&mut self.rng));
             }
         }
-        let hold =
+        let mut hold =
             if op.hold == NO_HOLD { self.holds[op.phase as usize].sample_ns(&mut self.rng) } else { op.hold };
-        let release = self.faults.release_at(ready, hold);
-        self.ledger.served(op.key(), ready - op.intended, None, fresh);
+        if self.system.cache.is_some() {
+            hold = hold.saturating_add(self.system.lookup(&mut self.rng));
+        }
+        self.ledger.served(op.key(), ready - op.asked, None, fresh);
         self.note_handed_out(*guard);
         self.levels.in_use += 1;
         if self.faults.abandons(now) {
             // Never returned: held to the end of the run.
             self.injected.abandoned += 1;
-            self.abandoned.push(Held { guard, op, since: now });
+            self.abandoned.push(Held { guard, op, since: now, ready, hold });
             return;
         }
         let slot = match self.free_slots.pop() {
@@ -482,8 +562,92 @@ impl<'w, 'o> Engine<'w, 'o> {
                 (self.held.len() - 1) as u32
             }
         };
-        self.held[slot as usize] = Some(Held { guard, op, since: now });
+        self.held[slot as usize] = Some(Held { guard, op, since: now, ready, hold });
+        self.inside(slot);
+    }
+
+    /// A holder's next `inside` section, or the rest of its hold.
+    fn inside(&mut self, slot: u32) {
+        let Some(held) = &self.held[slot as usize] else { return };
+        let op = held.op;
+        if let Some(lock) = op.sections.next_at(self.system.placed[1]) {
+            return self.request_lock(lock, op, Resume::Inside(slot));
+        }
+        // Sections (if any) ran from the hold's start; the hold goes on
+        // from the later of their end and the object's readiness.
+        let release = self.faults.release_at(held.ready.max(self.now), held.hold);
         self.schedule(release, Kind::Release(slot));
+    }
+
+    /// An operation's next `after` section, or its end.
+    fn after(&mut self, op: Op) {
+        match op.sections.next_at(self.system.placed[2]) {
+            Some(lock) => self.request_lock(lock, op, Resume::After),
+            None => self.next_for_worker(op),
+        }
+    }
+
+    /// Takes lock `lock` for `op` if it is free and nobody is in line,
+    /// else puts `op` in its line.
+    fn request_lock(&mut self, lock: usize, op: Op, resume: Resume) {
+        let system = self.system;
+        if self.lock_lines[lock].is_empty() {
+            let taker = Taker::new(u64::from(op.owner));
+            if let Some(guard) = system.locks[lock].1.try_take(op.sections.writes(lock), taker) {
+                return self.hold_lock(lock, guard, op, resume);
+            }
+        }
+        self.lock_lines[lock].push_back(LockWaiter { op, resume, since: self.now });
+    }
+
+    fn hold_lock(&mut self, lock: usize, guard: SimGuard<'s>, op: Op, resume: Resume) {
+        let section = self.system.section_ns(lock, &mut self.rng);
+        let slot = match self.free_sections.pop() {
+            Some(slot) => slot,
+            None => {
+                self.sections.push(None);
+                (self.sections.len() - 1) as u32
+            }
+        };
+        self.sections[slot as usize] = Some(InSection { _guard: guard, lock, op, resume });
+        self.schedule(self.now.saturating_add(section), Kind::Unlock(slot));
+    }
+
+    /// A critical section ends: the lock goes to its line, the operation on.
+    fn unlock(&mut self, slot: u32) {
+        let Some(section) = self.sections[slot as usize].take() else { return };
+        self.free_sections.push(slot);
+        let InSection { _guard, lock, mut op, resume } = section;
+        drop(_guard);
+        self.serve_lock_line(lock);
+        op.sections.done(lock);
+        match resume {
+            // The pool's wait runs from when it is asked.
+            Resume::Before => self.before(Op { asked: self.now, ..op }),
+            Resume::Inside(slot) => {
+                if let Some(held) = self.held[slot as usize].as_mut() {
+                    held.op.sections = op.sections;
+                }
+                self.inside(slot)
+            }
+            Resume::After => self.after(op),
+        }
+    }
+
+    /// Hands lock `lock` down its line, front first, while the front can
+    /// take it (readers after readers).
+    fn serve_lock_line(&mut self, lock: usize) {
+        let system = self.system;
+        while let Some(front) = self.lock_lines[lock].front() {
+            let since = std::time::Duration::from_nanos(front.since);
+            let taker = Taker::new(u64::from(front.op.owner)).waiting_since(since);
+            let Some(guard) = system.locks[lock].1.try_take(front.op.sections.writes(lock), taker) else {
+                break;
+            };
+            if let Some(waiter) = self.lock_lines[lock].pop_front() {
+                self.hold_lock(lock, guard, waiter.op, waiter.resume);
+            }
+        }
     }
 
     /// Marks object `id` as held; one already held is handed out twice.
@@ -533,7 +697,7 @@ impl<'w, 'o> Engine<'w, 'o> {
         }
         self.levels.in_use -= 1;
         self.ledger.completed(held.op.key(), held_ns);
-        self.next_for_worker(held.op);
+        self.after(held.op);
         self.serve_line();
         self.observe_size();
     }
@@ -585,7 +749,7 @@ impl<'w, 'o> Engine<'w, 'o> {
                 Err(e) if e.is_timeout() => {
                     // The caller waited its whole timeout: that belongs in
                     // the wait distribution (a p99 gate must see it).
-                    self.ledger.timed_out(op.key(), self.now - op.intended, None);
+                    self.ledger.timed_out(op.key(), self.now - op.asked, None);
                     self.next_for_worker(op);
                 }
                 Err(_) => self.failed(op),
@@ -632,6 +796,13 @@ impl<'w, 'o> Engine<'w, 'o> {
         for w in self.line.iter().filter(|w| w.ticket.is_some()) {
             ledger.still_open(w.op.phase, false);
         }
+        // Operations in a `before` section, or in line for one, have not
+        // asked the pool yet: they count as waiting.
+        let before = self.lock_lines.iter().flatten().map(|w| (w.op, w.resume));
+        let in_sections = self.sections.iter().flatten().map(|s| (s.op, s.resume));
+        for (op, _) in before.chain(in_sections).filter(|(_, r)| matches!(r, Resume::Before)) {
+            ledger.still_open(op.phase, false);
+        }
         let held = ledger.open.iter().map(|p| p.0).sum();
         let end = Ending {
             at: self.now,
@@ -641,7 +812,11 @@ impl<'w, 'o> Engine<'w, 'o> {
             handed_out_twice: self.handed_out_twice,
             injected: Injected { factory_panics: self.factory.panics(), ..self.injected },
         };
-        accounting::outcome(ledger, &self.levels, &self.pool, end)
+        let mut outcome = accounting::outcome(ledger, &self.levels, &self.pool, end);
+        if !self.system.is_empty() {
+            outcome.system = SystemFigures::of(self.system);
+        }
+        outcome
     }
 
     fn finish(mut self) -> Outcome {
@@ -652,6 +827,7 @@ impl<'w, 'o> Engine<'w, 'o> {
         drop(std::mem::take(&mut self.line));
         self.held.clear();
         self.abandoned.clear();
+        self.sections.clear();
         outcome
     }
 }

@@ -17,14 +17,18 @@ mod observer;
 mod outcome;
 mod schedule;
 pub mod series;
+pub mod system;
 pub mod trace;
 pub mod wall;
 pub mod workload;
 
 pub use engine::run;
 pub use faults::InjectedPanic;
-pub use observer::{NoObserver, Observer, Sample, WallSample};
+pub use observer::{NoObserver, Observer, Sample, SharedState, WallSample};
 pub use outcome::{Conservation, Injected, Outcome, Tally};
+pub use system::{
+    CacheReport, CacheSpec, EvictionsReport, LockKind, LockReport, LockSpec, Placement, SystemFigures,
+};
 pub use wall::{run_wall, run_wall_on, WallFigures, WallOptions};
 pub use workload::{
     Arrival, Dist, Fault, FaultKind, ObjectModel, Phase, PoolSpec, Slo, Workload, WorkloadError,

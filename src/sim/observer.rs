@@ -59,6 +59,16 @@ pub struct WallSample {
     pub cpu_seconds: f64,
 }
 
+/// The shared state a run drives beside its pool: the names of its
+/// `[[lock]]`s (registered in [`crate::sync::registry`]) and its `[cache]`.
+#[derive(Debug, Clone, Default)]
+pub struct SharedState {
+    /// The workload's lock names.
+    pub locks: Vec<String>,
+    /// The workload's cache.
+    pub cache: Option<crate::cache::Cache<u64, ()>>,
+}
+
 /// Receives progress as the run goes (`samples.jsonl`, the progress bar,
 /// checkpoints).
 pub trait Observer {
@@ -66,6 +76,13 @@ pub trait Observer {
     /// drives (to sample it, or to act on it as a live agent would).
     fn on_start(&mut self, pool: Arc<dyn WatchedPool>) {
         let _ = pool;
+    }
+
+    /// Called once, after [`Observer::on_start`], with the workload's
+    /// locks and cache (to read their contention and hit ratio as a live
+    /// agent would).
+    fn on_shared_state(&mut self, state: SharedState) {
+        let _ = state;
     }
 
     /// Called at every sample, in time order.

@@ -225,6 +225,8 @@ pub struct Outcome {
     pub injected: Injected,
     /// The pool's objects accounted for at the end.
     pub conservation: Conservation,
+    /// The workload's locks and cache.
+    pub system: super::system::SystemFigures,
 }
 
 /// Counts of the injected faults that fired.

@@ -122,6 +122,10 @@ pub struct Workload {
     /// The monitor's floors, stability and cooldowns for this run
     /// (`[monitor]`; defaults: [`crate::monitor::MonitorConfig::default`]).
     pub monitor: crate::monitor::MonitorConfig,
+    /// Locks around shared state that operations take (`[[lock]]`).
+    pub locks: Vec<super::system::LockSpec>,
+    /// A result cache each operation looks up (`[cache]`).
+    pub cache: Option<super::system::CacheSpec>,
 }
 
 /// The pool of a workload: the agent's [`PoolSettings`] (the same keys,
@@ -628,6 +632,12 @@ pub struct Slo {
     /// all; `warning`: warnings only; ...). Suppressed alerts count.
     #[serde(default)]
     pub max_alert_severity: Option<crate::monitor::Severity>,
+    /// Highest allowed p99 wait of every `[[lock]]` (each lock, each side).
+    #[serde(default, deserialize_with = "de_opt_duration", serialize_with = "ser_opt_duration")]
+    pub max_lock_wait_p99: Option<Duration>,
+    /// Lowest allowed hit ratio of the `[cache]` over the run.
+    #[serde(default, deserialize_with = "de_opt_probability")]
+    pub min_cache_hit_ratio: Option<f64>,
 }
 
 /// The file's top level, before cross-field checks.
@@ -652,6 +662,10 @@ struct RawWorkload {
     slo: Slo,
     #[serde(default, alias = "monitoring")]
     monitor: crate::monitor::MonitorConfig,
+    #[serde(default)]
+    lock: Vec<super::system::LockSpec>,
+    #[serde(default)]
+    cache: Option<super::system::CacheSpec>,
 }
 
 fn default_seed() -> u64 {
@@ -663,6 +677,12 @@ fn default_sample() -> Duration {
 
 /// The longest virtual run accepted: 30 days.
 pub use crate::units::MAX_DURATION;
+
+/// The index of the second lock named like lock `i` (where a duplicate
+/// name is reported).
+fn last_dup(locks: &[super::system::LockSpec], i: usize) -> usize {
+    locks.iter().enumerate().skip(i + 1).find(|(_, l)| l.name == locks[i].name).map_or(i, |(j, _)| j)
+}
 
 /// The most a `leak` fault leaks per operation: 1 GiB.
 pub const MAX_LEAK_BYTES_PER_OP: u64 = 1 << 30;
@@ -1017,7 +1037,47 @@ impl Workload {
             faults,
             slo: raw.slo,
             monitor: raw.monitor,
+            locks: raw.lock,
+            cache: raw.cache,
         };
+        super::system::check(&workload.locks, &workload.phases).map_err(|(field, message)| {
+            let key = field.rsplit('.').next().unwrap_or("lock");
+            let index = workload.locks.iter().position(|l| {
+                (key == "name" && workload.locks.iter().filter(|m| m.name == l.name).count() > 1)
+                    || (key == "phases"
+                        && l.phases.keys().any(|p| !workload.phases.iter().any(|ph| &ph.name == p)))
+                    || (key == "read_fraction" && l.read_fraction.is_some())
+            });
+            in_table(
+                "[[lock]]",
+                index.map_or(0, |i| if key == "name" { last_dup(&workload.locks, i) } else { i }),
+                key,
+                message,
+            )
+        })?;
+        for (i, lock) in workload.locks.iter().enumerate() {
+            check_dist(&lock.hold).map_err(|m| in_table("[[lock]]", i, "hold", m))?;
+            if too_long(lock.hold.mean_seconds()) {
+                return Err(in_table(
+                    "[[lock]]",
+                    i,
+                    "hold",
+                    "this distribution's mean is over 30 days".into(),
+                ));
+            }
+        }
+        if let Some(cache) = &workload.cache {
+            check_dist(&cache.miss_cost).map_err(|m| at("miss_cost", m))?;
+            if too_long(cache.miss_cost.mean_seconds()) {
+                return Err(at("miss_cost", "this distribution's mean is over 30 days".into()));
+            }
+            if cache.name.trim().is_empty() {
+                return Err(at("name", "[cache] name must not be empty".into()));
+            }
+            if cache.ttl.is_some_and(|t| t < Duration::from_millis(1) || t > MAX_DURATION) {
+                return Err(at("ttl", "between 1 ms and 30 days".into()));
+            }
+        }
         let ops = workload.expected_ops();
         if ops.is_nan() || ops > MAX_EXPECTED_OPS {
             return Err(at(

@@ -103,6 +103,8 @@ pub(super) struct Checkpoint {
     pub(super) out: PathBuf,
     pub(super) compress: Option<f64>,
     pub(super) last: u64,
+    /// Said in every report of the run.
+    pub(super) caveats: Vec<String>,
 }
 
 /// The pieces a [`Feed`] is made of.
@@ -204,6 +206,7 @@ impl<'p> Feed<'p> {
         if let Some(f) = figures {
             report = report.with_wall_figures(f, c.compress);
         }
+        report.caveats.extend(c.caveats.iter().cloned());
         report.with_monitor(&c.workload, self.monitor.report())
     }
 }
@@ -214,6 +217,19 @@ impl Observer for Feed<'_> {
         // The remedies a live agent runs, on this run's pool.
         let pools = vec![pool];
         actions::standard(&mut self.monitor, Arc::new(move || pools.clone()));
+    }
+
+    fn on_shared_state(&mut self, state: crate::sim::SharedState) {
+        // The workload's locks are in the process-wide registry; the
+        // sampler reads every registered lock (in a soak, those).
+        let mut sampler = std::mem::take(&mut self.sampler);
+        if !state.locks.is_empty() {
+            sampler = sampler.locks();
+        }
+        if let Some(cache) = &state.cache {
+            sampler = sampler.cache(cache);
+        }
+        self.sampler = sampler;
     }
 
     fn wants_checkpoint(&mut self) -> bool {

@@ -156,6 +156,8 @@ pub struct Soak<'p> {
     alertmanager: Option<String>,
     record_trace: Option<(PathBuf, u64)>,
     replay: Option<String>,
+    /// What the report must say this run did not do.
+    caveats: Vec<String>,
     stop: Arc<AtomicBool>,
     progress: Option<&'p mut dyn Progress>,
 }
@@ -189,6 +191,7 @@ impl<'p> Soak<'p> {
             alertmanager: None,
             record_trace: None,
             replay: None,
+            caveats: Vec::new(),
             stop: Arc::new(AtomicBool::new(false)),
             progress: None,
         }
@@ -297,6 +300,7 @@ impl<'p> Soak<'p> {
             alertmanager: self.alertmanager,
             record_trace: self.record_trace,
             replay: self.replay,
+            caveats: self.caveats,
             stop: self.stop,
             progress: Some(progress),
         }
@@ -351,6 +355,17 @@ impl<'p> Soak<'p> {
                 self.file,
                 f.kind.name()
             )));
+        }
+        if !self.workload.locks.is_empty() || self.workload.cache.is_some() {
+            // They model the shared state around modeled holds: your
+            // operation is the work (take your own ProfiledMutex and Cache
+            // in it: the registry and /metrics see them).
+            self.workload.locks.clear();
+            self.workload.cache = None;
+            self.caveats.push(format!(
+                "{}'s [[lock]] and [cache] tables were not run: under a harness your operation is the work (its own locks and caches are measured if they are tidepool's)",
+                self.file
+            ));
         }
         if !self.time.is_wall() {
             self.time = Time::wall();
@@ -493,6 +508,7 @@ impl<'p> Soak<'p> {
                 out: out.to_path_buf(),
                 compress: self.time.compress(),
                 last: 0,
+                caveats: self.caveats.clone(),
             },
             rss_warmup,
             real_memory: runner.is_some(),

@@ -47,6 +47,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+pub use crate::pool::WaitHistogram;
 pub use mutex::{ProfiledMutex, ProfiledMutexGuard};
 pub use rwlock::{ProfiledRwLock, ProfiledRwLockReadGuard, ProfiledRwLockWriteGuard};
 
@@ -156,6 +157,52 @@ impl LockMode {
             LockMode::Exclusive => "exclusive",
             LockMode::Shared => "shared",
         }
+    }
+}
+
+/// A taker that queues itself instead of blocking (an async task that
+/// polls, an operation of the simulator): who it is, for owner-change
+/// counting, and since when it has waited, on the lock's clock.
+///
+/// Pass it to [`ProfiledMutex::try_lock_by`] (or the `RwLock`'s
+/// `try_read_by`/`try_write_by`): an acquisition by a taker that has been
+/// waiting is counted as contended, with the wait from `since` to now.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tidepool::clock::Clock;
+/// use tidepool::sync::{LockOptions, ProfiledMutex, Taker};
+///
+/// let (clock, time) = Clock::manual();
+/// let m = ProfiledMutex::with_options("queued", (), LockOptions::default().clock(clock));
+/// let first = m.try_lock_by(Taker::new(1)).expect("free");
+/// assert!(m.try_lock_by(Taker::new(2)).is_none()); // task 2 queues itself at t = 0
+/// time.advance(Duration::from_millis(3));
+/// drop(first);
+/// let _second = m.try_lock_by(Taker::new(2).waiting_since(Duration::ZERO)).expect("free now");
+/// let snap = m.snapshot();
+/// assert_eq!((snap.acquisitions, snap.contentions, snap.owner_changes), (2, 1, 1));
+/// assert_eq!(snap.wait_total, Duration::from_millis(3));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Taker {
+    owner: u64,
+    since: Option<u64>,
+}
+
+impl Taker {
+    /// A taker identified by `owner` (any id the caller keeps per task).
+    pub fn new(owner: u64) -> Taker {
+        // Set the top bit: ids never collide with thread ids or the 0
+        // that means "no holder yet".
+        Taker { owner: owner | 1 << 63, since: None }
+    }
+
+    /// The same taker, waiting since `since` on the lock's clock.
+    pub fn waiting_since(self, since: Duration) -> Taker {
+        Taker { since: Some(u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)), ..self }
     }
 }
 
@@ -417,11 +464,16 @@ impl LockShared {
     /// this lock, counted per lock so two locks taken in turn never alias.
     #[inline]
     pub(crate) fn acquired_exclusive(&self, mode: usize) -> bool {
+        self.acquired_exclusive_by(mode, thread_id())
+    }
+
+    /// As [`Self::acquired_exclusive`], for taker `me`.
+    #[inline]
+    pub(crate) fn acquired_exclusive_by(&self, mode: usize, me: u64) -> bool {
         let s = &self.modes[mode];
         // Protected: only the holder writes these, so no read-modify-write.
         let n = s.acquisitions.load(Ordering::Relaxed) + 1;
         s.acquisitions.store(n, Ordering::Relaxed);
-        let me = thread_id();
         let last = s.last_owner.load(Ordering::Relaxed);
         if last != me {
             s.last_owner.store(me, Ordering::Relaxed);
@@ -527,6 +579,29 @@ impl LockShared {
                 None
             }
         }
+    }
+
+    /// A queued taker got the lock: its wait from `since` to now, if it
+    /// waited. Returns the acquire's span.
+    pub(crate) fn queued(&self, mode: usize, since: Option<u64>, exclusive: bool) -> Option<(u64, u64)> {
+        let since = since?;
+        let end = self.now();
+        self.waited(mode, since, end, exclusive);
+        Some((since, end))
+    }
+
+    /// `mode`'s waits (uncontended acquisitions in the first bucket: they
+    /// waited 0) and measured holds, by bucket.
+    pub(crate) fn histograms(&self, mode: usize) -> (crate::pool::WaitHistogram, crate::pool::WaitHistogram) {
+        let s = &self.modes[mode];
+        let mut waits = s.wait_hist.counts();
+        let uncontended = s.acquisitions().saturating_sub(s.contentions.load(Ordering::Relaxed));
+        waits[0] = waits[0].saturating_add(uncontended);
+        let timeouts = s.timeouts.load(Ordering::Relaxed);
+        (
+            crate::pool::WaitHistogram::new(waits, timeouts, Duration::ZERO),
+            crate::pool::WaitHistogram::new(s.hold_hist.counts(), 0, Duration::ZERO),
+        )
     }
 
     fn timed_out(&self, mode: usize, start: u64) {

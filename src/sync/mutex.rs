@@ -6,7 +6,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{LockMode, LockOptions, LockShared, LockSnapshot};
+use super::{LockMode, LockOptions, LockShared, LockSnapshot, Taker, WaitHistogram};
 
 const EXCLUSIVE: usize = 0;
 
@@ -101,6 +101,35 @@ impl<T: ?Sized> ProfiledMutex<T> {
         self.shared
             .contended(EXCLUSIVE, true, || self.inner.try_lock_for(timeout))
             .map(|(inner, span)| self.acquired(inner, Some(span)))
+    }
+
+    /// Acquires the lock for `taker` if it is free now, without blocking:
+    /// for callers that queue themselves (see [`Taker`]). A taker that has
+    /// been waiting counts as a contended acquisition, its wait measured
+    /// from [`Taker::waiting_since`].
+    #[inline]
+    pub fn try_lock_by(&self, taker: Taker) -> Option<ProfiledMutexGuard<'_, T>> {
+        let inner = self.inner.try_lock()?;
+        let span = self.shared.queued(EXCLUSIVE, taker.since, true);
+        let sampled = self.shared.acquired_exclusive_by(EXCLUSIVE, taker.owner);
+        let hold_start = if sampled { Some(span.unwrap_or_else(|| self.shared.now_span())) } else { None };
+        Some(ProfiledMutexGuard { inner, shared: &self.shared, hold_start })
+    }
+
+    /// Waits (all acquisitions: the uncontended in the first bucket) and
+    /// measured holds, in the buckets of `tidepool_lock_wait_seconds`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = tidepool::sync::ProfiledMutex::new("hist", ());
+    /// drop(m.lock());
+    /// let (waits, _holds) = m.histograms();
+    /// assert_eq!(waits.count(), 1);
+    /// assert_eq!(waits.quantile(0.99), 0.0);
+    /// ```
+    pub fn histograms(&self) -> (WaitHistogram, WaitHistogram) {
+        self.shared.histograms(EXCLUSIVE)
     }
 
     /// A mutable reference without locking (the borrow proves exclusivity).

@@ -5,7 +5,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{LockMode, LockOptions, LockShared, LockSnapshot};
+use super::{LockMode, LockOptions, LockShared, LockSnapshot, Taker, WaitHistogram};
 
 const WRITE: usize = 0;
 const READ: usize = 1;
@@ -121,6 +121,34 @@ impl<T: ?Sized> ProfiledRwLock<T> {
         self.shared
             .contended(WRITE, true, || self.inner.try_write_for(timeout))
             .map(|(inner, span)| self.write_acquired(inner, Some(span)))
+    }
+
+    /// Takes the read side for `taker` if it is free now, without
+    /// blocking (see [`Taker`]); a taker that has waited counts as contended.
+    #[inline]
+    pub fn try_read_by(&self, taker: Taker) -> Option<ProfiledRwLockReadGuard<'_, T>> {
+        let inner = self.inner.try_read()?;
+        let span = self.shared.queued(READ, taker.since, false);
+        let sampled = self.shared.acquired_shared(READ);
+        let hold_start = if sampled { Some(span.unwrap_or_else(|| self.shared.now_span())) } else { None };
+        Some(ProfiledRwLockReadGuard { inner, shared: &self.shared, hold_start })
+    }
+
+    /// Takes the write side for `taker` if it is free now, without
+    /// blocking (see [`Taker`]); a taker that has waited counts as contended.
+    #[inline]
+    pub fn try_write_by(&self, taker: Taker) -> Option<ProfiledRwLockWriteGuard<'_, T>> {
+        let inner = self.inner.try_write()?;
+        let span = self.shared.queued(WRITE, taker.since, true);
+        let sampled = self.shared.acquired_exclusive_by(WRITE, taker.owner);
+        let hold_start = if sampled { Some(span.unwrap_or_else(|| self.shared.now_span())) } else { None };
+        Some(ProfiledRwLockWriteGuard { inner, shared: &self.shared, hold_start })
+    }
+
+    /// Waits (all acquisitions) and measured holds of the write side
+    /// (`[0]`) and the read side (`[1]`), as [`ProfiledMutex::histograms`](super::ProfiledMutex::histograms).
+    pub fn histograms(&self) -> [(WaitHistogram, WaitHistogram); 2] {
+        [self.shared.histograms(WRITE), self.shared.histograms(READ)]
     }
 
     /// A mutable reference without locking.

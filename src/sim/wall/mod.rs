@@ -58,6 +58,7 @@ use super::SimError;
 use crate::clock::Clock;
 use crate::pool::Pool;
 use crate::process::{self, ProcessSample};
+use crate::sim::system::System;
 use dispatch::Dispatcher;
 use shared::{Job, Shard, Shared, HELD_SHARDS};
 use watch::Watch;
@@ -372,6 +373,8 @@ pub(crate) fn play<T: Send + 'static>(
         .map(|_| Mutex::new(Shard::new(workload.phases.len(), windows)))
         .collect();
     let process_start = process::sample();
+    let system = System::build(workload, &clock, false);
+    observer.on_shared_state(system.shared_state());
     let origin = clock.now_nanos();
     if let Some(factory) = &factory {
         factory.arm(origin);
@@ -401,6 +404,7 @@ pub(crate) fn play<T: Send + 'static>(
         tasks: AtomicUsize::new(0),
         dispatch_done: AtomicBool::new(false),
         ended_at: AtomicU64::new(u64::MAX),
+        system,
     });
     let status = shared.pool.status();
     let memory_start = match memory {

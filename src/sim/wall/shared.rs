@@ -19,6 +19,7 @@ use crate::pool::{AcquireError, BoxError, Pool, PoolGuard};
 use crate::sim::accounting::{Ledger, OpEnd, OpKey};
 use crate::sim::faults::{panic_holding, FactoryModel, Window};
 use crate::sim::schedule::Instance;
+use crate::sim::system::{Placement, Sections, System};
 use crate::sim::workload::{Sampler, Workload};
 
 /// Shards of the set of held object ids.
@@ -119,6 +120,27 @@ pub(super) struct Shared<T: Send + 'static> {
     /// When `ending` was set (ns since the origin): starts due before it
     /// that the dispatcher had not reached count as dropped.
     pub(super) ended_at: AtomicU64,
+    /// The workload's locks and cache (modeled holds only).
+    pub(super) system: System,
+}
+
+thread_local! {
+    /// This executor's draws of lock sections, keys and miss costs (a
+    /// wall-clock run is not reproducible draw for draw anyway).
+    static SYSTEM_RNG: std::cell::RefCell<Option<SmallRng>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's generator, seeded from `seed` and the thread.
+fn with_rng<R>(seed: u64, f: impl FnOnce(&mut SmallRng) -> R) -> R {
+    SYSTEM_RNG.with(|cell| {
+        let mut rng = cell.borrow_mut();
+        let rng = rng.get_or_insert_with(|| {
+            use std::hash::BuildHasher;
+            let thread = std::collections::hash_map::RandomState::new().hash_one(std::thread::current().id());
+            SmallRng::seed_from_u64(seed ^ thread)
+        });
+        f(rng)
+    })
 }
 
 /// How the caller's code ended.
@@ -269,21 +291,33 @@ impl<T: Send + 'static> Shared<T> {
     /// dispatcher grows those while they are all blocked).
     pub(super) fn perform(&self, shard: &Mutex<Shard>, job: Job, executor: bool) {
         let blocked = usize::from(executor);
-        let start = self.now();
-        let lag = start.saturating_sub(job.intended);
+        let arrived = self.now();
+        let lag = arrived.saturating_sub(job.intended);
         if self.faults.leaks() {
             self.leaked.fetch_add(self.faults.leak_at(job.intended), Ordering::Relaxed);
         }
+        let modeled = matches!(self.work, Work::Hold);
+        let mut sections = if modeled && !self.system.locks.is_empty() {
+            with_rng(self.workload.seed, |rng| self.system.draw(usize::from(job.phase), rng))
+        } else {
+            Sections::default()
+        };
         self.blocked.fetch_add(blocked, Ordering::Relaxed);
+        self.sections(&mut sections, Placement::Before);
+        let start = self.now();
         let result = self.pool.acquire_blocking();
         self.blocked.fetch_sub(blocked, Ordering::Relaxed);
         let ready = self.now();
-        self.count_acquire(shard, &job, (lag, start, ready), &result);
+        // The pool's wait runs from when the operation asked it (after its
+        // `before` sections), as in virtual time.
+        let asked = Job { intended: job.intended.saturating_add(start - arrived), ..job };
+        self.count_acquire(shard, &asked, (lag, start, ready), &result);
         let Ok(mut guard) = result else { return };
         let id = self.hand_out(&guard);
         if self.faults.abandons(ready) {
             return self.abandon(shard, &job, guard);
         }
+        let had_inside = sections.take & self.system.placed[Placement::Inside.index()] != 0;
         let (hold, operated) = match &self.work {
             Work::Sync(op) => {
                 self.blocked.fetch_add(blocked, Ordering::Relaxed);
@@ -292,11 +326,24 @@ impl<T: Send + 'static> Shared<T> {
                 self.blocked.fetch_sub(blocked, Ordering::Relaxed);
                 (took, Some((took, op_end(ran))))
             }
-            Work::Hold | Work::Async(..) => (job.hold, None),
+            Work::Hold => {
+                self.blocked.fetch_add(blocked, Ordering::Relaxed);
+                self.sections(&mut sections, Placement::Inside);
+                self.blocked.fetch_sub(blocked, Ordering::Relaxed);
+                let missed = if self.system.cache.is_some() {
+                    with_rng(self.workload.seed, |rng| self.system.lookup(rng))
+                } else {
+                    0
+                };
+                (job.hold.saturating_add(missed), None)
+            }
+            Work::Async(..) => (job.hold, None),
         };
         // A `slow` fault stretches the hold, a `stall` holds it to the
-        // window's end; the caller's code already took its own time.
-        let release = self.faults.release_at(ready, hold);
+        // window's end; the caller's code already took its own time. The
+        // hold goes on after any `inside` sections.
+        let from = if had_inside { self.now() } else { ready };
+        let release = self.faults.release_at(from, hold);
         let finished = release <= self.now() || {
             self.blocked.fetch_add(blocked, Ordering::Relaxed);
             let finished = self.sleep_until(release);
@@ -304,6 +351,23 @@ impl<T: Send + 'static> Shared<T> {
             finished
         };
         self.finish(shard, &job, (id, guard), ready, finished, operated);
+        if sections.take != 0 {
+            self.blocked.fetch_add(blocked, Ordering::Relaxed);
+            self.sections(&mut sections, Placement::After);
+            self.blocked.fetch_sub(blocked, Ordering::Relaxed);
+        }
+    }
+
+    /// Runs the operation's sections at `place`: each lock taken (blocking,
+    /// a real contended acquire), held for a drawn critical section, let go.
+    fn sections(&self, sections: &mut Sections, place: Placement) {
+        while let Some(lock) = sections.next_at(self.system.placed[place.index()]) {
+            let section = with_rng(self.workload.seed, |rng| self.system.section_ns(lock, rng));
+            let guard = self.system.locks[lock].1.take(sections.writes(lock));
+            self.sleep_until(self.now().saturating_add(section));
+            drop(guard);
+            sections.done(lock);
+        }
     }
 
     /// [`Shared::perform`] as a task: the acquire and the caller's

@@ -100,7 +100,10 @@ impl<T: Send + 'static> Watch<'_, '_, T> {
                 clock_jumps: 0,
             },
         };
-        let outcome = accounting::outcome(ledger, &self.levels, &self.shared.pool, end);
+        let mut outcome = accounting::outcome(ledger, &self.levels, &self.shared.pool, end);
+        if !self.shared.system.is_empty() {
+            outcome.system = crate::sim::SystemFigures::of(&self.shared.system);
+        }
         let figures = WallFigures {
             workers: self.shared.workers.load(Ordering::Relaxed),
             scheduled: self.shared.scheduled.load(Ordering::Relaxed),

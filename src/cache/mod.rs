@@ -102,6 +102,8 @@ struct Shared {
     published: Mutex<CacheStats>,
     /// Where ages are read from.
     clock: Clock,
+    /// Tells an overwritten key from an evicted one (see [`Listener`]).
+    key_hasher: FixedState,
     time_to_live: Option<u64>,
     time_to_idle: Option<u64>,
 }
@@ -155,22 +157,25 @@ impl<K, V> quick_cache::Weighter<K, Stamped<V>> for Weigh<K, V> {
 #[derive(Clone)]
 struct Listener(Arc<Shared>);
 
-impl<K, V> quick_cache::Lifecycle<K, Stamped<V>> for Listener {
+impl<K: Hash, V> quick_cache::Lifecycle<K, Stamped<V>> for Listener {
     type RequestState = Request;
 
     #[inline]
-    fn on_evict(&self, request: &mut Request, _key: K, _entry: Stamped<V>) {
-        // quick_cache hands a replaced value to this hook too.
-        let cause = if std::mem::take(&mut request.replacing) { Cause::Replaced } else { Cause::Size };
-        self.0.counters.evicted(cause);
+    fn on_evict(&self, request: &mut Request, key: K, _entry: Stamped<V>) {
+        // quick_cache hands the value an insert overwrites to this hook
+        // too: that one has the inserted key (an insert of a new key only
+        // ever evicts others, to make room).
+        use std::hash::BuildHasher;
+        let replaced = request.inserting.is_some_and(|h| h == self.0.key_hasher.hash_one(&key));
+        self.0.counters.evicted(if replaced { Cause::Replaced } else { Cause::Size });
     }
 }
 
 /// What a request to quick_cache is doing, for [`Listener`].
 #[derive(Default)]
 struct Request {
-    /// A `replace`: the first value evicted is the one it overwrites.
-    replacing: bool,
+    /// An insert: the hash of its key.
+    inserting: Option<u64>,
 }
 
 /// The shard count: the one asked for (default 4 per core), as a power of
@@ -264,7 +269,9 @@ where
 
     fn from_builder(builder: CacheBuilder<K, V>, capacity: Capacity) -> Self {
         let label = SharedString::from(builder.name.clone());
+        let seed = builder.hash_seed.unwrap_or_else(random_seed);
         let shared = Arc::new(Shared {
+            key_hasher: FixedState::with_seed(seed ^ 0x9e37_79b9_7f4a_7c15),
             metrics: CacheMetrics::register(&label, capacity),
             name: builder.name,
             capacity,
@@ -286,7 +293,6 @@ where
             .shards(shards)
             .estimated_items_capacity(usize::try_from(items).unwrap_or(usize::MAX))
             .weight_capacity(bound);
-        let seed = builder.hash_seed.unwrap_or_else(random_seed);
         let inner = match options.build() {
             Ok(options) => quick_cache::sync::Cache::with_options(
                 options,
@@ -422,13 +428,12 @@ where
     /// # Ok(()) }
     /// ```
     pub fn insert(&self, key: K, value: V) {
+        use std::hash::BuildHasher;
         let entry = self.stamp(value, self.now());
-        // Replace first, so an overwrite is counted as one (the listener
-        // sees the old value go).
-        let mut replacing = Request { replacing: true };
-        if let Err((key, entry)) = self.inner.replace_with_lifecycle(key, entry, false, &mut replacing) {
-            self.inner.insert(key, entry);
-        }
+        // The listener tells an overwritten value (same key) from one
+        // evicted for room.
+        let mut request = Request { inserting: Some(self.shared.key_hasher.hash_one(&key)) };
+        self.inner.insert_with_lifecycle(key, entry, &mut request);
         self.shared.counters.insert();
     }
 

@@ -11,7 +11,7 @@ DEBIAN_BINARIES := prometheus promtool prometheus-alertmanager prometheus-pushga
 # $(DEPS_DIR)/bin before PATH. `rm -rf .deps` undoes it.
 DEPS_DIR := .deps
 
-.PHONY: run test lint unit loom bench deps demo clean nab rules-test up down test-otlp otlp fuzz big-replay licenses soak-ci
+.PHONY: run test lint unit loom bench deps demo clean nab rules-test up down test-otlp otlp fuzz big-replay licenses soak-ci docs
 
 ## run: the main job on built-in defaults: a 24 h daily-cycle soak in virtual time
 run:
@@ -135,6 +135,12 @@ big-replay:
 	python3 scripts/peak-rss.py "replay trace" target/release/tidepool replay $(BIG_DIR)/big.jsonl -q --out $(BIG_DIR)/out-trace; \
 	python3 scripts/peak-rss.py "validate series" target/release/tidepool validate $(BIG_DIR)/big.csv; \
 	python3 scripts/peak-rss.py "replay series" target/release/tidepool replay $(BIG_DIR)/big.csv -q --out $(BIG_DIR)/out-series
+
+## docs: regenerate what the docs quote from the source: the Grafana JSON (generate.py), and in
+## README.md and docs/ the default agent configuration and every `--help` (tests/docs.rs checks them)
+docs:
+	python3 dashboards/grafana/generate.py
+	TIDEPOOL_DOCS=write $(CARGO) test --test docs
 
 ## licenses: the licenses of the whole resolved dependency tree (cargo metadata), grouped, with counts
 licenses:

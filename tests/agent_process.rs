@@ -77,7 +77,10 @@ fn an_embedded_agent_publishes_the_process_series() {
     let body = scrape_until(port, "RSS up by 48 MiB", |b| {
         series(b, "process_resident_memory_bytes").0 >= rss + (48 << 20) as f64
     });
-    assert!(series(&body, "process_resident_memory_bytes").0 < rss + (512 << 20) as f64, "RSS implausibly high");
+    assert!(
+        series(&body, "process_resident_memory_bytes").0 < rss + (512 << 20) as f64,
+        "RSS implausibly high"
+    );
 
     // 40 files open: the descriptor count follows.
     let files: Vec<std::fs::File> =
@@ -117,7 +120,10 @@ fn an_embedded_agent_publishes_the_process_series() {
         if now >= cpu + 1.0 {
             break;
         }
-        assert!(clock.now().saturating_sub(start) < Duration::from_secs(30), "CPU counter stuck at {now} (x {x})");
+        assert!(
+            clock.now().saturating_sub(start) < Duration::from_secs(30),
+            "CPU counter stuck at {now} (x {x})"
+        );
     }
     drop((ballast, files));
     agent.shutdown().expect("shutdown");

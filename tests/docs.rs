@@ -165,7 +165,10 @@ fn every_relative_link_resolves() {
             if !anchor.is_empty() && full.extension().is_some_and(|e| e == "md") {
                 let heads = anchors(&std::fs::read_to_string(&full).expect("read"));
                 if !heads.contains(anchor) {
-                    broken.push(format!("{file}:{line}: ({target}): no heading with anchor #{anchor} in {}", resolved.display()));
+                    broken.push(format!(
+                        "{file}:{line}: ({target}): no heading with anchor #{anchor} in {}",
+                        resolved.display()
+                    ));
                 }
             }
         }
@@ -179,7 +182,10 @@ fn anchors_follow_githubs_rules() {
     // The anchors other files link to, computed as GitHub computes them.
     assert_eq!(slug("Surviving faults (`make soak-ci`)"), "surviving-faults-make-soak-ci");
     assert_eq!(slug("Wall-clock time (`--time wall`)"), "wall-clock-time---time-wall");
-    assert_eq!(slug("Re-run with trace capture (2026-11-27 23:33 UTC)"), "re-run-with-trace-capture-2026-11-27-2333-utc");
+    assert_eq!(
+        slug("Re-run with trace capture (2026-11-27 23:33 UTC)"),
+        "re-run-with-trace-capture-2026-11-27-2333-utc"
+    );
     assert_eq!(slug("Anomaly detection: `tidepool detect`"), "anomaly-detection-tidepool-detect");
     let text = "# A\n```sh\n# not a heading\n```\n## A\n### `[pool]`\n";
     assert_eq!(anchors(text), ["a", "a-1", "pool"].map(String::from).into_iter().collect());
@@ -200,10 +206,14 @@ fn blocks(file: &str, text: &str) -> Vec<Block> {
     while let Some(at) = text[from..].find("<!-- BEGIN ") {
         let begin = from + at;
         let line = text[..begin].lines().count() + 1;
-        let head_end = begin + text[begin..].find(" -->\n").unwrap_or_else(|| panic!("{file}:{line}: unclosed BEGIN"));
+        let head_end =
+            begin + text[begin..].find(" -->\n").unwrap_or_else(|| panic!("{file}:{line}: unclosed BEGIN"));
         let source = text[begin + "<!-- BEGIN ".len()..head_end].to_string();
         let fence_start = head_end + " -->\n".len();
-        assert!(text[fence_start..].starts_with("```"), "{file}:{line}: BEGIN {source} must be followed by a fenced block");
+        assert!(
+            text[fence_start..].starts_with("```"),
+            "{file}:{line}: BEGIN {source} must be followed by a fenced block"
+        );
         let content_start = fence_start + text[fence_start..].find('\n').expect("fence line") + 1;
         let end_marker = format!("```\n<!-- END {source} -->");
         let content_end = content_start
@@ -228,7 +238,11 @@ fn generate(source: &str) -> Result<String, String> {
             let args: Vec<&str> = words.collect();
             let out = tidepool(&args);
             if !out.status.success() {
-                return Err(format!("`{source}` exited {}: {}", out.status, String::from_utf8_lossy(&out.stderr)));
+                return Err(format!(
+                    "`{source}` exited {}: {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                ));
             }
             String::from_utf8(out.stdout).map_err(|e| format!("`{source}`: {e}"))
         }
@@ -348,7 +362,10 @@ fn every_page_is_compiled_as_doc_tests() {
     let lib = read("src/lib.rs");
     for page in std::iter::once("README.md".to_string()).chain(pages()) {
         let include = format!("include_str!(\"../{page}\")");
-        assert!(lib.contains(&include), "src/lib.rs's `doc_examples` lacks `#[doc = {include}]`: {page}'s Rust examples are not compiled");
+        assert!(
+            lib.contains(&include),
+            "src/lib.rs's `doc_examples` lacks `#[doc = {include}]`: {page}'s Rust examples are not compiled"
+        );
     }
 }
 
@@ -384,9 +401,8 @@ fn dependencies() -> Vec<(String, String)> {
 /// The crates named in the first column of a section's table.
 fn listed(file: &str, heading: &str) -> BTreeSet<String> {
     let text = read(file);
-    let start = text
-        .find(&format!("\n{heading}\n"))
-        .unwrap_or_else(|| panic!("{file} has no `{heading}` section"));
+    let start =
+        text.find(&format!("\n{heading}\n")).unwrap_or_else(|| panic!("{file} has no `{heading}` section"));
     let section = &text[start + 1..];
     let section = section[3..].find("\n## ").map_or(section, |end| &section[..end + 3]);
     section

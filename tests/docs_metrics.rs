@@ -97,10 +97,8 @@ fn agent_series() -> BTreeMap<String, BTreeSet<String>> {
     }
     tidepool::sync::registry().publish();
 
-    let by_entries = tidepool::cache::Cache::<u64, u64>::builder("docs-entries")
-        .max_entries(10)
-        .build()
-        .expect("cache");
+    let by_entries =
+        tidepool::cache::Cache::<u64, u64>::builder("docs-entries").max_entries(10).build().expect("cache");
     let by_bytes = tidepool::cache::Cache::<u64, Vec<u8>>::builder("docs-bytes")
         .max_bytes(1 << 20, |_k: &u64, v: &Vec<u8>| v.len())
         .build()
@@ -194,7 +192,10 @@ fn the_metrics_reference_lists_every_series_and_nothing_else() {
         "tidepool_soak_passed",
         "tidepool_soak_memory_slope_bytes_per_hour",
     ] {
-        assert!(served.contains_key(name), "{name} was not served: the enumeration is incomplete ({served:?})");
+        assert!(
+            served.contains_key(name),
+            "{name} was not served: the enumeration is incomplete ({served:?})"
+        );
     }
     // Only tidepool's own families: metrics-exporter-prometheus adds none.
     let ours: BTreeMap<&String, &BTreeSet<String>> =
@@ -211,19 +212,23 @@ fn the_metrics_reference_lists_every_series_and_nothing_else() {
             Some((cell, line)) => {
                 for kind in *kinds {
                     if !cell.contains(kind.as_str()) {
-                        problems.push(format!("{DOC}:{line}: `{name}` is served as a {kind}, the row says `{cell}`"));
+                        problems.push(format!(
+                            "{DOC}:{line}: `{name}` is served as a {kind}, the row says `{cell}`"
+                        ));
                     }
                 }
                 let first = cell.split([' ', ';']).next().unwrap_or("");
                 if !kinds.contains(first) {
-                    problems.push(format!("{DOC}:{line}: `{name}`: the row says `{cell}`, served as {kinds:?}"));
+                    problems
+                        .push(format!("{DOC}:{line}: `{name}`: the row says `{cell}`, served as {kinds:?}"));
                 }
             }
         }
     }
     for (name, (_, line)) in &docs {
         if !ours.contains_key(name) {
-            problems.push(format!("{DOC}:{line}: `{name}` is documented but nothing serves it: remove the row"));
+            problems
+                .push(format!("{DOC}:{line}: `{name}` is documented but nothing serves it: remove the row"));
         }
     }
     assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));

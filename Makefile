@@ -1,11 +1,17 @@
 # tidepool — the targets CI and the README use.
 SHELL := /bin/bash
 CARGO ?= cargo
-DEBIAN_PACKAGES := prometheus prometheus-alertmanager prometheus-pushgateway chromium
+# What `make deps` installs from the machine's own Debian release (apt-get, only
+# when a binary below is missing; nothing is upgraded but what apt needs for them):
+DEBIAN_PACKAGES := prometheus prometheus-alertmanager prometheus-pushgateway chromium python3
 # Binaries the packages above provide, checked before installing.
-DEBIAN_BINARIES := prometheus promtool prometheus-alertmanager prometheus-pushgateway chromium
+DEBIAN_BINARIES := prometheus promtool prometheus-alertmanager prometheus-pushgateway chromium python3
+# Private, not installed: VictoriaMetrics (the OTLP receiver) unpacked under
+# $(DEPS_DIR) by scripts/fetch-victoriametrics.sh. tests/common finds
+# $(DEPS_DIR)/bin before PATH. `rm -rf .deps` undoes it.
+DEPS_DIR := .deps
 
-.PHONY: run test lint unit loom bench deps demo clean nab rules-test up down test-otlp otlp fuzz big-replay licenses soak-ci
+.PHONY: run test lint unit loom bench deps demo clean nab rules-test up down test-otlp otlp fuzz big-replay licenses soak-ci docs
 
 ## run: the main job on built-in defaults: a 24 h daily-cycle soak in virtual time
 run:
@@ -86,7 +92,8 @@ unit:
 soak-ci:
 	$(CARGO) test --test soak_ci -- --nocapture
 
-## otlp: the OTLP export path (cargo feature `otlp`): clippy, and its test against a real VictoriaMetrics
+## otlp: the OTLP export path (cargo feature `otlp`): clippy, and its test against a real
+## VictoriaMetrics (.deps/bin/victoria-metrics, from `make deps`)
 otlp:
 	$(CARGO) clippy --all-targets --features otlp -- -D warnings
 	$(CARGO) test --release --features otlp --test otlp
@@ -105,7 +112,7 @@ NAB ?= ../shared/data/nab
 nab:
 	NAB=$(NAB) scripts/nab.sh
 
-## test-otlp: `deps` (VictoriaMetrics included), then the OTLP checks alone
+## test-otlp: `deps` (VictoriaMetrics in .deps/ included), then the OTLP checks alone
 test-otlp: deps otlp
 
 ## fuzz: a million random and mutated inputs per property to every parser (make test runs 2 000)
@@ -129,11 +136,18 @@ big-replay:
 	python3 scripts/peak-rss.py "validate series" target/release/tidepool validate $(BIG_DIR)/big.csv; \
 	python3 scripts/peak-rss.py "replay series" target/release/tidepool replay $(BIG_DIR)/big.csv -q --out $(BIG_DIR)/out-series
 
+## docs: regenerate what the docs quote from the source: the Grafana JSON (generate.py), and in
+## README.md and docs/ the default agent configuration and every `--help` (tests/docs.rs checks them)
+docs:
+	python3 dashboards/grafana/generate.py
+	TIDEPOOL_DOCS=write $(CARGO) test --test docs
+
 ## licenses: the licenses of the whole resolved dependency tree (cargo metadata), grouped, with counts
 licenses:
 	python3 scripts/licenses.py
 
-## deps: install the Debian packages the tests need, only when missing
+## deps: install the Debian packages the tests need, only when missing, from the
+## machine's release; fetch VictoriaMetrics into .deps/ (docs/development.md#make-deps)
 deps:
 	@missing=""; for b in $(DEBIAN_BINARIES); do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
 	if [ -n "$$missing" ]; then \
@@ -142,8 +156,7 @@ deps:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES); \
 	fi
 	@for b in $(DEBIAN_BINARIES); do command -v $$b >/dev/null || { echo "deps: $$b still missing" >&2; exit 1; }; done
-	@command -v victoria-metrics >/dev/null || sh scripts/install-victoriametrics.sh
-	@command -v victoria-metrics >/dev/null || { echo "deps: victoria-metrics still missing" >&2; exit 1; }
+	@sh scripts/fetch-victoriametrics.sh $(DEPS_DIR)
 
 clean:
 	$(CARGO) clean

@@ -5,7 +5,9 @@
 //! Pushgateway kept for a final push) and starts one thread, `tidepool-agent`,
 //! that every `[monitoring] sample_interval` feeds the readings of the
 //! agent's pools, the profiled locks, the process's RSS and (when installed)
-//! the counting allocator to a [`Monitor`], and every `[memory]
+//! the counting allocator to a [`Monitor`] and publishes the process's
+//! `process_*` series ([`process::Publisher`]: resident memory, CPU seconds,
+//! threads, open file descriptors), and every `[memory]
 //! cleanup_interval` trims idle objects when the process is above the memory
 //! pressure threshold. Pools built with [`Agent::pool_builder`] start from
 //! `[pool]` and are watched from the moment they are built.
@@ -31,6 +33,7 @@ use crate::monitor::sampler::Sampler;
 use crate::monitor::{actions, WatchedPool};
 use crate::monitor::{AlertEvent, AlertSink, Monitor, MonitorReport};
 use crate::pool::{Pool, PoolBuilder};
+use crate::process;
 
 /// `tidepool_agent_memory_cleanups_total`: cleanups run because the
 /// process was above `[memory] memory_pressure_threshold`.
@@ -166,6 +169,9 @@ impl Agent {
         );
         let cleanups = metrics::counter!(MEMORY_CLEANUPS);
         cleanups.increment(0);
+        // The process's series from the start, then at every sample.
+        let publisher = process::Publisher::new();
+        publisher.publish();
 
         let shared = Arc::new(Shared::default());
         let mut monitor = Monitor::new(config.monitoring.clone());
@@ -181,7 +187,9 @@ impl Agent {
             let threshold = config.memory.memory_pressure_threshold;
             std::thread::Builder::new()
                 .name("tidepool-agent".into())
-                .spawn(move || run(&shared, monitor, sample_every, cleanup_every, threshold, &cleanups))
+                .spawn(move || {
+                    run(&shared, monitor, &publisher, sample_every, cleanup_every, threshold, &cleanups)
+                })
                 .map_err(AgentError::Thread)?
         };
         Ok(Agent { config, exporters: Some(exporters), prometheus, shared, thread: Some(thread) })
@@ -334,10 +342,12 @@ impl Drop for Agent {
     }
 }
 
-/// The agent thread: sample, observe, clean up, until told to stop.
+/// The agent thread: sample, observe, publish the process, clean up, until
+/// told to stop.
 fn run(
     shared: &Shared,
     mut monitor: Monitor,
+    publisher: &process::Publisher,
     sample_every: Duration,
     cleanup_every: Duration,
     threshold: u64,
@@ -364,6 +374,7 @@ fn run(
             for add in arriving {
                 sampler = add(sampler);
             }
+            publisher.publish();
             let readings = sampler.readings();
             let levels = sampler.levels(monitor.config().queue_limit);
             monitor.observe_with_levels(now.saturating_sub(start).as_secs_f64(), &readings, &levels);
@@ -373,7 +384,7 @@ fn run(
             if next_cleanup <= now {
                 next_cleanup = now + cleanup_every;
             }
-            if let Some(p) = crate::process::sample() {
+            if let Some(p) = process::sample() {
                 if p.rss_bytes > threshold {
                     let (n, names) = shared.trim_all();
                     cleanups.increment(1);

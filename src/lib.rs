@@ -86,3 +86,36 @@ pub mod text;
 pub mod units;
 
 pub use agent::{Agent, AgentError, MEMORY_CLEANUPS};
+
+/// The Rust examples of the README and of `docs/`, compiled (and, unless
+/// marked `no_run`, run) as doc tests, so that they cannot drift from the
+/// API. Only under `cargo test --doc`.
+#[cfg(doctest)]
+mod doc_examples {
+    #[doc = include_str!("../README.md")]
+    struct Readme;
+    #[doc = include_str!("../docs/README.md")]
+    struct Book;
+    #[doc = include_str!("../docs/agent.md")]
+    struct Agent;
+    #[doc = include_str!("../docs/architecture.md")]
+    struct Architecture;
+    #[doc = include_str!("../docs/cli.md")]
+    struct Cli;
+    #[doc = include_str!("../docs/dashboards.md")]
+    struct Dashboards;
+    #[doc = include_str!("../docs/development.md")]
+    struct Development;
+    #[doc = include_str!("../docs/library.md")]
+    struct Library;
+    #[doc = include_str!("../docs/metrics.md")]
+    struct Metrics;
+    #[doc = include_str!("../docs/monitor.md")]
+    struct Monitor;
+    #[doc = include_str!("../docs/security.md")]
+    struct Security;
+    #[doc = include_str!("../docs/soak.md")]
+    struct Soak;
+    #[doc = include_str!("../docs/workloads.md")]
+    struct Workloads;
+}

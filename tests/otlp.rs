@@ -1,6 +1,7 @@
 //! An OTLP receiver gets the series the Prometheus path exposes, under the
-//! same names. The receiver is VictoriaMetrics (Debian's `victoria-metrics`,
-//! installed by `scripts/install-victoriametrics.sh`), started on loopback with
+//! same names. The receiver is VictoriaMetrics (Debian trixie's
+//! `victoria-metrics`, unpacked into `.deps/` by `make deps`:
+//! `scripts/fetch-victoriametrics.sh`), started on loopback with
 //! `-opentelemetry.usePrometheusNaming`, queried with PromQL. Under `CI=true`
 //! a missing binary is a failure; otherwise a loud SKIP.
 #![cfg(feature = "otlp")]

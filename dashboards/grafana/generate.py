@@ -399,9 +399,9 @@ misses_i = f"sum by (job, instance) (rate(tidepool_cache_misses_total{{{CACHE}}}
 memory = dashboard(
     "tidepool-memory",
     "tidepool / Memory",
-    "Process memory and its growth (wall-clock runs), caches, and pool object churn.",
+    "Process memory and its growth (a service's agent, or a wall-clock run), caches, and pool object churn.",
     [
-        row("Process (wall-clock soaks: tidepool soak --time wall), one line per instance"),
+        row("Process (a service's tidepool::Agent, or tidepool soak --time wall), one line per instance"),
         panel("timeseries", "Resident memory", "The process's RSS; threshold lines at the monitor's memory floors (500 / 800 / 1200 MB).",
               [target(f"max by (job, instance, workload) ({rss})", "{{instance}} ({{job}}) {{workload}}")],
               unit="decbytes", min=0, th=floors(500e6, 800e6, 1200e6), show_thresholds=True),

@@ -39,8 +39,13 @@ impl Drop for Killed {
     }
 }
 
-/// `binary` on the PATH.
+/// `binary` in the repository's `.deps/bin` (what `make deps` fetches
+/// privately: VictoriaMetrics), else on the PATH.
 pub fn find(binary: &str) -> Option<PathBuf> {
+    let private = Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/bin").join(binary);
+    if private.is_file() {
+        return Some(private);
+    }
     std::env::var_os("PATH")?
         .to_str()?
         .split(':')

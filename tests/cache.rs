@@ -1,6 +1,9 @@
 //! The cache: hit ratio under a Zipf key stream against the analytic
 //! references, stats and metrics, expiry, and byte capacity.
 
+#[path = "common/zipf.rs"]
+mod zipf;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,38 +35,10 @@ fn zipf_stream(s: f64, seed: u64) -> Vec<u32> {
 
 /// Each key's request probability, most popular first.
 fn zipf_probabilities(s: f64) -> Vec<f64> {
-    let weights: Vec<f64> = (1..=KEYS).map(|rank| (rank as f64).powf(-s)).collect();
-    let total: f64 = weights.iter().sum();
-    weights.into_iter().map(|w| w / total).collect()
+    zipf::probabilities(KEYS, s)
 }
 
-/// The optimal static hit ratio under the IRM: keep the `c` most popular
-/// keys. No cache beats it beyond sampling noise (it is what a perfect LFU
-/// converges to).
-fn lfu_bound(p: &[f64], c: usize) -> f64 {
-    p[..c].iter().sum()
-}
-
-/// LRU's hit ratio by Che's approximation: the characteristic time `t`
-/// solves Σ (1 − e^(−p_i t)) = c, and hit = Σ p_i (1 − e^(−p_i t)).
-fn che_lru(p: &[f64], c: usize) -> f64 {
-    let occupancy = |t: f64| p.iter().map(|&pi| 1.0 - (-pi * t).exp()).sum::<f64>();
-    let mut hi = 1.0;
-    while occupancy(hi) < c as f64 {
-        hi *= 2.0;
-    }
-    let mut lo = 0.0;
-    for _ in 0..200 {
-        let mid = 0.5 * (lo + hi);
-        if occupancy(mid) < c as f64 {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    let t = 0.5 * (lo + hi);
-    p.iter().map(|&pi| pi * (1.0 - (-pi * t).exp())).sum()
-}
+use zipf::{che_lru, lfu_bound};
 
 /// An exact LRU of `c` entries (a doubly linked list over key indices)
 /// replaying `keys`; its hit ratio after the warm-up.

@@ -46,6 +46,7 @@ pub struct CacheBuilder<K, V> {
     pub(crate) clock: Clock,
     pub(crate) hash_seed: Option<u64>,
     pub(crate) shards: Option<usize>,
+    pub(crate) estimated_entries: Option<u64>,
     _types: PhantomData<fn(K, V)>,
 }
 
@@ -75,6 +76,7 @@ where
             clock: Clock::system(),
             hash_seed: None,
             shards: None,
+            estimated_entries: None,
             _types: PhantomData,
         }
     }
@@ -222,6 +224,14 @@ where
     /// evicts within its own part of the capacity.
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = Some(shards);
+        self
+    }
+
+    /// How many entries a byte-bounded cache is expected to hold (default:
+    /// one per 64 bytes of capacity). It sizes the shards' tables and the
+    /// memory of recently evicted keys, not the bound.
+    pub fn estimated_entries(mut self, entries: u64) -> Self {
+        self.estimated_entries = Some(entries.max(1));
         self
     }
 

@@ -285,7 +285,7 @@ where
             Capacity::Entries(n) => (n, n),
             // A guess at the entry count (it sizes the shards and the ghost
             // queue, not the bound): 64 bytes an entry.
-            Capacity::Bytes(n) => (n, (n / 64).max(1)),
+            Capacity::Bytes(n) => (n, builder.estimated_entries.unwrap_or(n / 64).max(1)),
         };
         let shards = shard_count(builder.shards, bound, items);
         let mut options = quick_cache::OptionsBuilder::new();

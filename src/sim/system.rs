@@ -106,6 +106,11 @@ pub struct CacheSpec {
     pub ttl: Option<Duration>,
     /// The work a miss costs, added to the operation's hold.
     pub miss_cost: Dist,
+    /// The size of one entry: the cache is then bounded in bytes
+    /// (`capacity` × `entry_bytes`, the same number of entries) and
+    /// exports its weighted size, as a byte-bounded cache of a service does.
+    #[serde(default, deserialize_with = "crate::de::de_opt_bytes")]
+    pub entry_bytes: Option<u64>,
 }
 
 fn one() -> f64 {
@@ -301,8 +306,16 @@ impl System {
             .map(|l| workload.phases.iter().map(|p| l.fraction_in(&p.name)).collect())
             .collect();
         let cache = workload.cache.as_ref().map(|spec| {
-            let mut builder =
-                Cache::builder(spec.name.clone()).max_entries(spec.capacity).clock(clock.clone());
+            let mut builder = Cache::builder(spec.name.clone()).clock(clock.clone());
+            builder = match spec.entry_bytes {
+                Some(size) => {
+                    let weight = usize::try_from(size).unwrap_or(usize::MAX);
+                    builder
+                        .max_bytes(spec.capacity.saturating_mul(size), move |_, _| weight)
+                        .estimated_entries(spec.capacity)
+                }
+                None => builder.max_entries(spec.capacity),
+            };
             if let Some(ttl) = spec.ttl {
                 builder = builder.time_to_live(ttl);
             }

@@ -1077,6 +1077,9 @@ impl Workload {
             if cache.ttl.is_some_and(|t| t < Duration::from_millis(1) || t > MAX_DURATION) {
                 return Err(at("ttl", "between 1 ms and 30 days".into()));
             }
+            if cache.entry_bytes.is_some_and(|b| b == 0 || b > 1 << 30) {
+                return Err(at("entry_bytes", "between 1 B and 1 GiB".into()));
+            }
         }
         let ops = workload.expected_ops();
         if ops.is_nan() || ops > MAX_EXPECTED_OPS {

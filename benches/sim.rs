@@ -19,9 +19,12 @@
 //! 2. **Engine, 24 h**: the same replay with [`NoObserver`], timed once.
 //! 3. **Timed rounds**, round-robin, `rounds` times each:
 //!    * engine on a slice of the daily cycle (its first hour, all in the
-//!      400/s "low" phase: `workload.duration` cut to 1 h);
+//!      400/s "low" phase: `workload.duration` cut to 1 h), with its lock and
+//!      cache, and the same slice with the pool alone (what replaying the
+//!      shared state costs);
 //!    * engine on a flat Poisson load at the daily cycle's mean rate
-//!      (expected ops / duration = 1000/s), same pool and holds;
+//!      (expected ops / duration = 1000/s), same pool and base holds, no
+//!      lock or cache (the naive peers model neither);
 //!    * the naive peer on that same flat load and virtual span, twice: with
 //!      tidepool's own `Pool` (async `acquire().await`, the pool's clock
 //!      reading Tokio's paused clock, a maintenance task calling
@@ -181,6 +184,15 @@ fn engine_run(workload: &Workload, observer: &mut dyn Observer) -> (Timed, Outco
     (Timed { wall, work: Work::of(&outcome) }, outcome)
 }
 
+/// `workload` without its `[[lock]]`s and `[cache]`: the pool alone, as
+/// the naive peers model it.
+fn pool_only(workload: &Workload) -> Workload {
+    let mut w = workload.clone();
+    w.locks.clear();
+    w.cache = None;
+    w
+}
+
 /// The daily cycle with its total duration cut to `span`.
 fn slice_of(daily: &Workload, span: Duration) -> Workload {
     let mut w = daily.clone();
@@ -191,7 +203,7 @@ fn slice_of(daily: &Workload, span: Duration) -> Workload {
 /// One Poisson phase at `rate` per second for `span`; pool, holds, seed and
 /// faults as in the daily cycle.
 fn flat_load(daily: &Workload, rate: f64, span: Duration) -> Workload {
-    let mut w = daily.clone();
+    let mut w = pool_only(daily);
     w.name = "flat".into();
     w.duration = span;
     w.phases =
@@ -601,18 +613,28 @@ fn verdict(ok: bool) -> &'static str {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Row {
     EngineSlice,
+    EngineSlicePoolOnly,
     EngineFlat,
     NaiveTidepool,
     NaiveSemaphore,
 }
 
 impl Row {
-    const ALL: [Row; 4] = [Row::EngineSlice, Row::EngineFlat, Row::NaiveTidepool, Row::NaiveSemaphore];
+    const ALL: [Row; 5] = [
+        Row::EngineSlice,
+        Row::EngineSlicePoolOnly,
+        Row::EngineFlat,
+        Row::NaiveTidepool,
+        Row::NaiveSemaphore,
+    ];
 
     fn label(self) -> &'static str {
         match self {
             Row::EngineSlice => "engine `sim::run`, daily cycle, first slice",
-            Row::EngineFlat => "engine `sim::run`, flat Poisson at the mean rate",
+            Row::EngineSlicePoolOnly => {
+                "engine `sim::run`, daily cycle, first slice, pool only (no [[lock]], [cache])"
+            }
+            Row::EngineFlat => "engine `sim::run`, flat Poisson at the mean rate, pool only",
             Row::NaiveTidepool => "naive: Tokio task per op, paused clock, tidepool `Pool::acquire().await`",
             Row::NaiveSemaphore => {
                 "naive: Tokio task per op, paused clock, `tokio::sync::Semaphore` stand-in"
@@ -694,17 +716,23 @@ fn main() {
 
     // 3. Slices and the naive peer, round-robin.
     let slice = slice_of(&daily, plan.slice);
+    let slice_pool_only = pool_only(&slice);
     let flat = flat_load(&daily, mean_rate, plan.flat);
     let mut results: Vec<Measured> = Row::ALL
         .iter()
         .map(|&row| Measured {
             row,
-            span: if row == Row::EngineSlice { slice.duration } else { flat.duration },
+            span: if matches!(row, Row::EngineSlice | Row::EngineSlicePoolOnly) {
+                slice.duration
+            } else {
+                flat.duration
+            },
             runs: Vec::new(),
         })
         .collect();
     let run_row = |row: Row| match row {
         Row::EngineSlice => engine_run(&slice, &mut NoObserver).0,
+        Row::EngineSlicePoolOnly => engine_run(&slice_pool_only, &mut NoObserver).0,
         Row::EngineFlat => engine_run(&flat, &mut NoObserver).0,
         Row::NaiveTidepool => naive_run(NaivePool::Tidepool, &daily, mean_rate, plan.flat),
         Row::NaiveSemaphore => naive_run(NaivePool::Semaphore, &daily, mean_rate, plan.flat),
@@ -797,9 +825,13 @@ fn main() {
     }
 
     let engine_flat = find(Row::EngineFlat).median();
+    let shared_state_cost = find(Row::EngineSlice).median() / find(Row::EngineSlicePoolOnly).median();
     let naive_tp = find(Row::NaiveTidepool).median();
     let naive_sem = find(Row::NaiveSemaphore).median();
     println!("\nRatios (ops per wall second; same load, same virtual span, same run):\n");
+    println!(
+        "- engine, daily cycle slice with its lock and cache / pool only: {shared_state_cost:.2}× (what replaying the shared state costs)"
+    );
     println!("- engine flat / naive (tidepool Pool): {:.1}×", engine_flat / naive_tp);
     println!("- engine flat / naive (Semaphore stand-in): {:.1}×", engine_flat / naive_sem);
     if let Some(day) = &day {

@@ -58,7 +58,7 @@ pub fn describe() {
     describe_counter!(
         EVICTIONS,
         Unit::Count,
-        "Entries removed by cause: size (incl. rejected by admission), expired, explicit, replaced."
+        "Entries removed by cause: size (incl. new entries let go before they were asked for again), expired, explicit, replaced."
     );
     describe_gauge!(ENTRIES, Unit::Count, "Entries in the cache (approximate between maintenance runs).");
     describe_gauge!(ENTRIES_MAX, Unit::Count, "Configured maximum number of entries.");

@@ -183,12 +183,13 @@ pub fn default_workers(workload: &Workload) -> usize {
 pub const SIM_PHASE: &str = "tidepool_sim_phase";
 /// `tidepool_sim_starts_total{workload, result="late"|"dropped"}`.
 pub const SIM_STARTS: &str = "tidepool_sim_starts_total";
-/// The process's resident memory, bytes (the standard process metric name).
-pub const PROCESS_RSS: &str = "process_resident_memory_bytes";
-/// The process's CPU time, seconds.
-pub const PROCESS_CPU: &str = "process_cpu_seconds_total";
-/// The process's threads.
-pub const PROCESS_THREADS: &str = "process_threads";
+/// The process's resident memory, bytes ([`process::RESIDENT_MEMORY`]).
+pub const PROCESS_RSS: &str = process::RESIDENT_MEMORY;
+/// The process's CPU time, seconds: a counter of whole seconds, as the
+/// agent's ([`process::CPU_SECONDS`]).
+pub const PROCESS_CPU: &str = process::CPU_SECONDS;
+/// The process's threads ([`process::THREADS`]).
+pub const PROCESS_THREADS: &str = process::THREADS;
 
 /// Plays `workload` against a real pool on real threads and the real clock.
 ///
@@ -428,6 +429,7 @@ pub(crate) fn play<T: Send + 'static>(
         rss_peak: process_start.map_or(0, |p| p.rss_bytes),
         rss_last: process_start.map_or(0, |p| p.rss_bytes),
         phase_gauge: None,
+        process: process::Publisher::new(),
         process_start,
         final_status: None,
         executors_done: false,

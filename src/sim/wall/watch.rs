@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::shared::{lag_histogram, Shared};
 use super::work::Memory;
-use super::{WallFigures, PROCESS_CPU, PROCESS_RSS, PROCESS_THREADS, SIM_PHASE, SIM_STARTS};
+use super::{WallFigures, SIM_PHASE, SIM_STARTS};
 use crate::process::{self, ProcessSample};
 use crate::sim::accounting::{self, Ending, Ledger, Levels};
 use crate::sim::observer::{Observer, WallSample};
@@ -35,6 +35,8 @@ pub(super) struct Watch<'s, 'o, T: Send + 'static> {
     /// counting allocator).
     pub(super) rss_last: u64,
     pub(super) phase_gauge: Option<usize>,
+    /// The `process_*` series, as the agent publishes them.
+    pub(super) process: process::Publisher,
     pub(super) process_start: Option<ProcessSample>,
     /// The pool's levels just before it was closed at the end.
     pub(super) final_status: Option<crate::pool::Status>,
@@ -177,14 +179,16 @@ impl<T: Send + 'static> Watch<'_, '_, T> {
         let dropped_now = self.shared.dropped.load(Ordering::Relaxed);
         let dropped = dropped_now.saturating_sub(std::mem::replace(&mut self.dropped_before, dropped_now));
         let status = self.final_status.unwrap_or_else(|| self.shared.pool.status());
-        let proc = process::sample();
+        // Read and published at once: the same process_* series (and
+        // types) as an agent's.
+        let proc = self.process.publish();
         let rss = proc.map_or(0, |p| p.rss_bytes);
         self.rss_peak = self.rss_peak.max(rss);
         self.rss_last = rss;
         // The interval just ended belongs to the phase running before `t`.
         let phase = self.phase_at(t.saturating_sub(1));
         let name = self.shared.workload.phases.get(phase).map_or("", |p| p.name.as_str());
-        self.publish(phase, late, dropped, proc);
+        self.publish(phase, late, dropped);
         let wall = WallSample {
             lag_p99: lag.value_at_quantile(0.99) as f64 / 1e9,
             late,
@@ -201,7 +205,7 @@ impl<T: Send + 'static> Watch<'_, '_, T> {
     }
 
     /// The run's live gauges, for Grafana during the soak.
-    fn publish(&mut self, phase: usize, late: u64, dropped: u64, proc: Option<ProcessSample>) {
+    fn publish(&mut self, phase: usize, late: u64, dropped: u64) {
         let workload = &self.shared.workload.name;
         if self.phase_gauge != Some(phase) {
             for (i, p) in self.shared.workload.phases.iter().enumerate() {
@@ -213,11 +217,5 @@ impl<T: Send + 'static> Watch<'_, '_, T> {
         metrics::counter!(SIM_STARTS, "workload" => workload.clone(), "result" => "late").increment(late);
         metrics::counter!(SIM_STARTS, "workload" => workload.clone(), "result" => "dropped")
             .increment(dropped);
-        if let Some(p) = proc {
-            metrics::gauge!(PROCESS_RSS).set(p.rss_bytes as f64);
-            // A gauge: the counter facade takes whole numbers only.
-            metrics::gauge!(PROCESS_CPU).set(p.cpu_seconds);
-            metrics::gauge!(PROCESS_THREADS).set(p.threads as f64);
-        }
     }
 }

@@ -278,3 +278,50 @@ fn a_wall_clock_soak_of_the_daily_cycle_serves_lock_and_cache_series() {
         assert!(value > 0.0, "{series:?} is {value} after 20 s of the soak");
     }
 }
+
+/// The monitor's `cache_miss_ratio`: a sampler reads a watched cache's
+/// misses over its lookups per interval (nothing for an idle interval),
+/// and a cache whose misses jump (flushed and too small for its keys)
+/// alerts, where its usual share of misses did not.
+#[test]
+fn a_cache_whose_misses_jump_fires_cache_miss_ratio() {
+    use tidepool::cache::Cache;
+    use tidepool::monitor::{sampler::Sampler, Kind, Monitor, MonitorConfig, Severity};
+
+    let cache: Cache<u64, u64> = Cache::builder("jumpy").max_entries(1000).build().expect("cache");
+    let mut sampler = Sampler::new().cache(&cache);
+    assert!(sampler.readings().is_empty(), "no lookups, no reading");
+    for k in 0..10 {
+        let _ = cache.get(&(k % 3));
+        cache.insert(k % 3, k);
+    }
+    let readings = sampler.readings();
+    assert_eq!(readings.len(), 1, "{readings:?}");
+    assert_eq!((readings[0].kind, readings[0].subject.as_str()), (Kind::CacheMissRatio, "jumpy"));
+    assert!((readings[0].value - 0.3).abs() < 1e-12, "3 misses in 10 lookups: {readings:?}");
+
+    // A healthy cache: 100 hot keys, a lookup in ten a cold one.
+    let mut monitor = Monitor::new(MonitorConfig::default());
+    let mut t = 0.0;
+    let mut interval = |monitor: &mut Monitor, sampler: &mut Sampler, key_space: u64, offset: u64| {
+        for i in 0..1000u64 {
+            let key = if i % 10 == 0 { offset + 1000 + i } else { offset + i % key_space };
+            if cache.get(&key).is_none() {
+                cache.insert(key, i);
+            }
+        }
+        t += 2.0;
+        monitor.observe(t, &sampler.readings())
+    };
+    for _ in 0..60 {
+        interval(&mut monitor, &mut sampler, 100, 0);
+    }
+    assert_eq!(monitor.severity(Kind::CacheMissRatio, "jumpy"), Severity::None);
+    // Then every lookup asks for a key it has never seen.
+    let mut fired = Severity::None;
+    for round in 0..20 {
+        interval(&mut monitor, &mut sampler, 1000, 1_000_000 * (round + 1));
+        fired = fired.max(monitor.severity(Kind::CacheMissRatio, "jumpy"));
+    }
+    assert!(fired >= Severity::Critical, "misses near 100 % for 40 s: {fired:?}");
+}

@@ -812,6 +812,28 @@ impl SoakResult {
             r.pool.resizes,
             r.pool.reuse_ratio
         );
+        for l in &r.locks {
+            s += &format!(
+                "  lock {} ({}): {} acquisitions, {:.2} % waited, wait p99 {}, max {}\n",
+                l.name,
+                l.mode,
+                l.acquisitions,
+                l.contention_rate * 100.0,
+                ms(l.wait_p99),
+                ms(l.wait_max)
+            );
+        }
+        if let Some(c) = &r.cache {
+            s += &format!(
+                "  cache {}: hit ratio {:.2} % ({} hits, {} misses), {} evicted, {} expired\n",
+                c.name,
+                c.hit_ratio * 100.0,
+                c.hits,
+                c.misses,
+                c.evictions.size,
+                c.evictions.expired
+            );
+        }
         for ph in &r.phases {
             s += &format!(
                 "  phase {:<10} {:>9} arrived, wait p99 {:>10}, utilization {:>5.1} %, mean size {:.2}\n",

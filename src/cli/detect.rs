@@ -141,6 +141,10 @@ fn read_series(path: &Path) -> Result<(String, String), CliError> {
 /// without `--force`; nothing is written then.
 /// [`CliError::Run`] if the output cannot be written.
 pub fn detect(args: &DetectArgs) -> Result<(), CliError> {
+    // Even with --force, only a regular file is replaced (never a link, a
+    // device or a directory).
+    tidepool::report::replaceable(&args.out)
+        .map_err(|e| CliError::Input(format!("--out {}: {e}", args.out.display())))?;
     if args.out.exists() && !args.force {
         return Err(CliError::Input(format!(
             "--out {}: exists: pass --force to replace it",

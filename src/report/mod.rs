@@ -1236,18 +1236,129 @@ pub const RUN_FILES: [&str; 6] =
     ["report.json", "report.md", "report.html", "samples.jsonl", "alerts.jsonl", CHECKPOINT];
 
 /// Writes `contents` to `dir/name` through a temporary file and a rename, so
-/// a reader never sees half a file.
+/// a reader never sees half a file. See [`write_atomic_with`].
 ///
 /// # Errors
 ///
-/// Any I/O error, with the path.
+/// As [`write_atomic_with`].
 pub fn write_atomic(dir: &Path, name: &str, contents: &str) -> Result<PathBuf, std::io::Error> {
+    write_atomic_with(dir, name, |out| out.write_all(contents.as_bytes()))
+}
+
+/// Writes `dir/name` with `write` through a temporary file, then renames it
+/// into place: a reader never sees half a file, and a hostile directory
+/// cannot redirect the write.
+///
+/// * The temporary file is created exclusively (`O_CREAT | O_EXCL`, a
+///   name unique to the process and the call): a link planted in `dir`
+///   under any name is never followed, a file there never truncated.
+/// * `dir/name` is only ever replaced when it is absent or a regular file
+///   (the rename replaces the directory entry, never what a link points
+///   at); a link, a directory, a device or a FIFO there is refused with
+///   [`std::io::ErrorKind::InvalidInput`], and nothing is written.
+/// * The data is synced before the rename; on any error the temporary
+///   file is removed.
+///
+/// # Errors
+///
+/// Any I/O error, the path in its message.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::io::Write;
+/// let dir = tempfile::tempdir()?;
+/// let path = tidepool::report::write_atomic_with(dir.path(), "out.txt", |w| writeln!(w, "hello"))?;
+/// assert_eq!(std::fs::read_to_string(path)?, "hello\n");
+/// # Ok(()) }
+/// ```
+pub fn write_atomic_with(
+    dir: &Path,
+    name: &str,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<PathBuf, std::io::Error> {
     let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, contents)
-        .and_then(|()| std::fs::rename(&tmp, &path))
-        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    let at = |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    replaceable(&path).map_err(at)?;
+    let (tmp, file) = create_exclusive(dir, name).map_err(at)?;
+    let written = (|| {
+        let mut out = std::io::BufWriter::new(file);
+        write(&mut out)?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(at(e));
+    }
     Ok(path)
+}
+
+/// Ok when `path` is absent or a regular file (a link is not followed):
+/// what [`write_atomic_with`] may replace.
+///
+/// # Errors
+///
+/// [`std::io::ErrorKind::InvalidInput`] naming what is there instead (a
+/// symbolic link, a directory, a device, a FIFO, a socket); any error of
+/// reading its metadata.
+///
+/// # Examples
+///
+/// ```
+/// assert!(tidepool::report::replaceable(std::path::Path::new("/dev/null")).is_err());
+/// assert!(tidepool::report::replaceable(std::path::Path::new("/nonexistent/x")).is_ok());
+/// ```
+pub fn replaceable(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+        Ok(m) if m.file_type().is_file() => Ok(()),
+        Ok(m) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("not a regular file ({}): refusing to replace it", file_kind(&m.file_type())),
+        )),
+    }
+}
+
+/// What a non-regular file is, for messages.
+pub(crate) fn file_kind(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else if t.is_file() {
+        "a regular file"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Creates a new file in `dir` named after `name`, exclusively: never an
+/// existing file, never through a link.
+pub(crate) fn create_exclusive(dir: &Path, name: &str) -> std::io::Result<(PathBuf, std::fs::File)> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let pid = std::process::id();
+    for _ in 0..64 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(".{name}.{pid}.{n}.tmp"));
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "no free temporary name"))
 }
 
 /// Peak resident set size of this process, from `/proc/self/status` (0 if unknown).

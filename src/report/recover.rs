@@ -62,6 +62,12 @@ pub fn recover(samples: &Path, out: Option<&Path>, force: bool) -> Result<String
             existing.display()
         )));
     }
+    // Only regular files are replaced, --force or not: refused up front,
+    // before anything is written.
+    for name in ["report.json", "report.md", "report.html"] {
+        let path = out.join(name);
+        super::replaceable(&path).map_err(|e| RecoverError::Input(format!("{}: {e}", path.display())))?;
+    }
     std::fs::create_dir_all(&out).map_err(|e| {
         RecoverError::Input(format!("--out {}: cannot create the directory: {e}", out.display()))
     })?;

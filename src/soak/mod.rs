@@ -383,6 +383,20 @@ impl<'p> Soak<'p> {
         self.run_inner(Some(runner))
     }
 
+    /// The files this run reads: the workload (or replayed input) and the
+    /// rate series its phases follow.
+    fn inputs(&self) -> Vec<PathBuf> {
+        let file = PathBuf::from(&self.file);
+        let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut inputs = vec![file];
+        for phase in &self.workload.phases {
+            if let sim::Arrival::Series { file, .. } = &phase.arrival {
+                inputs.push(base.join(file));
+            }
+        }
+        inputs
+    }
+
     fn run_inner(mut self, runner: Option<Runner>) -> Result<SoakResult, SoakError> {
         let mut quiet = Quiet;
         let progress: &mut dyn Progress = match self.progress.take() {
@@ -392,6 +406,13 @@ impl<'p> Soak<'p> {
         let trace = match &self.record_trace {
             Some((name, every)) => {
                 let path = trace_path(&self.out, name)?;
+                if let Some(input) = self.inputs().into_iter().find(|input| same_file(input, &path)) {
+                    return Err(SoakError::Input(format!(
+                        "--record-trace {}: that is this run's input {}: choose another name",
+                        name.display(),
+                        input.display()
+                    )));
+                }
                 claim_out(&self.out, self.force, &[&path])?;
                 Some((path, Arc::new(TraceRecorder::new(*every, MAX_TRACE_EVENTS))))
             }
@@ -465,16 +486,24 @@ impl<'p> Soak<'p> {
             .map_err(|e| input(format!("--out {}: cannot create the directory: {e}", out.display())))?;
         // With `force`, a report left by an earlier run must not sit beside
         // this run's samples (claim_out refused to start otherwise).
+        // Only regular files are replaced: a link, a directory or a device
+        // planted under a run file's name is refused, never followed.
         for stale in report::RUN_FILES {
             let path = out.join(stale);
+            report::replaceable(&path).map_err(|e| input(format!("{}: {e}", path.display())))?;
             if path.exists() {
                 std::fs::remove_file(&path)
                     .map_err(|e| input(format!("{}: cannot replace: {e}", path.display())))?;
             }
         }
+        // Created exclusively: never an existing file, never through a link.
         let create = |name: &str| {
             let path = out.join(name);
-            std::fs::File::create(&path).map_err(|e| input(format!("{}: cannot create: {e}", path.display())))
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(|e| input(format!("{}: cannot create: {e}", path.display())))
         };
         let (samples, alerts) = (create("samples.jsonl")?, create("alerts.jsonl")?);
         let mut monitor_config = workload.monitor.clone();
@@ -667,6 +696,14 @@ fn claim_out(out: &Path, force: bool, extra: &[&Path]) -> Result<(), SoakError> 
     )))
 }
 
+/// Whether `a` and `b` are the same existing file (links resolved).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 /// Where a recorded trace called `name` is written: under `out`, never
 /// elsewhere.
 fn trace_path(out: &Path, name: &Path) -> Result<PathBuf, SoakError> {
@@ -679,31 +716,26 @@ fn trace_path(out: &Path, name: &Path) -> Result<PathBuf, SoakError> {
             out.display()
         )));
     }
+    if report::RUN_FILES.iter().any(|f| name == Path::new(f)) {
+        return Err(SoakError::Input(format!(
+            "--record-trace {}: that is one of the run's own files ({}): choose another name",
+            name.display(),
+            report::RUN_FILES.join(", ")
+        )));
+    }
     Ok(out.join(name))
 }
 
-/// Writes the recorded trace through a temporary file and a rename: never
-/// half a trace.
+/// Writes the recorded trace through an exclusive temporary file and a
+/// rename ([`report::write_atomic_with`]): never half a trace, never
+/// through a planted link.
 fn write_trace(path: &Path, recorder: &TraceRecorder) -> Result<(), SoakError> {
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp",
-        path.file_name().map_or_else(|| "trace".into(), |n| n.to_string_lossy())
-    ));
-    let written = path
-        .parent()
-        .map_or(Ok(()), std::fs::create_dir_all)
-        .and_then(|()| std::fs::File::create(&tmp))
-        .and_then(|file| {
-            let mut out = std::io::BufWriter::new(file);
-            recorder.write_jsonl(&mut out)?;
-            std::io::Write::flush(&mut out)
-        })
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(SoakError::Run(format!("--record-trace {}: {e}", path.display())));
-    }
-    Ok(())
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().map_or_else(|| "trace".into(), |n| n.to_string_lossy().into_owned());
+    std::fs::create_dir_all(dir)
+        .and_then(|()| report::write_atomic_with(dir, &name, |out| recorder.write_jsonl(out)))
+        .map(drop)
+        .map_err(|e| SoakError::Run(format!("--record-trace {}: {e}", path.display())))
 }
 
 impl SoakResult {

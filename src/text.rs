@@ -39,14 +39,102 @@ pub enum TextError {
 ///
 /// [`TextError`] naming the file (and the first bad byte).
 pub fn read_text(path: &Path) -> Result<(String, String), TextError> {
+    read_text_capped(path, MAX_TEXT_BYTES)
+}
+
+/// The largest settings or workload file [`read_text`] reads: 16 MiB (the
+/// longest bundled one is a few KiB; a megabyte-long TOML is a mistake).
+pub const MAX_TEXT_BYTES: u64 = 16 << 20;
+
+/// As [`read_text`], reading at most `max` bytes: only a regular file (a
+/// link to one is fine) is read, once; a FIFO, a device (`/dev/zero`), a
+/// directory or a socket is refused before any read, and a file larger
+/// than `max` without reading it all.
+///
+/// # Errors
+///
+/// [`TextError::Read`] (not a regular file, larger than `max`, or any I/O
+/// error), [`TextError::NotText`].
+pub fn read_text_capped(path: &Path, max: u64) -> Result<(String, String), TextError> {
+    use std::io::Read;
     let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| TextError::Read { file: file.clone(), source })?;
+    let refuse = |message: String| TextError::Read {
+        file: file.clone(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, message),
+    };
+    let mut input = open_regular(path).map_err(|source| TextError::Read { file: file.clone(), source })?;
+    let len = input.metadata().map_err(|source| TextError::Read { file: file.clone(), source })?.len();
+    if len > max {
+        return Err(refuse(format!("{len} bytes: larger than the {max} bytes read at most")));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    // A file that grows while read still stops at the cap.
+    (&mut input)
+        .take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|source| TextError::Read { file: file.clone(), source })?;
+    if bytes.len() as u64 > max {
+        return Err(refuse(format!("grew past the {max} bytes read at most while read")));
+    }
     let text = String::from_utf8(bytes)
         .map_err(|e| TextError::NotText { file: file.clone(), offset: e.utf8_error().valid_up_to() })?;
     if let Some(offset) = text.find('\0') {
         return Err(TextError::NotText { file, offset });
     }
     Ok((text, file))
+}
+
+/// Opens `path` for reading if it is a regular file (checked on the open
+/// file, so nothing can be swapped in between); a FIFO is opened without
+/// blocking and refused.
+///
+/// # Errors
+///
+/// [`std::io::ErrorKind::InvalidInput`] naming what it is instead; any
+/// error of opening it.
+pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // O_NONBLOCK: opening a FIFO with no writer must not hang; reads of a
+    // regular file ignore the flag.
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc_nonblock()).open(path)?;
+    let kind = file.metadata()?.file_type();
+    if kind.is_file() {
+        Ok(file)
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("not a regular file ({}): only files are read", kind_of(&kind)),
+        ))
+    }
+}
+
+/// `O_NONBLOCK`: 0o4000 on Linux's generic ABI (x86, x86-64, ARM, AArch64,
+/// RISC-V, ...); elsewhere no flag (a FIFO would then block the open).
+const fn libc_nonblock() -> i32 {
+    if cfg!(all(
+        target_os = "linux",
+        not(any(target_arch = "mips", target_arch = "mips64", target_arch = "sparc64"))
+    )) {
+        0o4000
+    } else {
+        0
+    }
+}
+
+/// What a non-regular file is, for messages.
+fn kind_of(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    }
 }
 
 /// 1-based (line, column) of a byte offset.

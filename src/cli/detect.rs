@@ -13,7 +13,7 @@ use clap::Args;
 use super::CliError;
 use tidepool::monitor::anomaly::{AnomalyConfig, AnomalyDetector};
 use tidepool::sim::series::parse_timestamp;
-use tidepool::text::{read_text, TextError};
+use tidepool::text::TextError;
 
 /// Arguments of `tidepool detect`.
 #[derive(Debug, Args)]
@@ -111,7 +111,8 @@ fn parse_rows<'a>(text: &'a str, file: &str) -> Result<Vec<Row<'a>>, CliError> {
 /// Reads the series as text. A binary or non-UTF-8 file is named down to the
 /// line, column and field of its first bad byte.
 fn read_series(path: &Path) -> Result<(String, String), CliError> {
-    match read_text(path) {
+    // Held in memory whole (as its scores are): 1 GiB at most.
+    match tidepool::text::read_text_capped(path, 1 << 30) {
         Ok(read) => Ok(read),
         Err(TextError::NotText { file, offset }) => {
             let bytes = std::fs::read(path).unwrap_or_default();

@@ -106,8 +106,8 @@ pub(crate) struct LineReader<'a> {
 impl<'a> LineReader<'a> {
     /// Opens `path` (a file: lines are checked as `read_text` checks text).
     pub fn open(path: &Path, name: Arc<str>) -> Result<LineReader<'static>, WorkloadError> {
-        let file =
-            File::open(path).map_err(|source| WorkloadError::Read { file: name.to_string(), source })?;
+        let file = crate::text::open_regular(path)
+            .map_err(|source| WorkloadError::Read { file: name.to_string(), source })?;
         Ok(LineReader::new(Input::File(BufReader::with_capacity(BUFFER, file)), name, true))
     }
 

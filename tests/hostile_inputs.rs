@@ -1,0 +1,86 @@
+//! Inputs that are not files: devices that never end (`/dev/zero`), FIFOs
+//! nobody writes to, directories, and files too large to be settings. Each
+//! is refused at once with exit 2 naming the input; none is read forever,
+//! blocks, or grows memory.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use tidepool::clock::Clock;
+
+/// Runs the binary with `args`, killing it after 20 s (the old code spun
+/// forever on some of these): its output, and how long it took.
+fn bounded(args: &[&str]) -> (Output, Duration) {
+    let clock = Clock::system();
+    let start = clock.now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tidepool"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tidepool starts");
+    while child.try_wait().expect("wait").is_none() {
+        if clock.now() - start > Duration::from_secs(20) {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("output");
+    (output, clock.now() - start)
+}
+
+fn refused(args: &[&str], what: &str) {
+    let (out, took) = bounded(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?} after {took:?}: {stderr}");
+    assert!(stderr.contains(what), "{args:?}: {stderr}");
+    assert!(took < Duration::from_secs(10), "{args:?} took {took:?}");
+}
+
+#[test]
+fn endless_devices_are_refused_by_every_command_that_reads_a_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("out");
+    let out = out.to_str().expect("utf-8");
+    let scores = dir.path().join("scores.csv");
+    let scores = scores.to_str().expect("utf-8");
+    for args in [
+        vec!["validate", "/dev/zero"],
+        vec!["soak", "/dev/zero", "--out", out],
+        vec!["config", "check", "/dev/zero"],
+        vec!["replay", "/dev/zero", "--out", out],
+        vec!["detect", "/dev/zero", "--out", scores],
+    ] {
+        refused(&args, "/dev/zero: cannot read: not a regular file (a device)");
+    }
+    assert!(!Path::new(out).join("report.json").exists());
+    assert!(!Path::new(scores).exists());
+}
+
+#[test]
+fn a_fifo_nobody_writes_to_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fifo = dir.path().join("w.toml");
+    assert!(Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+    let fifo = fifo.to_str().expect("utf-8");
+    refused(&["validate", fifo], "not a regular file (a FIFO)");
+    let series = dir.path().join("s.csv");
+    assert!(Command::new("mkfifo").arg(&series).status().expect("mkfifo").success());
+    refused(&["replay", series.to_str().expect("utf-8"), "--out", fifo], "not a regular file (a FIFO)");
+}
+
+#[test]
+fn directories_and_oversized_settings_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    refused(&["validate", dir.path().to_str().expect("utf-8")], "not a regular file (a directory)");
+    // A workload of 17 MiB (comments): past the 16 MiB settings files may have.
+    let big = dir.path().join("big.toml");
+    let line = format!("# {}\n", "x".repeat(1021));
+    std::fs::write(&big, line.repeat(17 * 1024)).expect("write");
+    refused(&["validate", big.to_str().expect("utf-8")], "larger than the 16777216 bytes read at most");
+    refused(&["config", "check", big.to_str().expect("utf-8")], "larger than");
+}

@@ -1,0 +1,77 @@
+//! Sinks that misbehave (part of the hardening): a Pushgateway or
+//! Alertmanager that trickles its answer a byte at a time, one that answers
+//! without end, and URLs that carry header injections or passwords. The
+//! client gives up within its deadline, reads a bounded answer, and never
+//! sends or prints what it must not.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::Duration;
+
+use tidepool::clock::Clock;
+use tidepool::export::Pushgateway;
+
+/// A server on loopback that reads one request, then calls `answer` on the
+/// connection; returns its URL.
+fn server(answer: impl Fn(&mut std::net::TcpStream) + Send + 'static) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let mut buf = [0u8; 65536];
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+            let _ = stream.read(&mut buf);
+            answer(&mut stream);
+        }
+    });
+    url
+}
+
+#[test]
+fn a_peer_that_trickles_its_answer_is_given_up_on_within_the_deadline() {
+    let url = server(|stream| {
+        // One byte of a status line every 100 ms, for a minute.
+        for b in b"HTTP/1.1 200 OK\r\n".iter().cycle().take(600) {
+            if stream.write_all(&[*b]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let push = Pushgateway::new(&url, "trickle", Some("t")).expect("valid URL");
+    let clock = Clock::system();
+    let start = clock.now();
+    let e = push.push("x 1\n").expect_err("a trickle is no answer");
+    let took = clock.now() - start;
+    assert!(took >= Duration::from_secs(9) && took < Duration::from_secs(12), "gave up after {took:?}: {e}");
+    assert!(e.to_string().contains("no answer within"), "{e}");
+}
+
+#[test]
+fn an_endless_answer_is_read_up_to_its_cap() {
+    let url = server(|stream| {
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n");
+        let chunk = vec![b'x'; 65536];
+        // 4 GiB if nobody stops reading.
+        for _ in 0..65536 {
+            if stream.write_all(&chunk).is_err() {
+                return;
+            }
+        }
+    });
+    let push = Pushgateway::new(&url, "endless", Some("e")).expect("valid URL");
+    let e = push.push("x 1\n").expect_err("an endless answer");
+    assert!(e.to_string().contains("longer than 1048576 bytes"), "{e}");
+}
+
+#[test]
+fn urls_with_line_breaks_or_credentials_are_refused_without_echoing_secrets() {
+    let e = Pushgateway::new("http://127.0.0.1:9/\r\nX-Injected: 1", "j", None).expect_err("CR/LF");
+    assert!(e.to_string().contains("control characters"), "{e}");
+    let e = Pushgateway::new("http://ops:s3cret@127.0.0.1:9091", "j", None).expect_err("credentials");
+    assert!(!e.to_string().contains("s3cret") && e.to_string().contains("***@"), "{e}");
+    let e = tidepool::monitor::alertmanager::Alertmanager::new("http://ops:s3cret@127.0.0.1:9093")
+        .expect_err("credentials");
+    assert!(!e.to_string().contains("s3cret"), "{e}");
+}

@@ -84,3 +84,23 @@ fn directories_and_oversized_settings_are_refused() {
     refused(&["validate", big.to_str().expect("utf-8")], "larger than the 16777216 bytes read at most");
     refused(&["config", "check", big.to_str().expect("utf-8")], "larger than");
 }
+
+/// Names reach the terminal, report.md and metric labels: an escape
+/// sequence or a line break in one is refused at its line.
+#[test]
+fn control_characters_in_names_are_refused_at_their_line() {
+    let body = "[pool]\nmin = 1\nmax = 2\n[[phase]]\nname = \"p\"\nduration = \"1s\"\narrival = { process = \"poisson\", rate = 1 }\nhold = { dist = \"constant\", value = \"1ms\" }\n";
+    let lock = "[[lock]]\nname = \"l\"\nhold = { dist = \"constant\", value = \"1ms\" }\n";
+    let cache = "[cache]\nname = \"c\"\ncapacity = 1\nkeys = 1\nmiss_cost = { dist = \"constant\", value = \"1ms\" }\n";
+    let cases = [
+        (format!("name = \"x\\u001b[31mred\"\n{body}"), 1),
+        (body.replace("name = \"p\"", "name = \"p\\nq\""), 5),
+        (format!("{body}{}", lock.replace("name = \"l\"", "name = \"l\\t\""),), 10),
+        (format!("{body}{}", cache.replace("name = \"c\"", "name = \"c\\r\""),), 10),
+    ];
+    for (text, line) in cases {
+        let e = tidepool::sim::Workload::parse(&text, "names.toml").expect_err(&text).to_string();
+        assert!(e.starts_with(&format!("names.toml:{line}:")) && e.contains("control characters"), "{e}");
+        assert!(!e.contains('\u{1b}'), "the error echoes the escape: {e:?}");
+    }
+}

@@ -644,7 +644,7 @@ pub fn parse_timestamp(s: &str) -> Option<f64> {
     let mut d = date.split('-');
     let (y, m, day): (i64, u32, u32) =
         (d.next()?.parse().ok()?, d.next()?.parse().ok()?, d.next()?.parse().ok()?);
-    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=days_in_month(y, m)).contains(&day) {
         return None;
     }
     let mut t = time.split(':');
@@ -654,6 +654,16 @@ pub fn parse_timestamp(s: &str) -> Option<f64> {
         return None;
     }
     Some(days_from_civil(y, m, day) as f64 * 86_400.0 + f64::from(hh * 3600 + mm * 60) + ss - offset)
+}
+
+/// Days in month `m` of year `y` (proleptic Gregorian): `2024-02-30` is no date.
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -680,6 +690,12 @@ mod tests {
         assert_eq!(parse_timestamp("2014-04-10T02:04:00.5+02:00"), Some(1_397_088_240.5));
         assert_eq!(parse_timestamp("2014-04-09T19:04:00-05:00"), Some(1_397_088_240.0));
         assert_eq!(parse_timestamp("2014-13-10 00:04:00"), None);
+        assert_eq!(parse_timestamp("2024-02-30 00:00:00"), None);
+        assert_eq!(parse_timestamp("2023-02-29 00:00:00"), None);
+        assert_eq!(parse_timestamp("2024-04-31T00:00:00Z"), None);
+        assert_eq!(parse_timestamp("2024-02-29 00:00:00"), Some(1_709_164_800.0));
+        assert_eq!(parse_timestamp("2000-02-29 00:00:00"), Some(951_782_400.0));
+        assert_eq!(parse_timestamp("1900-02-29 00:00:00"), None);
         assert_eq!(parse_timestamp("yesterday"), None);
     }
 

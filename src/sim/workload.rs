@@ -432,8 +432,13 @@ impl Sampler {
                 x.clamp(*min, *max)
             }
         };
-        if x.is_finite() && x > 0.0 {
-            x.min(u64::MAX as f64) as u64
+        // A heavy tail can draw an enormous value, even infinity (a Pareto
+        // with a small shape): that is a hold past any run's end, capped at
+        // the longest run (30 days), never 0. NaN (none of the samplers
+        // makes one) and negatives are 0.
+        const CAP_NS: f64 = MAX_DURATION.as_nanos() as f64;
+        if x > 0.0 {
+            x.min(CAP_NS) as u64
         } else {
             0
         }
@@ -823,6 +828,23 @@ impl Workload {
         };
         if raw.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
             return Err(at("name", "must not be empty".into()));
+        }
+        // Names reach the terminal, report.md/html and metric labels: no
+        // escape sequences, line breaks or other control characters.
+        let control = |n: &str| n.chars().any(char::is_control);
+        const NO_CONTROL: &str =
+            "control characters (escape sequences, line breaks, tabs) are not allowed in a name";
+        if raw.name.as_deref().is_some_and(control) {
+            return Err(at("name", NO_CONTROL.into()));
+        }
+        if let Some(i) = raw.phase.iter().position(|p| control(&p.name)) {
+            return Err(in_table("[[phase]]", i, "name", NO_CONTROL.into()));
+        }
+        if let Some(i) = raw.lock.iter().position(|l| control(&l.name)) {
+            return Err(in_table("[[lock]]", i, "name", NO_CONTROL.into()));
+        }
+        if raw.cache.as_ref().is_some_and(|c| control(&c.name)) {
+            return Err(in_table("[cache]", 0, "name", NO_CONTROL.into()));
         }
         if let Some(hold) = &raw.hold {
             check_dist(hold).map_err(|m| at("hold", m))?;
@@ -1303,6 +1325,23 @@ fn de_workers<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
 
 #[cfg(test)]
 mod tests {
+
+    /// A Pareto of shape 0.01 draws infinity now and then (its quantile
+    /// function overflows): such a draw is a hold past the run's end, never
+    /// 0 ns (which made the heaviest operations the quickest).
+    #[test]
+    fn an_infinite_draw_is_the_longest_hold_not_zero() {
+        use rand::SeedableRng;
+        let dist = Dist::Pareto { scale: Duration::from_millis(1), shape: 0.01 };
+        let sampler = dist.sampler();
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        let draws: Vec<u64> = (0..10_000).map(|_| sampler.sample_ns(&mut rng)).collect();
+        assert!(draws.iter().all(|&d| d >= 1_000_000), "a draw below the scale");
+        let cap = MAX_DURATION.as_nanos() as u64;
+        assert!(draws.contains(&cap), "no draw reached the cap");
+        assert!(draws.iter().all(|&d| d <= cap));
+    }
+
     use super::*;
 
     const BASE: &str = "[pool]\nmin = 2\nmax = 4\n[[phase]]\nname = \"a\"\nduration = \"10s\"\n";

@@ -75,3 +75,37 @@ fn urls_with_line_breaks_or_credentials_are_refused_without_echoing_secrets() {
         .expect_err("credentials");
     assert!(!e.to_string().contains("s3cret"), "{e}");
 }
+
+/// An Alertmanager that accepts and never answers does not stall the
+/// monitor: delivering only queues (the posting is another thread's), and
+/// past the queue's bound events are dropped and counted.
+#[test]
+fn a_dead_alertmanager_never_stalls_the_monitor() {
+    use tidepool::monitor::alertmanager::{Alertmanager, QUEUE};
+    use tidepool::monitor::{AlertEvent, AlertSink, AlertState, Kind, Severity};
+
+    let url = server(|_stream| std::thread::sleep(Duration::from_secs(3600)));
+    let mut sink = Alertmanager::new(&url).expect("valid URL");
+    let event = |i: usize| AlertEvent {
+        at: i as f64,
+        kind: Kind::PoolWait,
+        subject: "p".into(),
+        state: AlertState::Firing,
+        severity: Severity::Warning,
+        previous: Severity::None,
+        value: 0.1,
+        expected: 0.01,
+        summary: "stalled sink".into(),
+    };
+    let clock = Clock::system();
+    let start = clock.now();
+    for i in 0..QUEUE + 50 {
+        sink.deliver(&event(i));
+    }
+    let took = clock.now() - start;
+    assert!(took < Duration::from_secs(2), "delivering {} events took {took:?}", QUEUE + 50);
+    // One event is with the thread, QUEUE wait in line: the rest dropped.
+    assert!(sink.dropped() >= 49 && sink.dropped() <= 50, "dropped {}", sink.dropped());
+    // Not waiting for the stalled peer to time out every queued event.
+    std::mem::forget(sink);
+}

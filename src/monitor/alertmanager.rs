@@ -11,8 +11,24 @@
 //!
 //! The request is plain HTTP/1.1 (`crate::http`): one small POST per event
 //! to an Alertmanager on the local network. `https://` URLs are refused.
+//!
+//! Delivery runs on a thread of its own behind a bounded queue
+//! ([`QUEUE`] events): the monitor only queues, so a slow or dead
+//! Alertmanager never stalls it or the run; events that find the queue full
+//! are dropped and counted ([`Alertmanager::dropped`]). Dropping the sink
+//! waits up to [`FLUSH`] for the queue to drain, so the last events of a run
+//! (its resolutions) are sent.
 
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// Events queued for delivery at most.
+pub const QUEUE: usize = 1024;
+
+/// How long dropping an [`Alertmanager`] waits for its queue to drain.
+pub const FLUSH: Duration = Duration::from_secs(15);
 
 use super::{AlertEvent, AlertSink, AlertState, Severity};
 
@@ -36,10 +52,24 @@ pub enum AlertmanagerError {
 pub struct Alertmanager {
     endpoint: crate::http::Endpoint,
     labels: Vec<(String, String)>,
-    /// Events that could not be delivered.
-    pub failures: u64,
-    /// The last delivery error.
-    pub last_error: Option<String>,
+    stats: Arc<Stats>,
+    /// The delivery thread, started with the first event.
+    courier: Option<Courier>,
+}
+
+/// What the delivery thread counts.
+#[derive(Debug, Default)]
+struct Stats {
+    failures: AtomicU64,
+    dropped: AtomicU64,
+    last_error: parking_lot::Mutex<Option<String>>,
+}
+
+#[derive(Debug)]
+struct Courier {
+    queue: SyncSender<serde_json::Value>,
+    /// Closed by the thread when the queue is drained and closed.
+    done: Receiver<()>,
 }
 
 impl Alertmanager {
@@ -50,7 +80,67 @@ impl Alertmanager {
     /// [`AlertmanagerError`] for a URL that is not plain HTTP or does not resolve.
     pub fn new(url: &str) -> Result<Alertmanager, AlertmanagerError> {
         let endpoint = crate::http::Endpoint::parse(url).map_err(AlertmanagerError::Url)?;
-        Ok(Alertmanager { endpoint, labels: Vec::new(), failures: 0, last_error: None })
+        Ok(Alertmanager { endpoint, labels: Vec::new(), stats: Arc::default(), courier: None })
+    }
+
+    /// Posts that failed (the Alertmanager refused or could not be reached).
+    pub fn failures(&self) -> u64 {
+        self.stats.failures.load(Ordering::Relaxed)
+    }
+
+    /// Events dropped because the delivery queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.stats.dropped.load(Ordering::Relaxed)
+    }
+
+    /// The last delivery error.
+    pub fn last_error(&self) -> Option<String> {
+        self.stats.last_error.lock().clone()
+    }
+
+    /// Queues `alerts` for the delivery thread (started on first use).
+    fn send(&mut self, alerts: serde_json::Value) {
+        if self.courier.is_none() {
+            self.courier = self.start();
+        }
+        let Some(courier) = &self.courier else {
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        match courier.queue.try_send(alerts) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                if self.stats.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+                    tracing::warn!("the Alertmanager delivery queue is full: alerts dropped (counted)");
+                }
+            }
+        }
+    }
+
+    fn start(&self) -> Option<Courier> {
+        let (queue, inbox) = sync_channel::<serde_json::Value>(QUEUE);
+        let (done_tx, done) = sync_channel::<()>(1);
+        let (endpoint, stats) = (self.endpoint.clone(), Arc::clone(&self.stats));
+        let spawned = std::thread::Builder::new().name("tidepool-alertmanager".into()).spawn(move || {
+            for alerts in inbox {
+                let posted =
+                    endpoint.request("POST", "/api/v2/alerts", "application/json", &alerts.to_string());
+                if let Err(e) = posted {
+                    if stats.failures.fetch_add(1, Ordering::Relaxed) == 0 {
+                        tracing::warn!(error = %e, "delivering an alert to Alertmanager failed");
+                    }
+                    *stats.last_error.lock() = Some(e);
+                }
+            }
+            drop(done_tx);
+        });
+        match spawned {
+            Ok(_) => Some(Courier { queue, done }),
+            Err(e) => {
+                tracing::warn!(error = %e, "no Alertmanager delivery thread: alerts are dropped");
+                None
+            }
+        }
     }
 
     /// Adds a label to every alert (e.g. `job`, `instance`).
@@ -89,11 +179,6 @@ impl Alertmanager {
         }
         alert
     }
-
-    /// Posts `alerts` (a JSON array).
-    fn post(&self, alerts: &serde_json::Value) -> Result<u16, String> {
-        self.endpoint.request("POST", "/api/v2/alerts", "application/json", &alerts.to_string())
-    }
 }
 
 fn capitalize(word: &str) -> String {
@@ -118,12 +203,17 @@ impl AlertSink for Alertmanager {
             AlertState::Resolved => alerts.push(self.alert_json(event, event.previous, Some(now))),
             AlertState::Suppressed => return,
         }
-        if let Err(e) = self.post(&serde_json::Value::Array(alerts)) {
-            self.failures += 1;
-            if self.failures == 1 {
-                tracing::warn!(error = %e, "delivering an alert to Alertmanager failed");
-            }
-            self.last_error = Some(e);
+        self.send(serde_json::Value::Array(alerts));
+    }
+}
+
+impl Drop for Alertmanager {
+    /// Closes the queue and waits up to [`FLUSH`] for what is in it to be
+    /// posted (a run's last events are its resolutions).
+    fn drop(&mut self) {
+        if let Some(Courier { queue, done }) = self.courier.take() {
+            drop(queue);
+            let _ = done.recv_timeout(FLUSH);
         }
     }
 }

@@ -243,11 +243,22 @@ impl AgentConfig {
         K: AsRef<str>,
         V: AsRef<str>,
     {
+        let vars: Vec<(String, String)> =
+            vars.into_iter().map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string())).collect();
+        // `TIDEPOOL_POOL_MAX_SIZE` (one underscore) looks like an override
+        // and would be silently ignored: say how to write it.
+        if let Some((var, _)) = vars.iter().find(|(k, _)| near_miss(k)) {
+            let fixed = var.replacen('_', "__", 2).replacen("__", "_", 1);
+            return Err(ConfigError::Env {
+                var: var.clone(),
+                message: format!("not an override: write {fixed} (two underscores between section and key)"),
+            });
+        }
         let mut overrides: Vec<(String, Vec<String>, String)> = vars
-            .into_iter()
+            .iter()
             .filter_map(|(k, v)| {
-                let path = env_path(k.as_ref())?;
-                Some((k.as_ref().to_string(), path, v.as_ref().to_string()))
+                let path = env_path(k)?;
+                Some((k.clone(), path, v.clone()))
             })
             .collect();
         if overrides.is_empty() {
@@ -386,6 +397,19 @@ fn env_path(var: &str) -> Option<Vec<String>> {
         path[0] = "monitoring".into();
     }
     Some(path)
+}
+
+/// A variable that names a section with one underscore before its key
+/// (`TIDEPOOL_POOL_MAX_SIZE`), not two.
+fn near_miss(var: &str) -> bool {
+    let Some(rest) = var.strip_prefix(ENV_PREFIX) else { return false };
+    if rest.contains("__") {
+        return false;
+    }
+    let lower = rest.to_ascii_lowercase();
+    SECTIONS.iter().chain(&["monitor"]).any(|section| {
+        lower.strip_prefix(section).is_some_and(|after| after.starts_with('_') && after.len() > 1)
+    })
 }
 
 /// An environment value as TOML (`32`, `true`, `"x"`, `{ a = 1 }`), else

@@ -172,6 +172,14 @@ impl Default for ExportConfig {
     }
 }
 
+/// Label names a global label may not take: `le` and `quantile` belong to
+/// histograms and summaries in the exposition format, the others are labels
+/// of tidepool's own series (a second `pool` label would make both invalid).
+pub const RESERVED_LABELS: [&str; 15] = [
+    "le", "quantile", "pool", "lock", "mode", "cache", "cause", "kind", "severity", "phase", "result",
+    "resource", "path", "reason", "state",
+];
+
 impl ExportConfig {
     /// The `job` label, else `tidepool`.
     ///
@@ -202,6 +210,15 @@ impl ExportConfig {
                 return Err((
                     format!("labels.{name}"),
                     "not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)".into(),
+                ));
+            }
+            if RESERVED_LABELS.contains(&name.as_str()) {
+                return Err((
+                    format!("labels.{name}"),
+                    format!(
+                        "reserved: the exposition format or tidepool's own series use it (reserved: {})",
+                        RESERVED_LABELS.join(", ")
+                    ),
                 ));
             }
             if let Err(e) = check_label_value(value) {

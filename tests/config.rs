@@ -347,3 +347,34 @@ fn agent_from_config_serves_labels_and_pool_settings() {
     assert!(request.starts_with("PUT /metrics/job/checkout/instance/web-7 "), "{request}");
     assert!(body.contains("tidepool_pool_size_max{") && body.contains("pool=\"orders\""), "{body}");
 }
+
+/// `TIDEPOOL_POOL_MAX_SIZE` (one underscore between section and key) used
+/// to be ignored without a word: it is an error saying how to write it.
+#[test]
+fn an_override_with_one_underscore_is_an_error_not_ignored() {
+    use tidepool::config::AgentConfig;
+    let e = AgentConfig::default().with_env([("TIDEPOOL_POOL_MAX_SIZE", "32")]).expect_err("near miss");
+    let e = e.to_string();
+    assert!(e.starts_with("TIDEPOOL_POOL_MAX_SIZE: ") && e.contains("TIDEPOOL_POOL__MAX_SIZE"), "{e}");
+    let e =
+        AgentConfig::default().with_env([("TIDEPOOL_MONITOR_SAMPLE_INTERVAL", "5s")]).expect_err("near miss");
+    assert!(e.to_string().contains("TIDEPOOL_MONITOR__SAMPLE_INTERVAL"), "{e}");
+    // Variables that are no overrides at all stay ignored.
+    let config = AgentConfig::default()
+        .with_env([("TIDEPOOL_LOG", "debug"), ("TIDEPOOL_REPLAY_CACHE", "0"), ("HOME", "/root")])
+        .expect("not overrides");
+    assert_eq!(config.pool.max_size, AgentConfig::default().pool.max_size);
+}
+
+/// A global label named like a histogram's `le` (or a label tidepool's own
+/// series carry) would make the exposition invalid: refused at its line.
+#[test]
+fn reserved_label_names_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for name in ["le", "quantile", "pool"] {
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, format!("[export]\nlabels = {{ {name} = \"x\" }}\n")).expect("write");
+        let e = tidepool::config::AgentConfig::load(&path).expect_err(name).to_string();
+        assert!(e.contains(&format!("export.labels.{name}: reserved")) && e.contains(":2:"), "{e}");
+    }
+}

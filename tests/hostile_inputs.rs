@@ -104,3 +104,32 @@ fn control_characters_in_names_are_refused_at_their_line() {
         assert!(!e.contains('\u{1b}'), "the error echoes the escape: {e:?}");
     }
 }
+
+/// `--listen` with port 0 would serve /metrics where nobody can find it:
+/// refused; and the report's replay line reruns into its own --out (so
+/// it carries --force).
+#[test]
+fn port_zero_is_refused_and_the_replay_line_reruns() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let workload = dir.path().join("w.toml");
+    std::fs::write(
+        &workload,
+        "duration = \"1s\"\n[pool]\nmin = 1\nmax = 2\n[[phase]]\nname = \"p\"\nduration = \"1s\"\narrival = { process = \"poisson\", rate = 10 }\nhold = { dist = \"constant\", value = \"1ms\" }\n",
+    )
+    .expect("write");
+    let w = workload.to_str().expect("utf-8");
+    let out = dir.path().join("out");
+    let o = out.to_str().expect("utf-8");
+    refused(&["soak", w, "--time", "wall", "--listen", "127.0.0.1:0", "--out", o], "port 0");
+    let (done, _) = bounded(&["soak", w, "--out", o, "-q"]);
+    assert_eq!(done.status.code(), Some(0), "{}", String::from_utf8_lossy(&done.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).expect("report"))
+            .expect("json");
+    let replay = report["replay"].as_str().expect("replay line").to_string();
+    assert!(replay.ends_with("--force"), "{replay}");
+    // Run it as printed: it replaces the results with the same ones.
+    let args: Vec<&str> = replay.split_whitespace().skip(1).collect();
+    let (again, _) = bounded(&args);
+    assert_eq!(again.status.code(), Some(0), "{replay}: {}", String::from_utf8_lossy(&again.stderr));
+}

@@ -102,7 +102,8 @@ fn execute(
     quiet: bool,
 ) -> Result<(String, SoakEnd), CliError> {
     cmd += &time.command_suffix();
-    cmd += &format!(" --out {}", shell_word(&out.display().to_string()));
+    // The directory then holds this run's results: rerunning replaces them.
+    cmd += &format!(" --out {} --force", shell_word(&out.display().to_string()));
     let wall = time.time == TimeMode::Wall;
     let mut export = ExportConfig {
         serve: wall && !time.no_metrics,

@@ -631,6 +631,16 @@ impl<'p> Soak<'p> {
     ) -> Result<Option<Exporters>, SoakError> {
         let config = ExportConfig { pushgateway: None, ..export.clone() };
         let listen = export.listen;
+        if export.serve && listen.port() == 0 {
+            return Err(SoakError::Input(format!(
+                "--listen {listen}: port 0 would serve /metrics on a port nobody is told: name a port"
+            )));
+        }
+        if export.serve && !listen.ip().is_loopback() {
+            progress.notice(&format!(
+                "--listen {listen}: /metrics is reachable from other machines (not a loopback address)"
+            ));
+        }
         match Exporters::install(&config) {
             Ok(exporters) => {
                 if let Some(url) = &export.otlp_endpoint {

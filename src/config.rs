@@ -184,7 +184,7 @@ impl AgentConfig {
     pub fn parse(text: &str, file: &str) -> Result<AgentConfig, ConfigError> {
         let config: AgentConfig = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map_or((0, 0), |span| line_col(text, span.start));
-            let message = e.message().trim().to_string();
+            let message = crate::text::clip(e.message().trim(), crate::text::MAX_MESSAGE_BYTES);
             let mut field = field_at(text, line, &message);
             // Inside an inline table: `pool_wait = { fatal = 1 }` is `pool_wait.fatal`.
             let source = text.lines().nth(line.saturating_sub(1)).unwrap_or("");

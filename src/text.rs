@@ -137,6 +137,30 @@ fn kind_of(t: &std::fs::FileType) -> &'static str {
     }
 }
 
+/// `message` cut to about `max` bytes (at a character boundary), saying how
+/// long it was: errors quote values from input files, which may be
+/// megabytes long.
+///
+/// ```
+/// let long = "x".repeat(10_000);
+/// let clipped = tidepool::text::clip(&long, 100);
+/// assert!(clipped.len() < 200 && clipped.ends_with("(10000 bytes in all)"));
+/// assert_eq!(tidepool::text::clip("short", 100), "short");
+/// ```
+pub fn clip(message: &str, max: usize) -> String {
+    if message.len() <= max {
+        return message.to_string();
+    }
+    let mut end = max;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &message[..end], message.len())
+}
+
+/// The longest error message quoted from an input, bytes.
+pub const MAX_MESSAGE_BYTES: usize = 400;
+
 /// 1-based (line, column) of a byte offset.
 pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());

@@ -133,3 +133,30 @@ fn port_zero_is_refused_and_the_replay_line_reruns() {
     let (again, _) = bounded(&args);
     assert_eq!(again.status.code(), Some(0), "{replay}: {}", String::from_utf8_lossy(&again.stderr));
 }
+
+/// An error quotes the offending value, but not a megabyte of it.
+#[test]
+fn errors_do_not_echo_megabyte_long_values() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let workload = dir.path().join("long.toml");
+    std::fs::write(&workload, format!("[pool]\nmin = 1\nmax = \"{}\"\n", "y".repeat(1 << 20)))
+        .expect("write");
+    let config = dir.path().join("long-agent.toml");
+    std::fs::write(&config, format!("[pool]\nmax_size = \"{}\"\n", "y".repeat(1 << 20))).expect("write");
+    for args in [
+        vec!["validate", workload.to_str().expect("utf-8")],
+        vec!["config", "check", config.to_str().expect("utf-8")],
+    ] {
+        let (out, _) = bounded(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr.len() < 1000
+                && stderr.contains("bytes in all")
+                && (stderr.contains(":2:") || stderr.contains(":3:")),
+            "{args:?}: {} bytes: {}",
+            stderr.len(),
+            &stderr[..stderr.len().min(300)]
+        );
+    }
+}

@@ -736,7 +736,7 @@ impl Workload {
         }
         let mut raw: RawWorkload = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map_or((0, 0), |span| line_col(text, span.start));
-            let message = e.message().trim().to_string();
+            let message = crate::text::clip(e.message().trim(), crate::text::MAX_MESSAGE_BYTES);
             let field = field_at(text, line, &message);
             WorkloadError::Invalid { file: file.into(), line, column, field, message }
         })?;

@@ -44,6 +44,8 @@ use crate::de::{de_duration, ser_duration};
 
 pub use metrics_exporter_prometheus::PrometheusHandle;
 
+mod listener;
+pub use listener::{CONNECTION_DEADLINE, HEADER_TIMEOUT, MAX_CONNECTIONS};
 #[cfg(feature = "otlp")]
 mod otlp;
 #[cfg(feature = "otlp")]
@@ -490,27 +492,18 @@ impl PrometheusExporter {
             .enable_all()
             .build()
             .map_err(|e| ExportError::Exporter(e.to_string()))?;
-        let built = {
-            let _entered = runtime.enter();
-            self.builder()?.with_http_listener(addr).build()
-        };
-        let (recorder, exporter) = built.map_err(|e| match e {
-            metrics_exporter_prometheus::BuildError::FailedToCreateHTTPListener(message) => {
-                ExportError::Bind { addr, message }
-            }
-            other => ExportError::Exporter(other.to_string()),
-        })?;
+        let listener =
+            listener::bind(&runtime, addr).map_err(|e| ExportError::Bind { addr, message: e.to_string() })?;
+        let recorder = self.builder()?.build_recorder();
         let handle = recorder.handle();
         metrics::set_global_recorder(wrap(recorder)).map_err(|_| ExportError::AlreadyInstalled)?;
         crate::pool::metrics::describe();
         crate::sync::metrics::describe();
+        spawn_upkeep(handle.clone(), self.upkeep)?;
+        let served = handle.clone();
         std::thread::Builder::new()
             .name("tidepool-exporter".into())
-            .spawn(move || {
-                if let Err(e) = runtime.block_on(exporter) {
-                    tracing::error!(error = ?e, "prometheus exporter stopped");
-                }
-            })
+            .spawn(move || runtime.block_on(listener::serve(listener, served)))
             .map_err(|e| ExportError::Exporter(e.to_string()))?;
         Ok(handle)
     }

@@ -160,3 +160,41 @@ fn errors_do_not_echo_megabyte_long_values() {
         );
     }
 }
+
+#[test]
+fn a_corrupt_line_in_samples_does_not_refuse_recovery_from_a_good_checkpoint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let w = common::write(
+        dir.path(),
+        "w.toml",
+        "name = \"torn\"\nduration = \"60s\"\nsample_interval = \"1s\"\nhold = { dist = \"constant\", value = \"10ms\" }\n\
+         [pool]\nmax = 4\n[[phase]]\nname = \"p\"\nduration = \"60s\"\narrival = { process = \"poisson\", rate = 50 }\n",
+    );
+    let out = dir.path().join("out");
+    let o = common::tidepool(&["soak", &w, "--out", out.to_str().expect("utf-8"), "-q"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // What a killed run leaves: its checkpoint (a report marked
+    // interrupted) and its samples, here with one line garbled mid-file.
+    let mut checkpoint = common::json(&out.join("report.json"));
+    checkpoint["interrupted"] = serde_json::Value::Bool(true);
+    std::fs::write(out.join("checkpoint.json"), checkpoint.to_string()).expect("checkpoint");
+    for name in ["report.json", "report.md", "report.html"] {
+        std::fs::remove_file(out.join(name)).expect("remove");
+    }
+    let samples = out.join("samples.jsonl");
+    let text = std::fs::read_to_string(&samples).expect("samples");
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines[9] = "\u{0}\u{0}\u{0}{\"t\": 10.0, garbage".into();
+    std::fs::write(&samples, lines.join("\n") + "\n").expect("garble");
+
+    let o = common::tidepool(&["report", out.to_str().expect("utf-8")]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        stdout.contains("RECOVERED") && stdout.contains("1 line(s)") && stdout.contains("line 10"),
+        "{stdout}"
+    );
+    let report = common::json(&out.join("report.json"));
+    let caveats = report["caveats"].to_string();
+    assert!(caveats.contains("line 10"), "{caveats}");
+}

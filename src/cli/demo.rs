@@ -125,7 +125,7 @@ pub fn run(args: &DemoArgs) -> Result<DemoReport, CliError> {
         match Exporters::install(&export) {
             Ok(_) => Some(args.listen),
             Err(e @ tidepool::export::ExportError::Bind { .. }) if args.metrics_optional => {
-                eprintln!(
+                say!(
                     "tidepool: --listen {}: {e}; going on without /metrics (--metrics-optional)",
                     args.listen
                 );
@@ -160,7 +160,7 @@ pub fn run(args: &DemoArgs) -> Result<DemoReport, CliError> {
         .build()
         .map_err(|e| CliError::Run(e.to_string()))?;
 
-    eprintln!(
+    say!(
         "tidepool demo: {} threads for {} s{}",
         args.threads,
         args.seconds,

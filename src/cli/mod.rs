@@ -10,7 +10,17 @@
 //! | 2 | bad input: usage, settings, a workload file, a port already in use |
 //! | 130 | interrupted (Ctrl-C, SIGTERM); the reports are still written |
 //!
-//! A closed stdout (`tidepool demo | head`) is not an error.
+//! A closed stdout (`tidepool demo | head`) is not an error, and neither is
+//! a stderr that cannot be written (a full disk under `2> log`): messages
+//! to it are best effort, never a panic.
+
+/// `eprintln!` that ignores a stderr it cannot write to.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 
 mod args;
 mod config;
@@ -119,7 +129,7 @@ fn finish_run(run: Result<(String, SoakEnd), CliError>) -> ExitCode {
 }
 
 fn fail(e: &CliError) -> ExitCode {
-    eprintln!("tidepool: error: {e}");
+    say!("tidepool: error: {e}");
     ExitCode::from(e.exit_code())
 }
 

@@ -23,6 +23,7 @@ impl From<SoakError> for CliError {
         match e {
             SoakError::Input(m) => CliError::Input(m),
             SoakError::Run(m) => CliError::Run(m),
+            SoakError::Unwritten { message, summary } => CliError::Run(format!("{message}\n\n{summary}")),
             other => CliError::Run(other.to_string()),
         }
     }
@@ -184,7 +185,7 @@ impl Shown {
     fn line(&self, line: &str) {
         match &self.bar {
             Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
+            None => say!("{line}"),
         }
     }
 
@@ -214,7 +215,7 @@ impl Progress for Shown {
             self.last_line = at.elapsed;
             let done = at.covered / at.total;
             let eta = if done > 0.0 { at.elapsed / done - at.elapsed } else { 0.0 };
-            eprintln!(
+            say!(
                 "tidepool: {} of {}{} ({:.0} %), {}, phase {}, ETA {:.0} s",
                 human_seconds(at.covered),
                 human_seconds(at.total),

@@ -45,7 +45,18 @@ pub fn recover(samples: &Path, out: Option<&Path>, force: bool) -> Result<String
     let mut report: Report = serde_json::from_str(&text).map_err(|e| {
         RecoverError::Input(format!("{}:{}:{}: {e}", checkpoint.display(), e.line(), e.column()))
     })?;
-    let (samples_seconds, after, arrivals_after) = scan(&samples, report.virtual_seconds)?;
+    let scanned = scan(&samples, report.virtual_seconds)?;
+    let (samples_seconds, after, arrivals_after) = (scanned.reach, scanned.after, scanned.arrivals);
+    let skipped = scanned.first_corrupt.map(|(line, why)| {
+        format!(
+            "{} line(s) of {} are not samples and were skipped (the first, line {line}: {why})",
+            scanned.corrupt,
+            samples.display()
+        )
+    });
+    if let Some(caveat) = &skipped {
+        report.caveats.push(caveat.clone());
+    }
     report.recovered = Some(Recovery {
         checkpoint_seconds: report.virtual_seconds,
         samples_seconds: samples_seconds.max(report.virtual_seconds),
@@ -77,8 +88,9 @@ pub fn recover(samples: &Path, out: Option<&Path>, force: bool) -> Result<String
         .map_err(|e| RecoverError::Write(format!("writing the report: {e}")))?;
     write_atomic(&out, "report.html", &super::html::render(&report, &samples))
         .map_err(|e| RecoverError::Write(format!("writing the report: {e}")))?;
+    let skipped = skipped.map_or(String::new(), |s| format!("  {s}\n"));
     Ok(format!(
-        "report {}: RECOVERED — the checkpoint covers {} ({} arrived); the samples reach {} ({} samples, {} arrivals after it)\n  reports: {}, {}\n",
+        "report {}: RECOVERED — the checkpoint covers {} ({} arrived); the samples reach {} ({} samples, {} arrivals after it)\n{skipped}  reports: {}, {}\n",
         report.workload,
         human_seconds(report.virtual_seconds),
         report.ops.arrived,
@@ -90,39 +102,75 @@ pub fn recover(samples: &Path, out: Option<&Path>, force: bool) -> Result<String
     ))
 }
 
-/// Reads samples.jsonl: the time the samples reach, and the samples and
-/// arrivals after `covered` seconds. A torn last line (the kill came
-/// mid-write) is skipped; a malformed line before it is an error.
-fn scan(path: &Path, covered: f64) -> Result<(f64, u64, u64), RecoverError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| RecoverError::Input(format!("{}: {e}", path.display())))?;
-    let lines: Vec<&str> = text.lines().collect();
-    let (mut reach, mut after, mut arrivals) = (0.0f64, 0u64, 0u64);
-    for (i, line) in lines.iter().enumerate() {
-        if line.trim().is_empty() {
+/// What [`scan`] found in samples.jsonl.
+#[derive(Debug, Default)]
+struct Scanned {
+    /// The latest sample time.
+    reach: f64,
+    /// Samples after the checkpoint.
+    after: u64,
+    /// Their arrivals.
+    arrivals: u64,
+    /// Lines that are not a sample (a torn last line included), and the
+    /// first of them: line number and why.
+    corrupt: u64,
+    first_corrupt: Option<(u64, String)>,
+}
+
+/// Reads samples.jsonl line by line: the time the samples reach, and the
+/// samples and arrivals after `covered` seconds. A line that is not a
+/// sample (a torn last line after a kill, a sector lost on a bad disk) is
+/// skipped and counted: the checkpoint, not the samples, is what the
+/// reports are made of.
+fn scan(path: &Path, covered: f64) -> Result<Scanned, RecoverError> {
+    use std::io::BufRead;
+    let file = crate::text::open_regular(path)
+        .map_err(|e| RecoverError::Input(format!("{}: {e}", path.display())))?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut scanned = Scanned::default();
+    let mut line = Vec::new();
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| RecoverError::Input(format!("{}: {e}", path.display())))?;
+        if read == 0 {
+            break;
+        }
+        number += 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let value: serde_json::Value = match serde_json::from_str(line) {
-            Ok(v) => v,
-            Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => break,
-            Err(e) => {
-                return Err(RecoverError::Input(format!("{}:{}:{}: {e}", path.display(), i + 1, e.column())));
+        let sample =
+            serde_json::from_slice::<serde_json::Value>(&line).map_err(|e| e.to_string()).and_then(|v| {
+                let field = |name: &str| {
+                    v.get(name)
+                        .and_then(serde_json::Value::as_f64)
+                        .ok_or_else(|| format!("{name}: missing or not a number"))
+                };
+                Ok((field("t")?, field("arrived")?))
+            });
+        match sample {
+            Ok((t, arrived)) if t.is_finite() && arrived.is_finite() => {
+                scanned.reach = scanned.reach.max(t);
+                // Sample times and the checkpoint's come from the same
+                // clock reading; allow for the decimal round trip.
+                if t > covered + 1e-6 {
+                    scanned.after += 1;
+                    scanned.arrivals += arrived as u64;
+                }
             }
-        };
-        let field = |name: &str| {
-            value.get(name).and_then(serde_json::Value::as_f64).ok_or_else(|| {
-                RecoverError::Input(format!("{}:{}: {name}: missing or not a number", path.display(), i + 1))
-            })
-        };
-        let t = field("t")?;
-        let arrived = field("arrived")?;
-        reach = reach.max(t);
-        // Sample times and the checkpoint's come from the same clock
-        // reading; allow for the decimal round trip.
-        if t > covered + 1e-6 {
-            after += 1;
-            arrivals += arrived as u64;
+            Ok(_) => scanned.skip(number, "not a finite number".into()),
+            Err(why) => scanned.skip(number, why),
         }
     }
-    Ok((reach, after, arrivals))
+    Ok(scanned)
+}
+
+impl Scanned {
+    fn skip(&mut self, line: u64, why: String) {
+        self.corrupt += 1;
+        self.first_corrupt.get_or_insert((line, crate::text::clip(&why, 200)));
+    }
 }

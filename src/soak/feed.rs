@@ -5,6 +5,7 @@
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::clock::Clock;
@@ -63,10 +64,16 @@ pub struct Tick<'a> {
 
 /// The soak's [`Observer`].
 pub(super) struct Feed<'p> {
-    samples: BufWriter<std::fs::File>,
+    /// `samples.jsonl`; `None` once a write to it failed.
+    samples: Option<BufWriter<std::fs::File>>,
+    /// The bytes of whole lines in `samples.jsonl`.
+    samples_bytes: u64,
     alerts: BufWriter<std::fs::File>,
-    /// The first write error: the run goes on, and fails at its end.
+    /// The first write error (a full disk, say): it stops the run, whose
+    /// end then says what could and could not be written.
     pub(super) error: Option<std::io::Error>,
+    /// The run's stop flag, raised on the first write error.
+    stop: Arc<AtomicBool>,
     wall: Clock,
     pub(super) started: u64,
     total_seconds: f64,
@@ -120,6 +127,8 @@ pub(super) struct FeedParts<'p> {
     /// allocator), not the workload's model.
     pub(super) real_memory: bool,
     pub(super) progress: &'p mut dyn Progress,
+    /// The run's stop flag: a write error raises it.
+    pub(super) stop: Arc<AtomicBool>,
 }
 
 impl<'p> Feed<'p> {
@@ -128,9 +137,11 @@ impl<'p> Feed<'p> {
         let started = wall.now_nanos();
         let workload = &parts.checkpoint.workload;
         Feed {
-            samples: BufWriter::new(parts.samples),
+            samples: Some(BufWriter::new(parts.samples)),
+            samples_bytes: 0,
             alerts: BufWriter::new(parts.alerts),
             error: None,
+            stop: parts.stop,
             started,
             total_seconds: workload.duration.as_secs_f64(),
             arrived: 0,
@@ -167,9 +178,22 @@ impl<'p> Feed<'p> {
         self.progress
     }
 
+    /// Keeps the run's first write error and stops the run: going on
+    /// without writing would only lose more.
+    fn failed(&mut self, e: std::io::Error) {
+        if self.error.is_none() {
+            self.progress.notice(&format!("{e}: stopping the run"));
+            self.error = Some(e);
+        }
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
     /// Flushes `samples.jsonl`; the first error of the run, if any.
     pub(super) fn close(&mut self) -> Result<(), std::io::Error> {
-        let flushed = self.samples.flush().and_then(|()| self.alerts.flush());
+        let out = &self.checkpoint.out;
+        let samples = self.samples.as_mut().map_or(Ok(()), |s| s.flush());
+        let flushed = (samples.map_err(|e| named(e, out, "samples.jsonl")))
+            .and_then(|()| self.alerts.flush().map_err(|e| named(e, out, "alerts.jsonl")));
         match self.error.take() {
             Some(e) => Err(e),
             None => flushed,
@@ -191,7 +215,7 @@ impl<'p> Feed<'p> {
             if self.error.is_none() {
                 let line = serde_json::to_string(&event).unwrap_or_default();
                 if let Err(e) = writeln!(self.alerts, "{line}").and_then(|()| self.alerts.flush()) {
-                    self.error = Some(e);
+                    self.failed(named(e, &self.checkpoint.out, "alerts.jsonl"));
                 }
             }
             self.progress.alert(&event);
@@ -209,6 +233,11 @@ impl<'p> Feed<'p> {
         report.caveats.extend(c.caveats.iter().cloned());
         report.with_monitor(&c.workload, self.monitor.report())
     }
+}
+
+/// `e` with the path it concerns.
+fn named(e: std::io::Error, dir: &std::path::Path, name: &str) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{}: {e}", dir.join(name).display()))
 }
 
 impl Observer for Feed<'_> {
@@ -243,9 +272,13 @@ impl Observer for Feed<'_> {
     }
 
     fn on_checkpoint(&mut self, outcome: &Outcome, figures: Option<&WallFigures>) {
+        // After a failed write the last good checkpoint stays as it is.
+        if self.error.is_some() {
+            return;
+        }
         let report = self.report(outcome, figures);
         if let Err(e) = report::write_atomic(&self.checkpoint.out, report::CHECKPOINT, &report.to_json()) {
-            self.error.get_or_insert(e);
+            self.failed(e);
         }
     }
 
@@ -268,16 +301,22 @@ impl Observer for Feed<'_> {
             }
         }
         self.arrived += sample.arrived;
-        if self.error.is_none() {
+        if let (None, Some(samples)) = (&self.error, &mut self.samples) {
             let line = serde_json::to_string(sample).unwrap_or_default();
-            if let Err(e) = writeln!(self.samples, "{line}") {
-                self.error = Some(e);
+            // Every line reaches the file as it is taken: a run killed
+            // with -9 loses at most the interval in progress.
+            match writeln!(samples, "{line}").and_then(|()| samples.flush()) {
+                Ok(()) => self.samples_bytes += line.len() as u64 + 1,
+                Err(e) => {
+                    // Cut the half-written line (and drop what is still
+                    // buffered): the file stays whole lines.
+                    if let Some(samples) = self.samples.take() {
+                        let (file, _unwritten) = samples.into_parts();
+                        let _ = file.set_len(self.samples_bytes);
+                    }
+                    self.failed(named(e, &self.checkpoint.out, "samples.jsonl"));
+                }
             }
-        }
-        // Every line reaches the file as it is taken: a run killed with
-        // -9 loses at most the interval in progress.
-        if let Err(e) = self.samples.flush() {
-            self.error.get_or_insert(e);
         }
         let elapsed = self.wall.now_nanos().saturating_sub(self.started) as f64 / 1e9;
         self.progress.sample(&Tick {

@@ -127,6 +127,17 @@ pub enum SoakError {
     /// delivered (reports written before a failed push say so).
     #[error("{0}")]
     Run(String),
+    /// A write failed during or at the end of the run (a full disk, say):
+    /// the run stopped at once. `message` says what failed, how far the run
+    /// got and what was kept (the reports, or the last good checkpoint for
+    /// `tidepool report`); `summary` is what a finished run prints.
+    #[error("{message}")]
+    Unwritten {
+        /// What failed and what was kept.
+        message: String,
+        /// The end-of-run summary of what ran.
+        summary: String,
+    },
 }
 
 /// A finished soak: the report, how it ended, and where the files are.
@@ -542,6 +553,7 @@ impl<'p> Soak<'p> {
             rss_warmup,
             real_memory: runner.is_some(),
             progress,
+            stop: self.stop.clone(),
         });
         // `soak` or `replay`, as the command that replays this run says.
         let verb = if feed.checkpoint.replay.starts_with("tidepool replay") { "replay" } else { "soak" };
@@ -576,13 +588,16 @@ impl<'p> Soak<'p> {
         };
         feed.progress.finish();
         let samples_path = out.join("samples.jsonl");
-        feed.close().map_err(|e| SoakError::Run(format!("{}: {e}", samples_path.display())))?;
+        let closed = feed.close();
         let report = feed.report(&outcome, figures.as_ref());
-        let written = |e: std::io::Error| SoakError::Run(format!("writing the report: {e}"));
-        report::write_atomic(out, "report.json", &report.to_json()).map_err(written)?;
-        report::write_atomic(out, "report.md", &report.to_markdown()).map_err(written)?;
-        report::write_atomic(out, "report.html", &report::html::render(&report, &samples_path))
-            .map_err(written)?;
+        let written = report::write_atomic(out, "report.json", &report.to_json())
+            .and_then(|_| report::write_atomic(out, "report.md", &report.to_markdown()))
+            .and_then(|_| {
+                report::write_atomic(out, "report.html", &report::html::render(&report, &samples_path))
+            });
+        if closed.is_err() || written.is_err() {
+            return Err(self.unwritten(out, report, closed.err(), written.err()));
+        }
         // The report supersedes the checkpoint.
         let _ = std::fs::remove_file(out.join(report::CHECKPOINT));
         if let Some(group) = &pushgateway {
@@ -600,6 +615,59 @@ impl<'p> Soak<'p> {
             }
         }
         Ok(report)
+    }
+
+    /// The error of a run whose files could not all be written (a full
+    /// disk, say): what failed, what the run covered, what was kept, and the
+    /// summary a finished run prints.
+    fn unwritten(
+        &self,
+        out: &Path,
+        report: Report,
+        during: Option<std::io::Error>,
+        reports: Option<std::io::Error>,
+    ) -> SoakError {
+        let mut message = String::new();
+        if let Some(e) = &during {
+            message += &format!(
+                "writing {e}: the run stopped early, after {} of {}",
+                human_seconds(report.virtual_seconds),
+                fmt_duration(self.workload.duration)
+            );
+        }
+        let checkpoint = out.join(report::CHECKPOINT);
+        match &reports {
+            None => message += "; the reports cover what ran (samples.jsonl ends where the write failed)",
+            Some(e) => {
+                if !message.is_empty() {
+                    message += "; ";
+                }
+                message += &format!("the reports could not be written ({e})");
+                message += &if checkpoint.is_file() {
+                    format!(
+                        "; the last good checkpoint is kept: `tidepool report {}` writes the reports once there is room",
+                        shell_word(&out.display().to_string())
+                    )
+                } else {
+                    "; no checkpoint could be kept either".to_string()
+                };
+            }
+        }
+        if reports.is_none() {
+            // The reports supersede the checkpoint.
+            let _ = std::fs::remove_file(&checkpoint);
+        }
+        let end = SoakEnd::Interrupted;
+        let mut summary = SoakResult { report, end, out: out.to_path_buf(), trace: None }.summary();
+        if reports.is_some() {
+            // No report to point at.
+            summary = summary
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("reports:"))
+                .collect::<Vec<_>>()
+                .join("\n");
+        }
+        SoakError::Unwritten { message, summary }
     }
 
     /// The export settings with the run's labels: `job` (default

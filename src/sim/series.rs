@@ -92,6 +92,9 @@ fn changed(name: &str, what: String) -> WorkloadError {
 }
 
 /// A series' lines as checked rows: (Unix seconds, value).
+/// The closest two rows may be, in seconds.
+const MIN_ROW_SPACING_SECONDS: f64 = 1e-6;
+
 struct Rows<'a> {
     lines: LineReader<'a>,
     prev: Option<f64>,
@@ -140,6 +143,17 @@ impl<'a> Rows<'a> {
                         1,
                         "timestamp",
                         format!("`{ts}` is not after the previous row's (rows must be in time order)"),
+                    ));
+                }
+                // Closer rows would make intervals of 0 ns on the
+                // simulator's clock: their arrivals would vanish.
+                if t - prev < MIN_ROW_SPACING_SECONDS {
+                    return Err(invalid(
+                        file,
+                        n,
+                        1,
+                        "timestamp",
+                        format!("`{ts}` is less than 1 µs after the previous row's (rows must be at least 1 µs apart)"),
                     ));
                 }
             }

@@ -124,7 +124,12 @@ fn bad_series_exit_2_naming_file_line_and_field() {
     expect_bad(d, "neg.csv", b"timestamp,value\n100,5\n160,-1\n", "neg.csv:3:5: value");
     // 18 arrivals 0.1 ns after the first row: they used to vanish (0 ns
     // interval) and the run passed.
-    expect_bad(d, "close.csv", b"timestamp,value\n100,5\n100.0000000001,18\n101,1\n", "close.csv:3:1: timestamp");
+    expect_bad(
+        d,
+        "close.csv",
+        b"timestamp,value\n100,5\n100.0000000001,18\n101,1\n",
+        "close.csv:3:1: timestamp",
+    );
     expect_bad(d, "word.csv", b"timestamp,value\n100,five\n", "word.csv:2:5: value");
     expect_bad(d, "date.csv", b"timestamp,value\n2024-02-31x,1\n", "date.csv:2:1: timestamp");
     expect_bad(d, "empty.csv", b"", "empty");

@@ -252,6 +252,19 @@ impl Ledger {
         }
     }
 
+    /// `holding` operations of `phase` hold an object at `at` and
+    /// `waiting` ones have started but not yet been served: counted open,
+    /// as [`Ledger::still_open`] at a run's end (the waiting ones arrive
+    /// now, as an acquire cut short at the end does).
+    pub(crate) fn open_now(&mut self, phase: u16, at: u64, holding: u64, waiting: u64) {
+        let open = &mut self.open[phase as usize];
+        open.0 += holding;
+        open.1 += waiting;
+        for _ in 0..waiting {
+            self.each(OpKey { intended: at, phase }, |t| t.arrived += 1);
+        }
+    }
+
     /// Adds the levels `(in_use, size)` held over `span` to the areas of the
     /// run, of `phase` and of the drift windows they overlap.
     #[inline]

@@ -54,6 +54,10 @@ pub(super) struct Shard {
     pub(super) interval_late: u64,
     /// Jobs still queued when the run ended.
     pub(super) unstarted: u64,
+    /// Per phase, the operations under way now: `(holding, waiting)`,
+    /// waiting from their start to their acquire's end. A checkpoint
+    /// counts them open, as the run's end does.
+    pub(super) live: Vec<(u64, u64)>,
 }
 
 pub(super) fn lag_histogram() -> Histogram<u64> {
@@ -73,6 +77,7 @@ impl Shard {
             late: 0,
             interval_late: 0,
             unstarted: 0,
+            live: vec![(0, 0); phases],
         }
     }
 }
@@ -220,6 +225,11 @@ impl<T: Send + 'static> Shared<T> {
             s.late += 1;
             s.interval_late += 1;
         }
+        let live = &mut s.live[usize::from(job.phase)];
+        live.1 = live.1.saturating_sub(1);
+        if result.is_ok() {
+            live.0 += 1;
+        }
         let ledger = &mut s.ledger;
         ledger.arrived(job.key());
         match result {
@@ -247,7 +257,10 @@ impl<T: Send + 'static> Shared<T> {
     /// The `abandon` fault: the holder never returns the object.
     fn abandon(&self, shard: &Mutex<Shard>, job: &Job, guard: PoolGuard<T>) {
         self.abandoned.lock().push(guard);
-        shard.lock().ledger.still_open(job.phase, true);
+        let mut s = shard.lock();
+        let live = &mut s.live[usize::from(job.phase)];
+        live.0 = live.0.saturating_sub(1);
+        s.ledger.still_open(job.phase, true);
     }
 
     /// Returns the object (or lets a holder panic with it: the fault),
@@ -276,6 +289,8 @@ impl<T: Send + 'static> Shared<T> {
         }
         let held = self.now().saturating_sub(ready);
         let mut s = shard.lock();
+        let live = &mut s.live[usize::from(job.phase)];
+        live.0 = live.0.saturating_sub(1);
         if finished || panicked {
             if let Some((took, end)) = operated {
                 s.ledger.operated(job.key(), took, end);
@@ -291,6 +306,7 @@ impl<T: Send + 'static> Shared<T> {
     /// dispatcher grows those while they are all blocked).
     pub(super) fn perform(&self, shard: &Mutex<Shard>, job: Job, executor: bool) {
         let blocked = usize::from(executor);
+        shard.lock().live[usize::from(job.phase)].1 += 1;
         let arrived = self.now();
         let lag = arrived.saturating_sub(job.intended);
         if self.faults.leaks() {
@@ -376,6 +392,7 @@ impl<T: Send + 'static> Shared<T> {
     pub(super) async fn perform_async(self: Arc<Self>, shard: usize, job: Job, op: AsyncOp<T>) {
         let _done = TaskDone(&self.tasks);
         let shard = &self.shards[shard % self.shards.len()];
+        shard.lock().live[usize::from(job.phase)].1 += 1;
         let start = self.now();
         let lag = start.saturating_sub(job.intended);
         let result = self.pool.acquire().await;

@@ -75,12 +75,17 @@ impl<T: Send + 'static> Watch<'_, '_, T> {
         for shard in &self.shared.shards {
             // Copied under the lock, merged outside it: executors wait for
             // a memcpy, not for the merge.
-            let (s_ledger, s_lag) = {
+            let (mut s_ledger, s_lag, live) = {
                 let s = shard.lock();
                 late += s.late;
                 dropped += s.unstarted;
-                (s.ledger.clone(), s.lag.clone())
+                (s.ledger.clone(), s.lag.clone(), s.live.clone())
             };
+            // Operations under way (none once the executors are done): open,
+            // as at the run's end, so a checkpoint adds up.
+            for (phase, &(holding, waiting)) in live.iter().enumerate() {
+                s_ledger.open_now(phase as u16, at, holding, waiting);
+            }
             ledger.merge(&s_ledger);
             let _ = lag.add(&s_lag);
         }

@@ -1,8 +1,6 @@
-//! The few plain-HTTP/1.1 requests tidepool makes itself — alerts to an
-//! Alertmanager, a final push to a Pushgateway, OTLP exports — to servers on
-//! the local network. Written on a `TcpStream`: an HTTP client and TLS stack
-//! would buy nothing for a handful of small requests per run. `https://` is
-//! refused.
+//! The few plain-HTTP/1.1 requests tidepool makes — alerts to an
+//! Alertmanager, pushes to a Pushgateway, OTLP exports — to servers on the
+//! local network, through `ureq` (blocking, no TLS: `https://` is refused).
 //!
 //! A peer cannot hold a run hostage: every exchange has an overall deadline
 //! ([`DEADLINE`]: connecting, sending and reading the answer, however slowly
@@ -10,14 +8,14 @@
 //! A URL with control characters (a CR/LF would inject headers) or with
 //! credentials (`user:secret@`) is refused, and the secret is never printed.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
-
-use crate::clock::Clock;
 
 /// The longest one exchange may take, all included.
 pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
+
+/// The longest connecting may take.
+const CONNECT_DEADLINE: Duration = Duration::from_secs(2);
 
 /// The most of an answer read (an Alertmanager or Pushgateway answers a few
 /// hundred bytes).
@@ -95,8 +93,9 @@ impl Endpoint {
     }
 
     /// Sends `method path` with a binary `body`: the status, whatever it is,
-    /// and the response body. Within [`DEADLINE`] overall, reading at most
-    /// [`MAX_RESPONSE_BYTES`].
+    /// and the response body. Within [`DEADLINE`] overall (connecting,
+    /// sending, and reading the answer however slowly it comes), reading at
+    /// most [`MAX_RESPONSE_BYTES`].
     pub(crate) fn exchange(
         &self,
         method: &str,
@@ -107,64 +106,61 @@ impl Endpoint {
         if has_control(method) || has_control(path) || has_control(content_type) {
             return Err(format!("{}: control characters in the request line or headers", self.addr));
         }
-        let clock = Clock::system();
-        let start = clock.now();
-        let left = || DEADLINE.saturating_sub(clock.now().saturating_sub(start));
-        let late = |what: &str| format!("{}: no answer within {:?} ({what})", self.addr, DEADLINE);
-        let mut stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(2))
+        let url = format!("http://{}{}{path}", self.host, self.base);
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(&url)
+            .header(ureq::http::header::CONTENT_TYPE, content_type)
+            .body(body.to_vec())
             .map_err(|e| format!("{}: {e}", self.addr))?;
-        let _ = stream.set_write_timeout(Some(left().max(Duration::from_millis(1))));
-        let head = format!(
-            "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            self.base,
-            self.host,
-            body.len()
-        );
-        stream.write_all(head.as_bytes()).map_err(|e| format!("{}: {e}", self.addr))?;
-        stream.write_all(body).map_err(|e| format!("{}: {e}", self.addr))?;
-        let mut response = Vec::new();
-        let mut chunk = [0u8; 8192];
-        loop {
-            let remaining = left();
-            if remaining.is_zero() {
-                return Err(late("the peer is too slow"));
-            }
-            // Each read waits at most what is left of the deadline.
-            let _ = stream.set_read_timeout(Some(remaining));
-            match stream.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => {
-                    response.extend_from_slice(&chunk[..n]);
-                    if response.len() > MAX_RESPONSE_BYTES {
-                        return Err(format!(
-                            "{}: an answer longer than {MAX_RESPONSE_BYTES} bytes: not read further",
-                            self.addr
-                        ));
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e)
-                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
-                {
-                    return Err(late("the peer stopped sending"));
-                }
-                // A peer that closes abruptly after answering: keep what came.
-                Err(_) if !response.is_empty() => break,
-                Err(e) => return Err(format!("{}: {e}", self.addr)),
-            }
-        }
-        let split = response.windows(4).position(|w| w == b"\r\n\r\n");
-        let (head, rest) = match split {
-            Some(i) => (&response[..i], response[i + 4..].to_vec()),
-            None => (&response[..], Vec::new()),
-        };
-        let head = String::from_utf8_lossy(head);
-        let code = head.split_whitespace().nth(1).and_then(|c| c.parse::<u16>().ok()).ok_or_else(|| {
-            let first: String = head.lines().next().unwrap_or("").chars().take(200).collect();
-            format!("no HTTP status in `{}`", first.escape_debug())
-        })?;
-        Ok((code, rest))
+        let mut response = agent().run(request).map_err(|e| self.failure(e))?;
+        let code = response.status().as_u16();
+        let answer = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_BYTES as u64)
+            .read_to_vec()
+            .map_err(|e| self.failure(e))?;
+        Ok((code, answer))
     }
+
+    /// What went wrong, in words naming the peer (never its credentials:
+    /// the URL has none).
+    fn failure(&self, e: ureq::Error) -> String {
+        match e {
+            ureq::Error::Timeout(_) => {
+                format!("{}: no answer within {DEADLINE:?} (the peer is too slow)", self.addr)
+            }
+            ureq::Error::BodyExceedsLimit(_) => {
+                format!("{}: an answer longer than {MAX_RESPONSE_BYTES} bytes: not read further", self.addr)
+            }
+            other => format!("{}: {}", self.addr, clip(&other.to_string())),
+        }
+    }
+}
+
+/// The client every exchange goes through: no redirects, no proxy from the
+/// environment, a status is an answer (not an error), and the deadlines.
+fn agent() -> ureq::Agent {
+    static AGENT: std::sync::OnceLock<ureq::Agent> = std::sync::OnceLock::new();
+    AGENT
+        .get_or_init(|| {
+            ureq::Agent::config_builder()
+                .timeout_global(Some(DEADLINE))
+                .timeout_connect(Some(CONNECT_DEADLINE))
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .proxy(None)
+                .allow_non_standard_methods(true)
+                .max_response_header_size(64 << 10)
+                .build()
+                .into()
+        })
+        .clone()
+}
+
+fn clip(text: &str) -> String {
+    text.chars().flat_map(char::escape_debug).take(300).collect()
 }
 
 #[cfg(test)]

@@ -317,3 +317,53 @@ fn a_rate_series_replays_on_the_wall_clock_compressed() {
     assert!((scheduled - 22.5).abs() < 5.0 * 22.5f64.sqrt(), "{scheduled}");
     assert!(r["replay"].as_str().expect("replay").contains("--time wall --compress 200"), "{}", r["replay"]);
 }
+
+/// 2 M starts a second (the wall-clock limit) into 4 objects held 10 ms:
+/// the dispatcher cannot start most of them.
+const FLOOD: &str = r#"
+name = "flood"
+seed = 1
+duration = "30s"
+sample_interval = "100ms"
+hold = { dist = "constant", value = "10ms" }
+
+[pool]
+max = 4
+acquire_timeout = "1ms"
+
+[[phase]]
+name = "only"
+duration = "30s"
+arrival = { process = "constant", rate = 2e6 }
+"#;
+
+#[test]
+fn a_flood_of_starts_is_counted_with_executors_capped_by_the_cpus_and_ctrl_c_ends_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let w = write(dir.path(), "w.toml", FLOOD);
+    let out = dir.path().join("out");
+    let child =
+        spawn(&["soak", &w, "--time", "wall", "--no-metrics", "--out", out.to_str().expect("utf-8"), "-q"]);
+    wait_for_lines(&out.join("samples.jsonl"), 5);
+    let clock = tidepool::clock::Clock::system();
+    let signalled = clock.now();
+    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(kill.success());
+    let o = child.wait_with_output().expect("wait");
+    let took = clock.now() - signalled;
+    assert_eq!(o.status.code(), Some(130), "{o:?}");
+    // Bounded, not timed: the old dispatcher counted every start due before
+    // the end one by one (a 1e9/s run took 50 s to stop).
+    assert!(took < Duration::from_secs(5), "Ctrl-C took {took:?}");
+    let r = json(&out.join("report.json"));
+    let schedule = &r["schedule"];
+    assert_eq!(u(&schedule["scheduled"]), u(&r["ops"]["arrived"]) + u(&schedule["dropped"]), "{schedule}");
+    assert!(u(&schedule["dropped"]) > 0, "{schedule}");
+    assert_conserved(&r["ops"]);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = u(&schedule["workers"]) as usize;
+    assert!(workers <= 128 * cpus, "{workers} executors on {cpus} CPUs");
+    // CPU time over the process's own time, not the schedule's.
+    let cores = r["process"]["cpu_cores_mean"].as_f64().expect("cores");
+    assert!(cores <= cpus as f64 + 0.25, "{cores} cores on {cpus} CPUs");
+}

@@ -139,7 +139,8 @@ pub struct TimeArgs {
     pub otlp: Option<String>,
     /// With --time wall: the most executor threads, so the most operations
     /// in progress at once; a run starts with what the workload needs and
-    /// doubles them while they are all blocked [default: 1024].
+    /// doubles them while they are all blocked [default: 128 per CPU, at
+    /// most 1024].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096), allow_negative_numbers = true)]
     pub workers: Option<u64>,
     /// With --time wall: a start this much after its schedule counts as

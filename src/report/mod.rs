@@ -682,7 +682,7 @@ impl Report {
                 rss_end_bytes: end.rss_bytes,
                 rss_peak_bytes: f.rss_peak,
                 cpu_seconds: cpu,
-                cpu_cores_mean: if f.seconds > 0.0 { cpu / f.seconds } else { 0.0 },
+                cpu_cores_mean: if f.process_seconds > 0.0 { cpu / f.process_seconds } else { 0.0 },
             });
         }
         self.schedule = Some(schedule);

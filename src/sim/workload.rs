@@ -711,7 +711,32 @@ pub const MAX_PHASE_INSTANCES: usize = 1_000_000;
 /// 5 M operations per wall second) and is almost surely a typo.
 pub const MAX_EXPECTED_OPS: f64 = 2e10;
 
+/// Operations waiting at once that a run may have to hold: each is a
+/// waiter in the pool's line and an event in the schedule (about 200 bytes
+/// together), so a workload that could queue more is refused up front.
+pub const MAX_WAITING: f64 = 1e7;
+
 impl Workload {
+    /// The open-loop phase whose waiting operations could exceed
+    /// [`MAX_WAITING`], with how many: the arrivals beyond the pool's
+    /// capacity (`max` over the mean hold) pile up for as long as
+    /// `acquire_timeout` (or the phase) lasts — the fluid bound of the
+    /// line's length.
+    fn peak_waiting(&self) -> Option<(usize, f64)> {
+        let max = self.pool.settings.max_size as f64;
+        let timeout = self.pool.settings.acquire_timeout.as_secs_f64();
+        (0..self.phases.len())
+            .filter(|&i| !matches!(self.phases[i].arrival, Arrival::Closed { .. }))
+            .map(|i| {
+                let hold = self.hold_of(i).map_or(0.0, Dist::mean_seconds);
+                let capacity = if hold > 0.0 { max / hold } else { f64::INFINITY };
+                let window =
+                    timeout.min(self.phases[i].duration.as_secs_f64()).min(self.duration.as_secs_f64());
+                (i, (self.peak_rate(i) - capacity).max(0.0) * window)
+            })
+            .find(|&(_, waiting)| waiting > MAX_WAITING)
+    }
+
     /// Reads and validates a workload file.
     ///
     /// # Errors
@@ -1127,6 +1152,18 @@ impl Workload {
                 Some(_) => in_table("[[phase]]", i, "hold", message),
                 None => at("hold", message),
             });
+        }
+        if let Some((i, waiting)) = workload.peak_waiting() {
+            return Err(in_table(
+                "[[phase]]",
+                i,
+                "arrival",
+                format!(
+                    "up to {waiting:.3e} operations would wait at once (the arrivals beyond the pool's capacity, \
+                     for up to [pool] acquire_timeout): a run holds at most {MAX_WAITING:e} (about 2 GB); \
+                     lower the rate, raise [pool] max or shorten acquire_timeout"
+                ),
+            ));
         }
         if let Some(create) = &workload.pool.model.create_time {
             let mean = create.mean_seconds();

@@ -475,6 +475,9 @@ impl<'p> Soak<'p> {
             Some(k) => self.workload.compressed(k).map_err(input)?,
             None => self.workload.clone(),
         };
+        if self.time.is_wall() {
+            sim::wall::check_start_rate(&workload).map_err(|e| input(format!("{}: {e}", self.file)))?;
+        }
         let replay = self.replay.clone().unwrap_or_else(|| {
             format!("tidepool soak {} --seed {} --out {}", self.file, workload.seed, out.display())
         });

@@ -94,7 +94,40 @@ impl Default for WallOptions {
 /// The most executor or closed-loop worker threads a run may start.
 pub const MAX_THREADS: usize = 4096;
 
-/// The most executors a run starts unless `--workers` says otherwise.
+/// The most open-loop starts a second a wall-clock run schedules (a
+/// compressed run's rates included): beyond, one dispatcher thread cannot
+/// even count the starts it drops, and the run would overrun its end.
+/// Virtual time has no such limit.
+pub const MAX_START_RATE: f64 = 2e6;
+
+/// Refuses a workload whose open-loop starts (compression included: pass
+/// the compressed workload) exceed [`MAX_START_RATE`].
+///
+/// # Errors
+///
+/// [`SimError::Unsupported`] naming the phase.
+pub fn check_start_rate(workload: &Workload) -> Result<(), SimError> {
+    for (i, p) in workload.phases.iter().enumerate() {
+        let rate = workload.peak_rate(i);
+        if !matches!(p.arrival, Arrival::Closed { .. }) && rate > MAX_START_RATE {
+            return Err(SimError::Unsupported(format!(
+                "phase `{}`: arrival: up to {rate:.3e} starts a second; a wall-clock run starts at most \
+                 {MAX_START_RATE:e} a second (compression included): use virtual time, a lower rate or less compression",
+                p.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The most executors a run starts unless `--workers` says otherwise:
+/// this many per CPU, at most [`DEFAULT_MAX_WORKERS`]. Past a few hundred
+/// threads a core, waking them costs more than the schedule's precision
+/// (late starts) and starting and joining them overruns the run's end.
+pub const DEFAULT_WORKERS_PER_CPU: usize = 128;
+
+/// The most executors a run starts unless `--workers` says otherwise, on
+/// any number of CPUs.
 pub const DEFAULT_MAX_WORKERS: usize = 1024;
 
 /// The most operations in progress at once as tasks (async work), unless
@@ -127,6 +160,10 @@ pub struct WallFigures {
     pub rss_peak: u64,
     /// Wall seconds from the first intended start to the end.
     pub seconds: f64,
+    /// Wall seconds between the two process samples of
+    /// [`WallFigures::process`] (the run's start-up and wind-down
+    /// included): what its CPU time is divided by.
+    pub process_seconds: f64,
 }
 
 /// Executor threads a run starts with: twice the busiest phase's
@@ -352,9 +389,14 @@ pub(crate) fn play<T: Send + 'static>(
     observer.on_start(Arc::new(pool.clone()));
     // Start with what the workload needs on average; grow (up to the cap)
     // whenever every executor is busy and starts queue up behind them.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let max_workers = options
         .workers
-        .unwrap_or(if work.is_async() { DEFAULT_MAX_TASKS } else { DEFAULT_MAX_WORKERS })
+        .unwrap_or(if work.is_async() {
+            DEFAULT_MAX_TASKS
+        } else {
+            (DEFAULT_WORKERS_PER_CPU * cpus).min(DEFAULT_MAX_WORKERS)
+        })
         .clamp(1, if work.is_async() { MAX_TASKS } else { MAX_THREADS });
     let workers = default_workers(workload).min(max_workers);
     let instances = schedule::instances(workload);
@@ -368,7 +410,7 @@ pub(crate) fn play<T: Send + 'static>(
             }
         }
     }
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    check_start_rate(workload)?;
     let windows = drift_windows(workload);
     let shards = (0..workers.min(cpus).max(1))
         .map(|_| Mutex::new(Shard::new(workload.phases.len(), windows)))

@@ -121,6 +121,8 @@ impl<T: Send + 'static> Watch<'_, '_, T> {
             process: self.process_start.zip(process_end),
             rss_peak: self.rss_peak.max(process_end.map_or(0, |p| p.rss_bytes)),
             seconds: at as f64 / 1e9,
+            // The process was first sampled just before the origin.
+            process_seconds: self.shared.now() as f64 / 1e9,
         };
         (outcome, figures)
     }

@@ -112,3 +112,68 @@ fn a_dead_alertmanager_never_stalls_the_monitor() {
     // Not waiting for the stalled peer to time out every queued event.
     std::mem::forget(sink);
 }
+
+/// A Pushgateway that accepts and never answers, during a wall-clock run:
+/// the live push (every 10 s) is another thread's, so samples keep coming
+/// on time; Ctrl-C ends the run with its reports, and a second Ctrl-C ends
+/// the final push it is still waiting on.
+#[test]
+fn a_dead_pushgateway_neither_delays_samples_nor_holds_the_end_past_a_second_ctrl_c() {
+    use std::process::{Command, Stdio};
+
+    let url = server(|_stream| std::thread::sleep(Duration::from_secs(3600)));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let w = dir.path().join("w.toml");
+    std::fs::write(
+        &w,
+        "name = \"pushed\"\nduration = \"60s\"\nsample_interval = \"500ms\"\nhold = { dist = \"constant\", value = \"1ms\" }\n\
+         [pool]\nmax = 4\n[[phase]]\nname = \"p\"\nduration = \"60s\"\narrival = { process = \"poisson\", rate = 100 }\n",
+    )
+    .expect("workload");
+    let out = dir.path().join("out");
+    let clock = Clock::system();
+    let start = clock.now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tidepool"))
+        .args(["soak", w.to_str().expect("utf-8"), "--time", "wall", "--no-metrics", "--pushgateway", &url])
+        .args(["--out", out.to_str().expect("utf-8"), "-q"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let lines = || std::fs::read_to_string(out.join("samples.jsonl")).map(|t| t.lines().count()).unwrap_or(0);
+    // 13 s of samples, past the first live push at 10 s: a push on the
+    // monitor's thread held them up to its 10 s deadline.
+    while lines() < 26 && clock.now() - start < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let at = clock.now() - start;
+    assert!(at < Duration::from_secs(18), "26 samples (13 s) took {at:?}");
+    let signal = || {
+        let ok = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+        assert!(ok.success());
+    };
+    signal();
+    // The reports are written, then the final push waits on the dead peer.
+    let signalled = clock.now();
+    while !out.join("report.json").exists() && clock.now() - signalled < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(out.join("report.json").exists(), "no report 5 s after Ctrl-C");
+    signal();
+    let again = clock.now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if clock.now() - again > Duration::from_secs(5) {
+            let _ = child.kill();
+            panic!("a second Ctrl-C did not end the final push");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).expect("report"))
+            .expect("json");
+    assert_eq!(report["interrupted"], true);
+}

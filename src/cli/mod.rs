@@ -8,7 +8,7 @@
 //! | 0 | success (every soak gate passed) |
 //! | 1 | the run finished but failed (a gate, an unrecoverable runtime error) |
 //! | 2 | bad input: usage, settings, a workload file, a port already in use |
-//! | 130 | interrupted (Ctrl-C, SIGTERM); the reports are still written |
+//! | 130 | interrupted (Ctrl-C, SIGTERM); the reports are still written (a second signal exits at once) |
 //!
 //! A closed stdout (`tidepool demo | head`) is not an error, and neither is
 //! a stderr that cannot be written (a full disk under `2> log`): messages

@@ -134,7 +134,12 @@ fn execute(
     };
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // Registration only fails for forbidden signals; these two are not.
+        // The first signal ends the run (reports written, exit 130); a
+        // second, while the results are still being delivered to a slow
+        // sink, exits at once with 130. Conditional first: it must see the
+        // flag before the first signal's handler sets it. Registration only
+        // fails for forbidden signals; these two are not.
+        let _ = signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop));
         let _ = signal_hook::flag::register(signal, Arc::clone(&stop));
     }
     let total = soak.workload().duration.as_secs_f64() / time.compress.filter(|_| wall).unwrap_or(1.0);

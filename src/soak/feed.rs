@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use super::live_push::LivePush;
 use crate::clock::Clock;
 use crate::export::{Exporters, Pushgateway};
 use crate::monitor::sampler::Sampler;
@@ -90,7 +91,7 @@ pub(super) struct Feed<'p> {
     real_memory: bool,
     /// Wall-clock runs with a Pushgateway: the group, the live series, and
     /// when they were last pushed.
-    push: Option<(Pushgateway, Arc<Exporters>, u64)>,
+    push: Option<(LivePush, Arc<Exporters>, u64)>,
     /// tidepool's own resident memory against the run's time, read every
     /// `rss_every` samples: a long run must not grow it.
     rss: LeakTracker,
@@ -149,7 +150,15 @@ impl<'p> Feed<'p> {
             monitor: parts.monitor,
             sampler: if parts.real_memory { Sampler::new().allocations().process() } else { Sampler::new() },
             real_memory: parts.real_memory,
-            push: parts.push.map(|(group, exporters)| (group, exporters, started)),
+            push: parts.push.and_then(|(group, exporters)| match LivePush::start(group) {
+                Ok(live) => Some((live, exporters, started)),
+                Err(e) => {
+                    parts
+                        .progress
+                        .notice(&format!("no live Pushgateway pushes (the final one is made): {e}"));
+                    None
+                }
+            }),
             // About 2 000 readings a run (a /proc read each), after the
             // same warm-up as the leak verdict.
             rss: LeakTracker::new(report::RSS_BUDGET_BYTES_PER_HOUR, parts.rss_warmup),
@@ -291,13 +300,21 @@ impl Observer for Feed<'_> {
         }
         self.samples_seen += 1;
         // Live series to the Pushgateway every 10 s of a wall-clock run.
-        if let Some((group, exporters, last)) = &mut self.push {
+        // Pushed by a thread of its own: a slow Pushgateway never delays
+        // a sample.
+        if let Some((live, exporters, last)) = &mut self.push {
             let now = self.wall.now_nanos();
             if now.saturating_sub(*last) >= 10_000_000_000 {
                 *last = now;
-                if let Err(e) = group.push(&exporters.exposition()) {
-                    self.progress.notice(&e.to_string());
-                }
+                live.offer(exporters.exposition());
+            }
+            if let Some(e) = live.take_error() {
+                let skipped = live.skipped();
+                self.progress.notice(&if skipped > 0 {
+                    format!("{e} ({skipped} live pushes skipped while one was under way)")
+                } else {
+                    e
+                });
             }
         }
         self.arrived += sample.arrived;

@@ -38,6 +38,7 @@
 
 mod feed;
 mod harness;
+mod live_push;
 mod replay;
 mod validate;
 

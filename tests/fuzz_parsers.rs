@@ -301,3 +301,45 @@ max_wait_p99 = "1s"
         }
     }
 }
+
+/// `tidepool report` over a killed run's hostile samples.jsonl: with a good
+/// checkpoint, recovery always succeeds (lines that are not samples are
+/// skipped and counted), never panics.
+mod recovery {
+    use super::*;
+
+    /// A real run's report and samples (run once): the checkpoint and the
+    /// lines the mutations start from.
+    fn run() -> &'static (String, String) {
+        static RUN: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+        RUN.get_or_init(|| {
+            let workload = Workload::parse(
+                "duration = \"20s\"\nhold = { dist = \"exponential\", mean = \"10ms\" }\n[pool]\nmax = 4\n\
+                 [[phase]]\nname = \"p\"\nduration = \"20s\"\narrival = { process = \"poisson\", rate = 100 }\n",
+                "fuzz.toml",
+            )
+            .expect("workload");
+            let dir = tempfile::tempdir().expect("tempdir");
+            let result = tidepool::soak::Soak::new(workload).out(dir.path()).force(true).run().expect("run");
+            let samples = std::fs::read_to_string(dir.path().join("samples.jsonl")).expect("samples");
+            let mut checkpoint = serde_json::to_value(&result.report).expect("json");
+            checkpoint["interrupted"] = serde_json::Value::Bool(true);
+            (checkpoint.to_string(), samples)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: (cases() / 10).max(50), ..ProptestConfig::default() })]
+
+        #[test]
+        fn recovery_reads_any_samples_file(edits in prop::collection::vec(edit(), 0..16), tail in "\\PC{0,200}") {
+            let (checkpoint, samples) = run();
+            let dir = tempfile::tempdir().expect("tempdir");
+            std::fs::write(dir.path().join("checkpoint.json"), checkpoint).expect("checkpoint");
+            let garbled = apply(samples, &edits) + &tail;
+            std::fs::write(dir.path().join("samples.jsonl"), garbled).expect("samples");
+            let recovered = tidepool::report::recover(dir.path(), None, true);
+            prop_assert!(recovered.is_ok(), "{:?}", recovered.err());
+        }
+    }
+}

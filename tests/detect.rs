@@ -166,13 +166,66 @@ mod monitor {
 
     #[test]
     fn bad_input_is_rejected_with_file_and_line() {
-        rejected(b"timestamp,value\n2014-04-01 00:05:00,1\n2014-04-01 00:00:00,2\n", ":3:1: timestamp");
         rejected(b"timestamp,value\n2014-04-01 00:00:00,1\n2014-04-01 00:05:00,lots\n", ":3:21: value");
         rejected(b"timestamp,value\n2014-04-01 00:00:00,1\nnot a time,2\n", ":3:1: timestamp");
         rejected(b"timestamp,value\n", ": no rows");
         rejected(b"", ": no rows");
         rejected(b"\x7fELF\x02\x01\x01\x00\x00\x00\xff\xfe", ":1:11: timestamp: not text");
         rejected(b"timestamp,value\n10,1\n20,\xff\xfe\n", ":3:4: value: not text");
+    }
+
+    /// Real data as published: NAB's machine_temperature_system_failure.csv
+    /// steps back 55 minutes for 11 rows (it was refused with exit 2),
+    /// exports carry millisecond epochs, and sensors emit NaN and absurd
+    /// values. All are scored, one row per input row, with a warning.
+    #[test]
+    fn real_data_is_scored_with_a_warning_not_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // 14 days of a daily cycle; rows 2000..2011 step back 55 minutes.
+        let (csv, _) = daily_csv(|_, v| v, true);
+        let mut lines: Vec<String> = csv.lines().map(String::from).collect();
+        for (i, line) in lines.iter_mut().enumerate().skip(2001).take(11) {
+            let k = i - 1 - 11;
+            let value = line.split_once(',').map(|(_, v)| v.to_string()).unwrap_or_default();
+            *line = format!("{},{value}", nab_time(k));
+        }
+        lines[3000] = format!("{},NaN", nab_time(2999));
+        lines[3001] = format!("{},1e300", nab_time(3000));
+        let csv = lines.join("\n") + "\n";
+        let input = dir.path().join("machine.csv");
+        std::fs::write(&input, &csv).expect("write");
+        let out = dir.path().join("scores.csv");
+        let run =
+            tidepool(&["detect", input.to_str().expect("utf-8"), "--out", out.to_str().expect("utf-8")]);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(run.status.success(), "{stderr}");
+        assert!(stderr.contains("11 row(s) out of time order") && stderr.contains("line 2002"), "{stderr}");
+        assert!(
+            stderr.contains("2 value(s) NaN, infinite or beyond") && stderr.contains("line 3001"),
+            "{stderr}"
+        );
+        let scored = detect(dir.path(), "machine.csv", &csv);
+        assert_eq!(scored.rows[2999].2, 0.0, "NaN scores 0");
+        assert_eq!(scored.rows[3000].2, 0.0, "1e300 scores 0");
+        // The clean cycle around them raises nothing.
+        assert!(scored.alerts().is_empty(), "alerts at {:?}", scored.alerts());
+
+        // Millisecond epochs: the same series, read as seconds would be
+        // 1000 times slower (a 14-day series over 38 years).
+        let ms: String = (0..14 * 288)
+            .map(|k| {
+                let v = 50.0 + 30.0 * (k as f64 / 288.0 * std::f64::consts::TAU).sin();
+                format!("{},{v:.3}\n", 1_396_310_400_000u64 + k as u64 * 300_000)
+            })
+            .collect();
+        let input = dir.path().join("ms.csv");
+        std::fs::write(&input, &ms).expect("write");
+        let out = dir.path().join("ms-scores.csv");
+        let run =
+            tidepool(&["detect", input.to_str().expect("utf-8"), "--out", out.to_str().expect("utf-8")]);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(run.status.success() && stderr.contains("read as milliseconds since the epoch"), "{stderr}");
+        assert_eq!(std::fs::read_to_string(&out).expect("scores").lines().count(), 14 * 288 + 1);
     }
 
     #[test]

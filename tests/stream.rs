@@ -35,17 +35,22 @@ fn write_series(path: &Path, rows: u64) {
 
 /// Runs `tidepool replay FILE` and returns its peak RSS in bytes (the
 /// child's own `ru_maxrss`, from `wait4`).
-#[allow(clippy::zombie_processes)] // reaped by wait4, which `Child::wait` cannot be
 fn replay_peak_rss(file: &Path, out: &Path) -> u64 {
+    peak_rss(&[
+        "replay",
+        file.to_str().expect("utf-8"),
+        "-q",
+        "--force",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ])
+}
+
+/// Runs `tidepool ARGS` and returns its peak RSS in bytes.
+#[allow(clippy::zombie_processes)] // reaped by wait4, which `Child::wait` cannot be
+fn peak_rss(args: &[&str]) -> u64 {
     let child = Command::new(env!("CARGO_BIN_EXE_tidepool"))
-        .args([
-            "replay",
-            file.to_str().expect("utf-8"),
-            "-q",
-            "--force",
-            "--out",
-            out.to_str().expect("utf-8"),
-        ])
+        .args(args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -57,7 +62,7 @@ fn replay_peak_rss(file: &Path, out: &Path) -> u64 {
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(reaped, pid, "wait4");
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{}: status {status}", file.display());
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{args:?}: status {status}");
     u64::try_from(usage.ru_maxrss).expect("rss") * 1024 // KiB on Linux
 }
 
@@ -97,6 +102,28 @@ fn peak_rss_does_not_grow_with_the_input() {
         assert!((b as f64) < 1.5 * a as f64, "peak RSS grows with the input: {a} -> {b} bytes");
         assert!(b < 64 << 20, "peak RSS {:.1} MiB", mib(b));
     }
+}
+
+/// `tidepool detect` streams: 100 times the rows, the same peak RSS (it
+/// held the input and its scores whole: 963 MB for 10 M rows).
+#[test]
+fn detect_peak_rss_does_not_grow_with_the_input() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let (small, large) = (d.join("small.csv"), d.join("large.csv"));
+    write_series(&small, 30_000);
+    write_series(&large, 3_000_000);
+    let rss = |input: &Path, out: &str| {
+        peak_rss(&["detect", input.to_str().expect("utf-8"), "--out", d.join(out).to_str().expect("utf-8")])
+    };
+    let (a, b) = (rss(&small, "small-scores.csv"), rss(&large, "large-scores.csv"));
+    eprintln!("detect: 30 000 rows peak at {:.1} MiB, 3 000 000 at {:.1} MiB", mib(a), mib(b));
+    let rows = std::fs::read_to_string(d.join("large-scores.csv")).expect("scores").lines().count();
+    assert_eq!(rows, 3_000_001, "one row per input row, and the header");
+    assert!(
+        (b as f64) < 1.2 * a as f64 + (2 << 20) as f64,
+        "peak RSS grows with the input: {a} -> {b} bytes"
+    );
 }
 
 /// A trace or series longer than the cache is read again as the replay

@@ -29,26 +29,147 @@ struct Point {
     rss: Option<f64>,
 }
 
-/// Reads the samples a report's charts are drawn from. Lines that do not
-/// parse (a torn last line after a kill) are skipped.
-fn read_points(samples: &Path) -> Vec<Point> {
-    let Ok(text) = std::fs::read_to_string(samples) else { return Vec::new() };
-    text.lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter_map(|v| {
-            let f = |k: &str| v.get(k).and_then(serde_json::Value::as_f64);
-            Some(Point {
-                t: f("t")?,
-                arrived: f("arrived")?,
-                wait_p99: f("wait_p99").unwrap_or(0.0),
-                in_use: f("in_use").unwrap_or(0.0),
-                size: f("size").unwrap_or(0.0),
-                target: f("target").unwrap_or(0.0),
-                memory: f("memory_bytes").unwrap_or(0.0),
-                rss: f("rss_bytes"),
-            })
-        })
-        .collect()
+/// One chart bucket: the sums (and the max wait p99) of its samples.
+#[derive(Debug, Clone, Copy, Default)]
+struct Bucket {
+    /// The last sample's time.
+    t: f64,
+    n: f64,
+    arrived: f64,
+    wait_max: f64,
+    utilization: f64,
+    size: f64,
+    target: f64,
+    memory: f64,
+    /// Process RSS (0 where a sample has none).
+    rss: f64,
+}
+
+impl Bucket {
+    fn add(&mut self, p: &Point) {
+        self.t = p.t;
+        self.n += 1.0;
+        self.arrived += p.arrived;
+        self.wait_max = if self.n == 1.0 { p.wait_p99 } else { self.wait_max.max(p.wait_p99) };
+        self.utilization += if p.size > 0.0 { p.in_use / p.size } else { 0.0 };
+        self.size += p.size;
+        self.target += p.target;
+        self.memory += p.memory;
+        self.rss += p.rss.unwrap_or(0.0);
+    }
+
+    fn merge(&mut self, later: &Bucket) {
+        self.t = later.t;
+        self.n += later.n;
+        self.arrived += later.arrived;
+        self.wait_max = self.wait_max.max(later.wait_max);
+        self.utilization += later.utilization;
+        self.size += later.size;
+        self.target += later.target;
+        self.memory += later.memory;
+        self.rss += later.rss;
+    }
+}
+
+/// The samples thinned as they are read, in bounded memory: buckets of
+/// `per` samples, at most [`MAX_POINTS`]; when they fill, neighbours merge
+/// and `per` doubles. The mean of each bucket, the maximum for wait p99.
+#[derive(Debug)]
+struct Thinned {
+    buckets: Vec<Bucket>,
+    open: Bucket,
+    per: f64,
+    /// The first two sample times (the interval), the last, any RSS.
+    first: [Option<f64>; 2],
+    last: Option<f64>,
+    any_rss: bool,
+}
+
+impl Thinned {
+    fn new() -> Thinned {
+        Thinned {
+            buckets: Vec::with_capacity(MAX_POINTS),
+            open: Bucket::default(),
+            per: 1.0,
+            first: [None; 2],
+            last: None,
+            any_rss: false,
+        }
+    }
+
+    fn push(&mut self, p: &Point) {
+        match self.first {
+            [None, _] => self.first[0] = Some(p.t),
+            [Some(_), None] => self.first[1] = Some(p.t),
+            _ => {}
+        }
+        self.last = Some(p.t);
+        self.any_rss |= p.rss.is_some();
+        self.open.add(p);
+        if self.open.n >= self.per {
+            self.buckets.push(std::mem::take(&mut self.open));
+            if self.buckets.len() == MAX_POINTS {
+                let pairs: Vec<Bucket> = self
+                    .buckets
+                    .chunks(2)
+                    .map(|pair| {
+                        let mut b = pair[0];
+                        if let Some(later) = pair.get(1) {
+                            b.merge(later);
+                        }
+                        b
+                    })
+                    .collect();
+                self.buckets = pairs;
+                self.per *= 2.0;
+            }
+        }
+    }
+
+    /// Every bucket, the partial last one included.
+    fn finish(mut self) -> Thinned {
+        if self.open.n > 0.0 {
+            self.buckets.push(std::mem::take(&mut self.open));
+        }
+        self
+    }
+
+    /// One (t, value) per bucket.
+    fn series(&self, value: impl Fn(&Bucket) -> f64) -> Vec<(f64, f64)> {
+        self.buckets.iter().map(|b| (b.t, value(b))).collect()
+    }
+}
+
+/// Reads the samples a report's charts are drawn from, line by line, into
+/// [`Thinned`] buckets: memory does not grow with the run. Lines that do
+/// not parse (a torn last line after a kill) are skipped.
+fn read_points(samples: &Path) -> Thinned {
+    use std::io::BufRead;
+    let mut thinned = Thinned::new();
+    let Ok(file) = std::fs::File::open(samples) else { return thinned.finish() };
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) else { continue };
+        let f = |k: &str| v.get(k).and_then(serde_json::Value::as_f64);
+        let (Some(t), Some(arrived)) = (f("t"), f("arrived")) else { continue };
+        thinned.push(&Point {
+            t,
+            arrived,
+            wait_p99: f("wait_p99").unwrap_or(0.0),
+            in_use: f("in_use").unwrap_or(0.0),
+            size: f("size").unwrap_or(0.0),
+            target: f("target").unwrap_or(0.0),
+            memory: f("memory_bytes").unwrap_or(0.0),
+            rss: f("rss_bytes"),
+        });
+    }
+    thinned.finish()
 }
 
 /// A series to draw: its name, colour, and one value per bucket.
@@ -57,24 +178,6 @@ struct Series {
     colour: &'static str,
     values: Vec<(f64, f64)>,
     dashed: bool,
-}
-
-/// Buckets `points` into at most `MAX_POINTS` (t, value) pairs.
-fn bucket(points: &[Point], value: impl Fn(&Point) -> f64, keep_max: bool) -> Vec<(f64, f64)> {
-    if points.is_empty() {
-        return Vec::new();
-    }
-    let per = points.len().div_ceil(MAX_POINTS).max(1);
-    points
-        .chunks(per)
-        .map(|chunk| {
-            let t = chunk[chunk.len() - 1].t;
-            let vals = chunk.iter().map(&value);
-            let v =
-                if keep_max { vals.fold(f64::MIN, f64::max) } else { vals.sum::<f64>() / chunk.len() as f64 };
-            (t, v)
-        })
-        .collect()
 }
 
 fn escape(s: &str) -> String {
@@ -180,8 +283,11 @@ fn chart(
 /// ```
 pub fn render(report: &Report, samples: &Path) -> String {
     let points = read_points(samples);
-    let span = points.last().map_or(report.virtual_seconds, |p| p.t).max(report.virtual_seconds);
-    let interval = if points.len() >= 2 { (points[1].t - points[0].t).max(1e-9) } else { 1.0 };
+    let span = points.last.unwrap_or(report.virtual_seconds).max(report.virtual_seconds);
+    let interval = match points.first {
+        [Some(a), Some(b)] => (b - a).max(1e-9),
+        _ => 1.0,
+    };
     let mut shades: Vec<(f64, f64, &'static str)> = Vec::new();
     if let Some(a) = &report.alerts {
         for e in &a.episodes {
@@ -248,7 +354,7 @@ figure {{ margin: 10px 0; }} svg {{ background: #fafafa; border: 1px solid #e5e5
         &[Series {
             name: "arrived/s",
             colour: "#1f77b4",
-            values: bucket(&points, |p| p.arrived / interval, false),
+            values: points.series(|b| b.arrived / b.n / interval),
             dashed: false,
         }],
         span,
@@ -261,7 +367,7 @@ figure {{ margin: 10px 0; }} svg {{ background: #fafafa; border: 1px solid #e5e5
         &[Series {
             name: "wait p99",
             colour: "#d62728",
-            values: bucket(&points, |p| p.wait_p99, true),
+            values: points.series(|b| b.wait_max),
             dashed: false,
         }],
         span,
@@ -274,7 +380,7 @@ figure {{ margin: 10px 0; }} svg {{ background: #fafafa; border: 1px solid #e5e5
         &[Series {
             name: "utilization",
             colour: "#2ca02c",
-            values: bucket(&points, |p| if p.size > 0.0 { p.in_use / p.size } else { 0.0 }, false),
+            values: points.series(|b| b.utilization / b.n),
             dashed: false,
         }],
         span,
@@ -288,13 +394,13 @@ figure {{ margin: 10px 0; }} svg {{ background: #fafafa; border: 1px solid #e5e5
             Series {
                 name: "size",
                 colour: "#9467bd",
-                values: bucket(&points, |p| p.size, false),
+                values: points.series(|b| b.size / b.n),
                 dashed: false,
             },
             Series {
                 name: "target",
                 colour: "#8c564b",
-                values: bucket(&points, |p| p.target, false),
+                values: points.series(|b| b.target / b.n),
                 dashed: true,
             },
         ],
@@ -305,14 +411,14 @@ figure {{ margin: 10px 0; }} svg {{ background: #fafafa; border: 1px solid #e5e5
     let mut memory = vec![Series {
         name: "modeled memory",
         colour: "#ff7f0e",
-        values: bucket(&points, |p| p.memory, false),
+        values: points.series(|b| b.memory / b.n),
         dashed: false,
     }];
-    if points.iter().any(|p| p.rss.is_some()) {
+    if points.any_rss {
         memory.push(Series {
             name: "process RSS",
             colour: "#17becf",
-            values: bucket(&points, |p| p.rss.unwrap_or(0.0), false),
+            values: points.series(|b| b.rss / b.n),
             dashed: false,
         });
     }
@@ -414,4 +520,34 @@ figure {{ margin: 10px 0; }} svg {{ background: #fafafa; border: 1px solid #e5e5
         ms(report.hold_seconds.p50)
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thinning_is_bounded_and_keeps_every_sample_and_the_peak() {
+        let mut thinned = Thinned::new();
+        let n = 100_000;
+        for k in 0..n {
+            let wait_p99 = if k == 77_777 { 9.0 } else { 0.001 };
+            thinned.push(&Point {
+                t: k as f64,
+                arrived: 1.0,
+                wait_p99,
+                size: 4.0,
+                in_use: 2.0,
+                ..Point::default()
+            });
+        }
+        let thinned = thinned.finish();
+        assert!(thinned.buckets.len() <= MAX_POINTS && thinned.buckets.len() > MAX_POINTS / 2);
+        let samples: f64 = thinned.buckets.iter().map(|b| b.n).sum();
+        assert_eq!(samples, n as f64, "every sample in exactly one bucket");
+        assert_eq!(thinned.buckets.iter().map(|b| b.wait_max).fold(0.0, f64::max), 9.0, "the spike survives");
+        assert!(thinned.series(|b| b.utilization / b.n).iter().all(|&(_, u)| (u - 0.5).abs() < 1e-12));
+        assert_eq!(thinned.last, Some((n - 1) as f64));
+        assert_eq!(thinned.first, [Some(0.0), Some(1.0)]);
+    }
 }

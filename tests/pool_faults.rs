@@ -213,6 +213,52 @@ fn idle_time_and_lifetime_expire_in_virtual_time() {
     assert_eq!(s.created[2], 1, "one replenish");
 }
 
+/// Maintenance skips the pass over the idle queue until a deadline may be
+/// due (objects put back arm it); expiry still happens at the first tick
+/// past each deadline, and objects returned later re-arm it.
+#[test]
+fn expiry_happens_at_the_first_tick_past_each_deadline() {
+    let (clock, time) = Clock::manual();
+    let pool = Pool::builder("ticks")
+        .min_size(1)
+        .max_size(4)
+        .clock(clock)
+        .sizing_policy(tidepool::pool::FixedPolicy)
+        .max_idle_time(Duration::from_secs(10))
+        .factory(|| Ok(()))
+        .build()
+        .expect("valid");
+    time.advance(Duration::from_secs(15));
+    pool.maintain(); // the sizing interval is over: target -> max
+    let a = pool.acquire_blocking().expect("a");
+    let b = pool.acquire_blocking().expect("b");
+    let c = pool.acquire_blocking().expect("c");
+    drop(a); // idle from t = 15
+    time.advance(Duration::from_secs(4));
+    drop(b); // idle from t = 19
+    let mut expired_at = Vec::new();
+    for second in 20..=35 {
+        time.advance(Duration::from_secs(1));
+        let m = pool.maintain();
+        expired_at.extend(std::iter::repeat_n(second, m.expired));
+    }
+    assert_eq!(expired_at, vec![25, 29], "each at its own deadline");
+    // At min_size, an object past its idle deadline stays.
+    drop(c); // idle from t = 35
+    time.advance(Duration::from_secs(11));
+    assert_eq!(pool.maintain().expired, 0);
+    assert_eq!(pool.status().size, 1);
+    // A later return re-arms it.
+    let c = pool.acquire_blocking().expect("c again");
+    drop(pool.acquire_blocking().expect("d")); // a new object, idle from t = 46
+    drop(c);
+    time.advance(Duration::from_secs(9));
+    assert_eq!(pool.maintain().expired, 0);
+    time.advance(Duration::from_secs(1));
+    assert_eq!(pool.maintain().expired, 1, "back to min_size");
+    assert_eq!(pool.status().size, 1);
+}
+
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn cancelling_an_async_acquire_mid_creation_leaks_nothing() {
     let pool = Pool::builder("slow")

@@ -209,6 +209,15 @@ pub(crate) struct Inner<T> {
     direct_fresh: AtomicU64,
     /// Zero-wait samples already added to the wait histogram.
     zero_waits_published: AtomicU64,
+    /// No idle object can expire before this clock reading (ns): a lower
+    /// bound of the deadlines (`idle_since + max_idle_time`,
+    /// `created + max_lifetime`) of the objects put idle since the last
+    /// expiry pass, so maintenance passes over the idle queue only when
+    /// one may be due, not every tick whatever the pool's size.
+    next_expiry_ns: AtomicU64,
+    /// The last expiry pass kept objects past their idle deadline only
+    /// because the pool was at `min_size`: growing above it re-arms a pass.
+    expiry_held_by_min: std::sync::atomic::AtomicBool,
 }
 
 /// A bounded pool of `T`. Cloning is cheap and shares the pool.
@@ -293,6 +302,8 @@ impl<T: Send + 'static> Pool<T> {
             prewarm_ns: AtomicU64::new(0),
             direct_fresh: AtomicU64::new(0),
             zero_waits_published: AtomicU64::new(0),
+            next_expiry_ns: AtomicU64::new(u64::MAX),
+            expiry_held_by_min: std::sync::atomic::AtomicBool::new(false),
             clock: b.clock,
             name: b.name,
             settings,
@@ -849,6 +860,33 @@ impl<T: Send + 'static> Inner<T> {
 
     /// Puts an object in the idle queue; destroys it if that is impossible.
     fn put_idle(&self, entry: Entry<T>) {
+        self.arm_expiry(self.expiry_of(&entry, true));
+        self.put_idle_armed(entry);
+    }
+
+    /// When `entry` may expire (`u64::MAX`: never); its idle deadline only
+    /// with `idle`.
+    #[inline]
+    fn expiry_of(&self, entry: &Entry<T>, idle: bool) -> u64 {
+        let lifetime = self.max_lifetime_ns.map_or(u64::MAX, |max| entry.created_ns.saturating_add(max));
+        let idle = match self.max_idle_ns {
+            Some(max) if idle => entry.idle_since_ns.saturating_add(max),
+            _ => u64::MAX,
+        };
+        lifetime.min(idle)
+    }
+
+    /// Lowers the next expiry pass to `at` if it is sooner. A load first:
+    /// deadlines rarely precede the current bound (an older object's).
+    #[inline]
+    fn arm_expiry(&self, at: u64) {
+        if at < self.next_expiry_ns.load(Ordering::Relaxed) {
+            self.next_expiry_ns.fetch_min(at, Ordering::AcqRel);
+        }
+    }
+
+    /// [`Self::put_idle`] with its expiry already armed.
+    fn put_idle_armed(&self, entry: Entry<T>) {
         if let Err(entry) = self.core.put(entry) {
             self.destroy(entry, DestroyReason::Closed);
         }
@@ -919,6 +957,12 @@ impl<T: Send + 'static> Inner<T> {
                 self.counters.create_ns.fetch_add(took, Ordering::Relaxed);
                 self.counters.created[reason as usize].fetch_add(1, Ordering::Relaxed);
                 self.metrics.create.record(took as f64 / 1e9);
+                // Above min_size again: objects kept past their idle
+                // deadline only by the minimum may expire now.
+                if self.expiry_held_by_min.load(Ordering::Relaxed) && self.core.size() > self.min {
+                    self.expiry_held_by_min.store(false, Ordering::Relaxed);
+                    self.arm_expiry(now);
+                }
                 return Ok(Entry { value, slot, created_ns: now, idle_since_ns: now });
             }
             Ok(Err(source)) => AcquireError::Factory { pool: self.name.clone(), source },
@@ -993,6 +1037,10 @@ impl<T: Send + 'static> Inner<T> {
     /// discarded and its size unit carries over to a replacement: `None`.
     fn usable(&self, grant: Grant<Entry<T>>) -> Option<Entry<T>> {
         let Grant::Object(entry) = grant else { return None };
+        // No clock read when nothing can expire.
+        if self.max_idle_ns.is_none() && self.max_lifetime_ns.is_none() {
+            return Some(entry);
+        }
         match self.expired(&entry, self.clock.now_nanos()) {
             None => Some(entry),
             Some(reason) => {
@@ -1128,7 +1176,11 @@ impl<T: Send + 'static> Inner<T> {
         let mut report = Maintenance { leaks: self.scan_leaks(now), ..Maintenance::default() };
 
         // Expire idle objects: lifetime always, idle time only above min.
-        if self.max_idle_ns.is_some() || self.max_lifetime_ns.is_some() {
+        // Only when one may be due: the bound is re-armed by every object
+        // put back, this pass's included.
+        if now >= self.next_expiry_ns.load(Ordering::Acquire) {
+            self.next_expiry_ns.store(u64::MAX, Ordering::Release);
+            let mut held_by_min = false;
             for _ in 0..self.core.idle() {
                 let Some(entry) = self.core.pop_idle() else { break };
                 match self.expired(&entry, now) {
@@ -1136,7 +1188,22 @@ impl<T: Send + 'static> Inner<T> {
                         report.expired += 1;
                         self.destroy(entry, reason);
                     }
-                    None => self.put_idle(entry),
+                    None => {
+                        // Past its idle deadline yet kept (the pool is at
+                        // min_size): armed by its lifetime alone, and by
+                        // the pool's next growth.
+                        let idle_due = self.expiry_of(&entry, true) <= now;
+                        held_by_min |= idle_due;
+                        self.arm_expiry(self.expiry_of(&entry, !idle_due));
+                        self.put_idle_armed(entry);
+                    }
+                }
+            }
+            if held_by_min {
+                self.expiry_held_by_min.store(true, Ordering::Relaxed);
+                // Grown during the pass: the creation may have missed the flag.
+                if self.core.size() > self.min {
+                    self.arm_expiry(now);
                 }
             }
         }

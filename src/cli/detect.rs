@@ -327,7 +327,15 @@ pub fn detect(args: &DetectArgs) -> Result<(), CliError> {
     if let Some(e) = failed {
         return Err(e);
     }
-    written.map_err(|e| CliError::Run(format!("writing scores: {e}")))?;
+    if let Err(e) = written {
+        // The output could not be written (a missing directory, a full
+        // disk): bad input is still exit 2 naming its line, as it would be
+        // with somewhere to write, so read the rest of the series first.
+        let input = tidepool::text::open_regular(&args.series)
+            .map_err(|e| CliError::Input(format!("{file}: cannot read: {e}")))?;
+        Scorer::new(&file).run(BufReader::with_capacity(1 << 16, input), &mut std::io::sink())?;
+        return Err(CliError::Run(format!("writing scores: {e}")));
+    }
     for warning in scorer.oddities.warnings(&file) {
         say!("tidepool: warning: {warning}");
     }

@@ -180,18 +180,20 @@ impl<'f> Scorer<'f> {
                     format!("a line longer than {MAX_LINE_BYTES} bytes"),
                 ));
             }
-            let bad = std::str::from_utf8(&buf).err().map(|e| e.valid_up_to());
-            if let Some(at) = bad {
-                let field = if buf[..at].contains(&b',') { "value" } else { "timestamp" };
-                return Err(invalid(
-                    self.file,
-                    n,
-                    at + 1,
-                    field,
-                    "not text (an invalid UTF-8 byte); expected a `timestamp,value` CSV".into(),
-                ));
-            }
-            let line = std::str::from_utf8(&buf).unwrap_or_default();
+            let line = match std::str::from_utf8(&buf) {
+                Ok(line) => line,
+                Err(e) => {
+                    let at = e.valid_up_to();
+                    let field = if buf[..at].contains(&b',') { "value" } else { "timestamp" };
+                    return Err(invalid(
+                        self.file,
+                        n,
+                        at + 1,
+                        field,
+                        "not text (an invalid UTF-8 byte); expected a `timestamp,value` CSV".into(),
+                    ));
+                }
+            };
             let trimmed = line.trim();
             if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;

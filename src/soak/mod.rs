@@ -593,12 +593,18 @@ impl<'p> Soak<'p> {
         feed.progress.finish();
         let samples_path = out.join("samples.jsonl");
         let closed = feed.close();
-        let report = feed.report(&outcome, figures.as_ref());
+        let mut report = feed.report(&outcome, figures.as_ref());
+        // The HTML page is rendered first, so that the peak RSS the reports
+        // give covers the whole run, their own making included.
+        let mut html = report::html::render(&report, &samples_path);
+        let peak = report::peak_rss_bytes();
+        if peak > report.wall.peak_rss_bytes {
+            report.wall.peak_rss_bytes = peak;
+            html = report::html::render(&report, &samples_path);
+        }
         let written = report::write_atomic(out, "report.json", &report.to_json())
             .and_then(|_| report::write_atomic(out, "report.md", &report.to_markdown()))
-            .and_then(|_| {
-                report::write_atomic(out, "report.html", &report::html::render(&report, &samples_path))
-            });
+            .and_then(|_| report::write_atomic(out, "report.html", &html));
         if closed.is_err() || written.is_err() {
             return Err(self.unwritten(out, report, closed.err(), written.err()));
         }

@@ -9,6 +9,9 @@
 //! credentials (`user:secret@`) is refused, and the secret is never printed.
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The longest one exchange may take, all included.
@@ -42,7 +45,13 @@ pub(crate) fn redact(url: &str) -> String {
         }
         None => url.to_string(),
     };
-    shown.chars().flat_map(char::escape_debug).collect::<String>().chars().take(200).collect()
+    printable(&shown, 200)
+}
+
+/// `text` with control characters escaped, at most `max` characters: what
+/// a message may quote of a URL or of a peer's answer.
+fn printable(text: &str, max: usize) -> String {
+    text.chars().flat_map(char::escape_debug).take(max).collect()
 }
 
 fn has_control(s: &str) -> bool {
@@ -87,8 +96,7 @@ impl Endpoint {
             Ok(code)
         } else {
             let text = String::from_utf8_lossy(&response);
-            let last: String = text.lines().last().unwrap_or("").trim().chars().take(200).collect();
-            Err(format!("HTTP {code}: {}", last.escape_debug()))
+            Err(format!("HTTP {code}: {}", printable(text.lines().last().unwrap_or("").trim(), 200)))
         }
     }
 
@@ -134,7 +142,7 @@ impl Endpoint {
             ureq::Error::BodyExceedsLimit(_) => {
                 format!("{}: an answer longer than {MAX_RESPONSE_BYTES} bytes: not read further", self.addr)
             }
-            other => format!("{}: {}", self.addr, clip(&other.to_string())),
+            other => format!("{}: {}", self.addr, printable(&other.to_string(), 300)),
         }
     }
 }
@@ -159,8 +167,93 @@ fn agent() -> ureq::Agent {
         .clone()
 }
 
-fn clip(text: &str) -> String {
-    text.chars().flat_map(char::escape_debug).take(300).collect()
+/// What a [`Courier`] counts, shared with its owner (who may count drops
+/// before a courier runs).
+#[derive(Debug, Default)]
+pub(crate) struct DeliveryStats {
+    failures: AtomicU64,
+    dropped: AtomicU64,
+    last_error: parking_lot::Mutex<Option<String>>,
+}
+
+impl DeliveryStats {
+    /// Deliveries that failed.
+    pub(crate) fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// Items dropped (the queue was full, or no courier ran); returns the
+    /// count before this one.
+    pub(crate) fn drop_one(&self) -> u64 {
+        self.dropped.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Items dropped.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// The last delivery's error.
+    pub(crate) fn last_error(&self) -> Option<String> {
+        self.last_error.lock().clone()
+    }
+}
+
+/// A thread that delivers what it is offered, one item at a time, behind a
+/// bounded queue: whoever offers never waits on a slow or dead peer, and
+/// what finds the queue full is dropped and counted. Alerts to an
+/// Alertmanager and a wall-clock run's live Pushgateway pushes go through
+/// one.
+#[derive(Debug)]
+pub(crate) struct Courier<T> {
+    queue: SyncSender<T>,
+    /// Closed by the thread once the queue is closed and drained.
+    done: Receiver<()>,
+    stats: Arc<DeliveryStats>,
+}
+
+impl<T: Send + 'static> Courier<T> {
+    /// Starts thread `name` delivering with `deliver`, `capacity` items
+    /// waiting at most (besides the one under way), counting into `stats`.
+    pub(crate) fn start(
+        name: &str,
+        capacity: usize,
+        stats: Arc<DeliveryStats>,
+        mut deliver: impl FnMut(T, &DeliveryStats) -> Result<(), String> + Send + 'static,
+    ) -> std::io::Result<Courier<T>> {
+        let (queue, inbox) = sync_channel::<T>(capacity);
+        let (done_tx, done) = sync_channel::<()>(1);
+        let counted = Arc::clone(&stats);
+        std::thread::Builder::new().name(name.into()).spawn(move || {
+            for item in inbox {
+                if let Err(e) = deliver(item, &counted) {
+                    counted.failures.fetch_add(1, Ordering::Relaxed);
+                    *counted.last_error.lock() = Some(e);
+                }
+            }
+            drop(done_tx);
+        })?;
+        Ok(Courier { queue, done, stats })
+    }
+
+    /// Queues `item`; false (and counted dropped) when the queue is full.
+    pub(crate) fn offer(&self, item: T) -> bool {
+        match self.queue.try_send(item) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.stats.drop_one();
+                false
+            }
+        }
+    }
+
+    /// Closes the queue and waits up to `wait` for what is in it to be
+    /// delivered.
+    pub(crate) fn close(self, wait: Duration) {
+        let Courier { queue, done, .. } = self;
+        drop(queue);
+        let _ = done.recv_timeout(wait);
+    }
 }
 
 #[cfg(test)]

@@ -96,35 +96,24 @@ pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     // O_NONBLOCK: opening a FIFO with no writer must not hang; reads of a
     // regular file ignore the flag.
-    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc_nonblock()).open(path)?;
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
     let kind = file.metadata()?.file_type();
     if kind.is_file() {
         Ok(file)
     } else {
         Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            format!("not a regular file ({}): only files are read", kind_of(&kind)),
+            format!("not a regular file ({}): only files are read", file_kind(&kind)),
         ))
     }
 }
 
-/// `O_NONBLOCK`: 0o4000 on Linux's generic ABI (x86, x86-64, ARM, AArch64,
-/// RISC-V, ...); elsewhere no flag (a FIFO would then block the open).
-const fn libc_nonblock() -> i32 {
-    if cfg!(all(
-        target_os = "linux",
-        not(any(target_arch = "mips", target_arch = "mips64", target_arch = "sparc64"))
-    )) {
-        0o4000
-    } else {
-        0
-    }
-}
-
-/// What a non-regular file is, for messages.
-fn kind_of(t: &std::fs::FileType) -> &'static str {
+/// What a file that is not a regular one is, for messages.
+pub(crate) fn file_kind(t: &std::fs::FileType) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
-    if t.is_dir() {
+    if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_dir() {
         "a directory"
     } else if t.is_fifo() {
         "a FIFO"
@@ -132,8 +121,24 @@ fn kind_of(t: &std::fs::FileType) -> &'static str {
         "a socket"
     } else if t.is_block_device() || t.is_char_device() {
         "a device"
+    } else if t.is_file() {
+        "a regular file"
     } else {
         "not a regular file"
+    }
+}
+
+/// Whether `a` and `b` are the same existing file (links resolved).
+///
+/// ```
+/// use std::path::Path;
+/// assert!(tidepool::text::same_file(Path::new("/etc/../etc"), Path::new("/etc")));
+/// assert!(!tidepool::text::same_file(Path::new("/etc"), Path::new("/nonexistent")));
+/// ```
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
     }
 }
 

@@ -30,8 +30,13 @@ duration = "1h"
 arrival = { process = "poisson", rate = 100 }
 "#;
 
-/// `tidepool args` with every file it writes limited to `bytes`.
+/// `tidepool args` with every file it writes limited to `bytes`: its output.
 fn tidepool_limited(args: &[&str], bytes: u64) -> Output {
+    limited(args, bytes).output().expect("run tidepool")
+}
+
+/// The command `tidepool args` with every file it writes limited to `bytes`.
+fn limited(args: &[&str], bytes: u64) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tidepool"));
     command.args(args);
     // SAFETY: signal and setrlimit are async-signal-safe and touch only the
@@ -46,7 +51,7 @@ fn tidepool_limited(args: &[&str], bytes: u64) -> Output {
             Ok(())
         });
     }
-    command.output().expect("run tidepool")
+    command
 }
 
 fn no_temporary_files(out: &Path) {
@@ -125,20 +130,8 @@ fn a_log_file_on_the_full_disk_is_no_panic() {
     let w = write(dir.path(), "w.toml", HOUR);
     let out = dir.path().join("out");
     let log = std::fs::File::create(dir.path().join("log")).expect("log");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tidepool"));
-    command.args(["soak", &w, "--out", out.to_str().expect("utf-8")]).stderr(log);
-    // SAFETY: as in `tidepool_limited`.
-    unsafe {
-        command.pre_exec(|| {
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-            let limit = libc::rlimit { rlim_cur: 512, rlim_max: 512 };
-            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
     // `2> log` with the log's disk full: the messages are lost, not a panic (101).
-    let status = command.status().expect("run");
+    let status =
+        limited(&["soak", &w, "--out", out.to_str().expect("utf-8")], 512).stderr(log).status().expect("run");
     assert_eq!(status.code(), Some(1));
 }

@@ -313,7 +313,7 @@ pub fn detect(args: &DetectArgs) -> Result<(), CliError> {
     let file = args.series.display().to_string();
     let input = tidepool::text::open_regular(&args.series)
         .map_err(|e| CliError::Input(format!("{file}: cannot read: {e}")))?;
-    if args.series.canonicalize().ok().is_some_and(|p| args.out.canonicalize().ok() == Some(p)) {
+    if tidepool::text::same_file(&args.series, &args.out) {
         return Err(CliError::Input(format!("--out {}: is the series being read", args.out.display())));
     }
     let mut scorer = Scorer::new(&file);

@@ -19,10 +19,10 @@
 //! waits up to [`FLUSH`] for the queue to drain, so the last events of a run
 //! (its resolutions) are sent.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+use crate::http::{Courier, DeliveryStats};
 
 /// Events queued for delivery at most.
 pub const QUEUE: usize = 1024;
@@ -52,24 +52,9 @@ pub enum AlertmanagerError {
 pub struct Alertmanager {
     endpoint: crate::http::Endpoint,
     labels: Vec<(String, String)>,
-    stats: Arc<Stats>,
+    stats: Arc<DeliveryStats>,
     /// The delivery thread, started with the first event.
-    courier: Option<Courier>,
-}
-
-/// What the delivery thread counts.
-#[derive(Debug, Default)]
-struct Stats {
-    failures: AtomicU64,
-    dropped: AtomicU64,
-    last_error: parking_lot::Mutex<Option<String>>,
-}
-
-#[derive(Debug)]
-struct Courier {
-    queue: SyncSender<serde_json::Value>,
-    /// Closed by the thread when the queue is drained and closed.
-    done: Receiver<()>,
+    courier: Option<Courier<serde_json::Value>>,
 }
 
 impl Alertmanager {
@@ -85,17 +70,17 @@ impl Alertmanager {
 
     /// Posts that failed (the Alertmanager refused or could not be reached).
     pub fn failures(&self) -> u64 {
-        self.stats.failures.load(Ordering::Relaxed)
+        self.stats.failures()
     }
 
     /// Events dropped because the delivery queue was full.
     pub fn dropped(&self) -> u64 {
-        self.stats.dropped.load(Ordering::Relaxed)
+        self.stats.dropped()
     }
 
     /// The last delivery error.
     pub fn last_error(&self) -> Option<String> {
-        self.stats.last_error.lock().clone()
+        self.stats.last_error()
     }
 
     /// Queues `alerts` for the delivery thread (started on first use).
@@ -103,39 +88,37 @@ impl Alertmanager {
         if self.courier.is_none() {
             self.courier = self.start();
         }
-        let Some(courier) = &self.courier else {
-            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
-        match courier.queue.try_send(alerts) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                if self.stats.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
-                    tracing::warn!("the Alertmanager delivery queue is full: alerts dropped (counted)");
-                }
+        let queued = match &self.courier {
+            Some(courier) => courier.offer(alerts),
+            None => {
+                self.stats.drop_one();
+                false
             }
+        };
+        if !queued && self.stats.dropped() == 1 {
+            tracing::warn!("the Alertmanager delivery queue is full: alerts dropped (counted)");
         }
     }
 
-    fn start(&self) -> Option<Courier> {
-        let (queue, inbox) = sync_channel::<serde_json::Value>(QUEUE);
-        let (done_tx, done) = sync_channel::<()>(1);
-        let (endpoint, stats) = (self.endpoint.clone(), Arc::clone(&self.stats));
-        let spawned = std::thread::Builder::new().name("tidepool-alertmanager".into()).spawn(move || {
-            for alerts in inbox {
+    fn start(&self) -> Option<Courier<serde_json::Value>> {
+        let endpoint = self.endpoint.clone();
+        let started = Courier::start(
+            "tidepool-alertmanager",
+            QUEUE,
+            Arc::clone(&self.stats),
+            move |alerts: serde_json::Value, stats| {
                 let posted =
                     endpoint.request("POST", "/api/v2/alerts", "application/json", &alerts.to_string());
-                if let Err(e) = posted {
-                    if stats.failures.fetch_add(1, Ordering::Relaxed) == 0 {
+                if let Err(e) = &posted {
+                    if stats.failures() == 0 {
                         tracing::warn!(error = %e, "delivering an alert to Alertmanager failed");
                     }
-                    *stats.last_error.lock() = Some(e);
                 }
-            }
-            drop(done_tx);
-        });
-        match spawned {
-            Ok(_) => Some(Courier { queue, done }),
+                posted.map(drop)
+            },
+        );
+        match started {
+            Ok(courier) => Some(courier),
             Err(e) => {
                 tracing::warn!(error = %e, "no Alertmanager delivery thread: alerts are dropped");
                 None
@@ -211,9 +194,8 @@ impl Drop for Alertmanager {
     /// Closes the queue and waits up to [`FLUSH`] for what is in it to be
     /// posted (a run's last events are its resolutions).
     fn drop(&mut self) {
-        if let Some(Courier { queue, done }) = self.courier.take() {
-            drop(queue);
-            let _ = done.recv_timeout(FLUSH);
+        if let Some(courier) = self.courier.take() {
+            courier.close(FLUSH);
         }
     }
 }

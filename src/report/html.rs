@@ -75,7 +75,7 @@ impl Bucket {
 /// `per` samples, at most [`MAX_POINTS`]; when they fill, neighbours merge
 /// and `per` doubles. The mean of each bucket, the maximum for wait p99.
 #[derive(Debug)]
-struct Thinned {
+pub(crate) struct Thinned {
     buckets: Vec<Bucket>,
     open: Bucket,
     per: f64,
@@ -143,21 +143,14 @@ impl Thinned {
 /// Reads the samples a report's charts are drawn from, line by line, into
 /// [`Thinned`] buckets: memory does not grow with the run. Lines that do
 /// not parse (a torn last line after a kill) are skipped.
-fn read_points(samples: &Path) -> Thinned {
-    use std::io::BufRead;
+pub(crate) fn read_points(samples: &Path) -> Thinned {
     let mut thinned = Thinned::new();
-    let Ok(file) = std::fs::File::open(samples) else { return thinned.finish() };
-    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) else { continue };
+    // An unreadable file draws empty charts; its lines that are not
+    // samples are skipped.
+    let _ = super::each_sample_line(samples, |_, line| {
+        let Ok(v) = line else { return };
         let f = |k: &str| v.get(k).and_then(serde_json::Value::as_f64);
-        let (Some(t), Some(arrived)) = (f("t"), f("arrived")) else { continue };
+        let (Some(t), Some(arrived)) = (f("t"), f("arrived")) else { return };
         thinned.push(&Point {
             t,
             arrived,
@@ -168,7 +161,7 @@ fn read_points(samples: &Path) -> Thinned {
             memory: f("memory_bytes").unwrap_or(0.0),
             rss: f("rss_bytes"),
         });
-    }
+    });
     thinned.finish()
 }
 
@@ -282,7 +275,11 @@ fn chart(
 /// # Ok(()) }
 /// ```
 pub fn render(report: &Report, samples: &Path) -> String {
-    let points = read_points(samples);
+    render_points(report, &read_points(samples))
+}
+
+/// [`render`] from samples already read ([`read_points`]).
+pub(crate) fn render_points(report: &Report, points: &Thinned) -> String {
     let span = points.last.unwrap_or(report.virtual_seconds).max(report.virtual_seconds);
     let interval = match points.first {
         [Some(a), Some(b)] => (b - a).max(1e-9),

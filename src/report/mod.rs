@@ -1318,28 +1318,11 @@ pub fn replaceable(path: &Path) -> std::io::Result<()> {
         Ok(m) if m.file_type().is_file() => Ok(()),
         Ok(m) => Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            format!("not a regular file ({}): refusing to replace it", file_kind(&m.file_type())),
+            format!(
+                "not a regular file ({}): refusing to replace it",
+                crate::text::file_kind(&m.file_type())
+            ),
         )),
-    }
-}
-
-/// What a non-regular file is, for messages.
-pub(crate) fn file_kind(t: &std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if t.is_symlink() {
-        "a symbolic link"
-    } else if t.is_dir() {
-        "a directory"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_socket() {
-        "a socket"
-    } else if t.is_block_device() || t.is_char_device() {
-        "a device"
-    } else if t.is_file() {
-        "a regular file"
-    } else {
-        "not a regular file"
     }
 }
 
@@ -1359,6 +1342,33 @@ pub(crate) fn create_exclusive(dir: &Path, name: &str) -> std::io::Result<(PathB
         }
     }
     Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "no free temporary name"))
+}
+
+/// Calls `each` with every non-blank line of the samples.jsonl at `path`,
+/// read one at a time: its 1-based number and the line parsed as JSON (or
+/// why it is not JSON: a torn last line after a kill, a garbled block).
+///
+/// # Errors
+///
+/// Opening `path` (only a regular file is read) or reading it.
+pub(crate) fn each_sample_line(
+    path: &Path,
+    mut each: impl FnMut(u64, Result<serde_json::Value, serde_json::Error>),
+) -> std::io::Result<()> {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, crate::text::open_regular(path)?);
+    let mut line = Vec::new();
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
+        }
+        number += 1;
+        if !line.iter().all(u8::is_ascii_whitespace) {
+            each(number, serde_json::from_slice(&line));
+        }
+    }
 }
 
 /// Peak resident set size of this process, from `/proc/self/status` (0 if unknown).

@@ -123,34 +123,16 @@ struct Scanned {
 /// skipped and counted: the checkpoint, not the samples, is what the
 /// reports are made of.
 fn scan(path: &Path, covered: f64) -> Result<Scanned, RecoverError> {
-    use std::io::BufRead;
-    let file = crate::text::open_regular(path)
-        .map_err(|e| RecoverError::Input(format!("{}: {e}", path.display())))?;
-    let mut reader = std::io::BufReader::new(file);
     let mut scanned = Scanned::default();
-    let mut line = Vec::new();
-    let mut number = 0u64;
-    loop {
-        line.clear();
-        let read = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| RecoverError::Input(format!("{}: {e}", path.display())))?;
-        if read == 0 {
-            break;
-        }
-        number += 1;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let sample =
-            serde_json::from_slice::<serde_json::Value>(&line).map_err(|e| e.to_string()).and_then(|v| {
-                let field = |name: &str| {
-                    v.get(name)
-                        .and_then(serde_json::Value::as_f64)
-                        .ok_or_else(|| format!("{name}: missing or not a number"))
-                };
-                Ok((field("t")?, field("arrived")?))
-            });
+    super::each_sample_line(path, |number, line| {
+        let sample = line.map_err(|e| e.to_string()).and_then(|v| {
+            let field = |name: &str| {
+                v.get(name)
+                    .and_then(serde_json::Value::as_f64)
+                    .ok_or_else(|| format!("{name}: missing or not a number"))
+            };
+            Ok((field("t")?, field("arrived")?))
+        });
         match sample {
             Ok((t, arrived)) if t.is_finite() && arrived.is_finite() => {
                 scanned.reach = scanned.reach.max(t);
@@ -164,7 +146,8 @@ fn scan(path: &Path, covered: f64) -> Result<Scanned, RecoverError> {
             Ok(_) => scanned.skip(number, "not a finite number".into()),
             Err(why) => scanned.skip(number, why),
         }
-    }
+    })
+    .map_err(|e| RecoverError::Input(format!("{}: {e}", path.display())))?;
     Ok(scanned)
 }
 

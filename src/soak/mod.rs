@@ -418,7 +418,9 @@ impl<'p> Soak<'p> {
         let trace = match &self.record_trace {
             Some((name, every)) => {
                 let path = trace_path(&self.out, name)?;
-                if let Some(input) = self.inputs().into_iter().find(|input| same_file(input, &path)) {
+                if let Some(input) =
+                    self.inputs().into_iter().find(|input| crate::text::same_file(input, &path))
+                {
                     return Err(SoakError::Input(format!(
                         "--record-trace {}: that is this run's input {}: choose another name",
                         name.display(),
@@ -594,14 +596,11 @@ impl<'p> Soak<'p> {
         let samples_path = out.join("samples.jsonl");
         let closed = feed.close();
         let mut report = feed.report(&outcome, figures.as_ref());
-        // The HTML page is rendered first, so that the peak RSS the reports
-        // give covers the whole run, their own making included.
-        let mut html = report::html::render(&report, &samples_path);
-        let peak = report::peak_rss_bytes();
-        if peak > report.wall.peak_rss_bytes {
-            report.wall.peak_rss_bytes = peak;
-            html = report::html::render(&report, &samples_path);
-        }
+        // The samples are read for the HTML page before the peak RSS is
+        // taken, so that the peak the reports give covers the whole run.
+        let points = report::html::read_points(&samples_path);
+        report.wall.peak_rss_bytes = report.wall.peak_rss_bytes.max(report::peak_rss_bytes());
+        let html = report::html::render_points(&report, &points);
         let written = report::write_atomic(out, "report.json", &report.to_json())
             .and_then(|_| report::write_atomic(out, "report.md", &report.to_markdown()))
             .and_then(|_| report::write_atomic(out, "report.html", &html));
@@ -668,15 +667,9 @@ impl<'p> Soak<'p> {
             let _ = std::fs::remove_file(&checkpoint);
         }
         let end = SoakEnd::Interrupted;
-        let mut summary = SoakResult { report, end, out: out.to_path_buf(), trace: None }.summary();
-        if reports.is_some() {
-            // No report to point at.
-            summary = summary
-                .lines()
-                .filter(|l| !l.trim_start().starts_with("reports:"))
-                .collect::<Vec<_>>()
-                .join("\n");
-        }
+        // Pointing at the reports only if they were written.
+        let summary =
+            SoakResult { report, end, out: out.to_path_buf(), trace: None }.summary_with(reports.is_none());
         SoakError::Unwritten { message, summary }
     }
 
@@ -784,14 +777,6 @@ fn claim_out(out: &Path, force: bool, extra: &[&Path]) -> Result<(), SoakError> 
     )))
 }
 
-/// Whether `a` and `b` are the same existing file (links resolved).
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
-}
-
 /// Where a recorded trace called `name` is written: under `out`, never
 /// elsewhere.
 fn trace_path(out: &Path, name: &Path) -> Result<PathBuf, SoakError> {
@@ -863,6 +848,11 @@ impl SoakResult {
 
     /// The lines `tidepool soak` prints at the end.
     pub fn summary(&self) -> String {
+        self.summary_with(true)
+    }
+
+    /// [`Self::summary`], with the line naming the report files or not.
+    fn summary_with(&self, files: bool) -> String {
         let r = &self.report;
         let verb = if r.replay.starts_with("tidepool replay") { "replay" } else { "soak" };
         let mut s = String::new();
@@ -969,6 +959,9 @@ impl SoakResult {
         }
         if !r.passed {
             s += &format!("  replay: {}\n", r.replay);
+        }
+        if !files {
+            return s;
         }
         let dir = &self.out;
         s += &format!(

@@ -80,6 +80,24 @@ impl Shard {
             live: vec![(0, 0); phases],
         }
     }
+
+    /// An operation of `phase` started: waiting until its acquire ends.
+    fn started(&mut self, phase: u16) {
+        self.live[usize::from(phase)].1 += 1;
+    }
+
+    /// Its acquire ended: holding an object if `served`.
+    fn acquired(&mut self, phase: u16, served: bool) {
+        let live = &mut self.live[usize::from(phase)];
+        live.1 = live.1.saturating_sub(1);
+        live.0 += u64::from(served);
+    }
+
+    /// It no longer holds the object (returned, or abandoned and counted open).
+    fn let_go(&mut self, phase: u16) {
+        let live = &mut self.live[usize::from(phase)];
+        live.0 = live.0.saturating_sub(1);
+    }
 }
 
 /// What the threads and tasks of a run share.
@@ -225,11 +243,7 @@ impl<T: Send + 'static> Shared<T> {
             s.late += 1;
             s.interval_late += 1;
         }
-        let live = &mut s.live[usize::from(job.phase)];
-        live.1 = live.1.saturating_sub(1);
-        if result.is_ok() {
-            live.0 += 1;
-        }
+        s.acquired(job.phase, result.is_ok());
         let ledger = &mut s.ledger;
         ledger.arrived(job.key());
         match result {
@@ -258,8 +272,7 @@ impl<T: Send + 'static> Shared<T> {
     fn abandon(&self, shard: &Mutex<Shard>, job: &Job, guard: PoolGuard<T>) {
         self.abandoned.lock().push(guard);
         let mut s = shard.lock();
-        let live = &mut s.live[usize::from(job.phase)];
-        live.0 = live.0.saturating_sub(1);
+        s.let_go(job.phase);
         s.ledger.still_open(job.phase, true);
     }
 
@@ -289,8 +302,7 @@ impl<T: Send + 'static> Shared<T> {
         }
         let held = self.now().saturating_sub(ready);
         let mut s = shard.lock();
-        let live = &mut s.live[usize::from(job.phase)];
-        live.0 = live.0.saturating_sub(1);
+        s.let_go(job.phase);
         if finished || panicked {
             if let Some((took, end)) = operated {
                 s.ledger.operated(job.key(), took, end);
@@ -306,7 +318,7 @@ impl<T: Send + 'static> Shared<T> {
     /// dispatcher grows those while they are all blocked).
     pub(super) fn perform(&self, shard: &Mutex<Shard>, job: Job, executor: bool) {
         let blocked = usize::from(executor);
-        shard.lock().live[usize::from(job.phase)].1 += 1;
+        shard.lock().started(job.phase);
         let arrived = self.now();
         let lag = arrived.saturating_sub(job.intended);
         if self.faults.leaks() {
@@ -392,7 +404,7 @@ impl<T: Send + 'static> Shared<T> {
     pub(super) async fn perform_async(self: Arc<Self>, shard: usize, job: Job, op: AsyncOp<T>) {
         let _done = TaskDone(&self.tasks);
         let shard = &self.shards[shard % self.shards.len()];
-        shard.lock().live[usize::from(job.phase)].1 += 1;
+        shard.lock().started(job.phase);
         let start = self.now();
         let lag = start.saturating_sub(job.intended);
         let result = self.pool.acquire().await;

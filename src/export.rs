@@ -37,13 +37,12 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use metrics_exporter_prometheus::PrometheusBuilder;
 use serde::{Deserialize, Serialize};
 
 use crate::de::{de_duration, ser_duration};
 
-pub use metrics_exporter_prometheus::PrometheusHandle;
-
+mod buckets;
 mod listener;
 pub use listener::{CONNECTION_DEADLINE, HEADER_TIMEOUT, MAX_CONNECTIONS};
 #[cfg(feature = "otlp")]
@@ -450,17 +449,27 @@ impl PrometheusExporter {
     }
 
     fn builder(&self) -> Result<PrometheusBuilder, ExportError> {
-        let mut builder = PrometheusBuilder::new()
-            .set_buckets_for_metric(
-                Matcher::Suffix("_seconds".into()),
-                &crate::pool::metrics::SECONDS_BUCKETS,
-            )
-            .map_err(|e| ExportError::Exporter(e.to_string()))?
-            .upkeep_timeout(self.upkeep);
+        // `*_seconds` histograms never reach the exporter: the bucketing
+        // layer in front of it keeps them (see `buckets`).
+        let mut builder = PrometheusBuilder::new().upkeep_timeout(self.upkeep);
         for (key, value) in &self.global_labels {
             builder = builder.add_global_label(key, value);
         }
         Ok(builder)
+    }
+
+    /// The exporter's recorder behind the bucketing layer, and its handle.
+    fn recorder(
+        &self,
+    ) -> Result<
+        (buckets::Bucketed<metrics_exporter_prometheus::PrometheusRecorder>, PrometheusHandle),
+        ExportError,
+    > {
+        let exporter = self.builder()?.build_recorder();
+        let buckets = std::sync::Arc::new(buckets::Buckets::new(&self.global_labels));
+        let handle =
+            PrometheusHandle { exporter: exporter.handle(), buckets: std::sync::Arc::clone(&buckets) };
+        Ok((buckets::Bucketed::new(exporter, buckets), handle))
     }
 
     /// Installs the recorder globally and starts serving.
@@ -481,11 +490,10 @@ impl PrometheusExporter {
     pub(crate) fn install_with<R, F>(self, wrap: F) -> Result<PrometheusHandle, ExportError>
     where
         R: metrics::Recorder + Sync + 'static,
-        F: FnOnce(metrics_exporter_prometheus::PrometheusRecorder) -> R,
+        F: FnOnce(buckets::Bucketed<metrics_exporter_prometheus::PrometheusRecorder>) -> R,
     {
         let Some(addr) = self.listen else {
-            let recorder = self.builder()?.build_recorder();
-            let handle = recorder.handle();
+            let (recorder, handle) = self.recorder()?;
             metrics::set_global_recorder(wrap(recorder)).map_err(|_| ExportError::AlreadyInstalled)?;
             crate::pool::metrics::describe();
             crate::sync::metrics::describe();
@@ -498,8 +506,7 @@ impl PrometheusExporter {
             .map_err(|e| ExportError::Exporter(e.to_string()))?;
         let listener =
             listener::bind(&runtime, addr).map_err(|e| ExportError::Bind { addr, message: e.to_string() })?;
-        let recorder = self.builder()?.build_recorder();
-        let handle = recorder.handle();
+        let (recorder, handle) = self.recorder()?;
         metrics::set_global_recorder(wrap(recorder)).map_err(|_| ExportError::AlreadyInstalled)?;
         crate::pool::metrics::describe();
         crate::sync::metrics::describe();
@@ -510,6 +517,46 @@ impl PrometheusExporter {
             .spawn(move || runtime.block_on(listener::serve(listener, served)))
             .map_err(|e| ExportError::Exporter(e.to_string()))?;
         Ok(handle)
+    }
+}
+
+/// What `/metrics` serves: the exporter's series, and tidepool's bucketed
+/// `*_seconds` histograms beside them (recorded into fixed atomic buckets by
+/// a recorder layer, never stored sample by sample). Cloning is cheap.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let handle = tidepool::export::PrometheusExporter::new().without_listener().install()?;
+/// metrics::histogram!("app_request_seconds").record_many(0.002, 1_000_000);
+/// let text = handle.render();
+/// assert!(text.contains("app_request_seconds_bucket{le=\"0.0025\"} 1000000"));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PrometheusHandle {
+    exporter: metrics_exporter_prometheus::PrometheusHandle,
+    buckets: std::sync::Arc<buckets::Buckets>,
+}
+
+impl std::fmt::Debug for PrometheusHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrometheusHandle").finish_non_exhaustive()
+    }
+}
+
+impl PrometheusHandle {
+    /// Every series in the Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut text = self.exporter.render();
+        text.push_str(&self.buckets.render());
+        text
+    }
+
+    /// Folds the samples of the exporter's own histograms (those not named
+    /// `*_seconds`) into their summaries; an upkeep thread does it every
+    /// 250 ms anyway.
+    pub fn run_upkeep(&self) {
+        self.exporter.run_upkeep();
     }
 }
 

@@ -205,9 +205,22 @@ impl BucketHistogram {
         count.store(count.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
 
+    /// Records `count` samples of `nanos` each: still two `fetch_add`s.
+    #[inline]
+    pub(crate) fn record_many(&self, nanos: u64, count: u64) {
+        let bucket = self.bounds_ns.partition_point(|&bound| bound < nanos);
+        self.sums_ns[bucket].fetch_add(nanos.saturating_mul(count), Ordering::Relaxed);
+        self.counts[bucket].fetch_add(count, Ordering::Relaxed);
+    }
+
     /// The samples recorded so far, by bucket (not cumulative).
     pub(crate) fn counts(&self) -> [u64; SECONDS_BUCKETS.len() + 1] {
         std::array::from_fn(|bucket| self.counts[bucket].load(Ordering::Relaxed))
+    }
+
+    /// The sum of every sample recorded so far, in nanoseconds.
+    pub(crate) fn sum_ns(&self) -> u64 {
+        self.sums_ns.iter().fold(0u64, |sum, s| sum.wrapping_add(s.load(Ordering::Relaxed)))
     }
 
     /// Hands the samples recorded since the last drain to `into`, in seconds.
@@ -229,6 +242,25 @@ impl BucketHistogram {
             *count_done = count;
             *sum_done += mean * new as f64;
         }
+    }
+}
+
+/// Seconds to whole nanoseconds: negative and NaN are 0, beyond `u64` saturates.
+fn seconds_to_nanos(seconds: f64) -> u64 {
+    // `as` saturates and maps NaN to 0.
+    (seconds * 1e9).round() as u64
+}
+
+/// A `BucketHistogram` is also a facade histogram: the bucketing layer of
+/// [`crate::export`] hands one out for every `*_seconds` histogram, so a
+/// record is two atomic adds, never a stored sample.
+impl metrics::HistogramFn for BucketHistogram {
+    fn record(&self, value: f64) {
+        BucketHistogram::record(self, seconds_to_nanos(value));
+    }
+
+    fn record_many(&self, value: f64, count: usize) {
+        BucketHistogram::record_many(self, seconds_to_nanos(value), u64::try_from(count).unwrap_or(u64::MAX));
     }
 }
 

@@ -375,3 +375,40 @@ fn a_clock_stepping_backwards_neither_panics_nor_loses_objects() {
     assert_eq!(stats.created_total() - stats.destroyed_total(), status.size as u64, "{stats:?} {status:?}");
     assert_eq!(status.in_use, 0);
 }
+
+/// On the system clock an untimed checkout reads no clock: the leak scan
+/// times it from the first pass that sees it, so its leak is found at most
+/// one pass late and never before the threshold.
+#[test]
+fn an_untimed_checkout_is_timed_from_the_first_scan_that_sees_it() {
+    let held = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&held);
+    let clock = Clock::system();
+    let pool = Pool::builder("untimed")
+        .min_size(1)
+        .max_size(1)
+        .maintenance_interval(None)
+        // 1 in 2^31: no hold of this test is timed (but for odds of 1e-9).
+        .hold_sample_every(u32::MAX)
+        .leak_threshold(Duration::from_millis(200))
+        .on_leak(move |e| seen.lock().push(e.held))
+        .factory(|| Ok(()))
+        .build()
+        .expect("valid");
+    let guard = pool.acquire_blocking().expect("object");
+    std::thread::sleep(Duration::from_millis(300));
+    // Past the threshold since the checkout, but the first pass only stamps.
+    let first_pass = clock.now();
+    assert_eq!(pool.maintain().leaks, 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(pool.maintain().leaks, 1);
+    let since_first_pass = clock.now() - first_pass;
+    assert_eq!(pool.maintain().leaks, 0, "reported once per checkout");
+    let reported = held.lock()[0];
+    assert!(reported >= Duration::from_millis(300) && reported <= since_first_pass, "{reported:?}");
+    drop(guard);
+    // Returned: the next checkout is a new one, unstamped again.
+    let _again = pool.acquire_blocking().expect("object");
+    assert_eq!(pool.maintain().leaks, 0);
+    assert_eq!(pool.stats().leaks, 1);
+}

@@ -13,6 +13,7 @@ fn every_series_is_registered_at_build_and_counts_what_happened() {
             .min_size(1)
             .max_size(2)
             .maintenance_interval(None)
+            .hold_sample_every(1)
             .factory(|| Ok(()))
             .build()
             .expect("valid");
@@ -113,4 +114,51 @@ fn zero_waits_are_published_once_each_and_reconcile_with_acquires() {
         assert!(second.iter().any(|&w| w >= 0.004), "the waiter's wait was measured: {second:?}");
         assert_eq!(pool.stats().acquires(), 7);
     });
+}
+
+/// On the system clock one hold in N is timed, at random, and counts N
+/// times: the hold histogram's count and the hold total estimate every hold,
+/// while acquires and waits stay exact counts.
+#[test]
+fn sampled_holds_estimate_every_hold() {
+    let ops = 64_000u64;
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let stats = metrics::with_local_recorder(&recorder, || {
+        let pool = Pool::builder("sampled")
+            .min_size(1)
+            .max_size(1)
+            .maintenance_interval(None)
+            .hold_sample_every(16)
+            .factory(|| Ok(()))
+            .build()
+            .expect("valid");
+        for _ in 0..ops {
+            drop(pool.acquire_blocking().expect("object"));
+        }
+        pool.maintain();
+        assert_eq!(pool.wait_histogram().count(), ops, "every wait is counted");
+        pool.stats()
+    });
+    assert_eq!(stats.acquires(), ops, "acquires are exact");
+    let holds: Vec<f64> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .find_map(|(key, _, _, value)| match value {
+            DebugValue::Histogram(v) if key.key().name() == "tidepool_pool_use_seconds" => {
+                Some(v.into_iter().map(|f| f.into_inner()).collect())
+            }
+            _ => None,
+        })
+        .expect("use histogram");
+    // 4,000 timed holds expected (binomial, sd 61): 3,700..4,300 of them,
+    // each counted 16 times, but for a broken sampler.
+    let count = holds.len() as u64;
+    assert_eq!(count % 16, 0, "{count}");
+    assert!((3_700 * 16..=4_300 * 16).contains(&count), "{count} estimated holds of {ops}");
+    // The hold total is the exported histogram's sum.
+    let exported: f64 = holds.iter().sum();
+    let total = stats.use_total.as_secs_f64();
+    assert!((exported - total).abs() <= 1e-6 * total.max(1e-3), "{exported} vs {total}");
 }

@@ -73,6 +73,8 @@ pub struct PoolBuilder<T> {
     pub(crate) recycle: Option<RecycleFn<T>>,
     pub(crate) on_leak: Option<LeakHook>,
     pub(crate) trace: Option<std::sync::Arc<super::trace::TraceRecorder>>,
+    /// Time the hold of one checkout in this many (a power of two).
+    pub(crate) hold_sample_every: u64,
     pub(crate) clock: Clock,
     pub(crate) on_built: Option<BuiltHook<T>>,
 }
@@ -100,6 +102,7 @@ impl<T: Send + 'static> PoolBuilder<T> {
             recycle: None,
             on_leak: None,
             trace: None,
+            hold_sample_every: u64::from(super::DEFAULT_HOLD_SAMPLE_EVERY),
             clock: Clock::system(),
             on_built: None,
         }
@@ -229,6 +232,29 @@ impl<T: Send + 'static> PoolBuilder<T> {
     /// [`super::trace`]).
     pub fn trace(mut self, recorder: std::sync::Arc<super::trace::TraceRecorder>) -> Self {
         self.trace = Some(recorder);
+        self
+    }
+
+    /// Times the hold of one checkout in `n`, chosen at random (default
+    /// [`DEFAULT_HOLD_SAMPLE_EVERY`](super::DEFAULT_HOLD_SAMPLE_EVERY); `n`
+    /// is rounded up to a power of two). A timed hold counts `n` times in
+    /// `tidepool_pool_use_seconds` and [`Stats::use_total`](super::Stats),
+    /// so they estimate every hold; acquires, returns and waits stay exact
+    /// counts. The other checkouts read no clock on the direct path.
+    ///
+    /// Every hold is timed (as if `n = 1`) when the pool's clock is not the
+    /// system clock (reading a virtual clock is a load: the simulator stays
+    /// exact and reproducible) and when a trace recorder is set.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = tidepool::pool::Pool::builder("db").hold_sample_every(1).factory(|| Ok(0u8)).build()?;
+    /// drop(pool.acquire_blocking()?);
+    /// assert!(pool.stats().use_total > std::time::Duration::ZERO); // every hold timed
+    /// # Ok(()) }
+    /// ```
+    pub fn hold_sample_every(mut self, n: u32) -> Self {
+        self.hold_sample_every = u64::from(n.max(1).checked_next_power_of_two().unwrap_or(1 << 31));
         self
     }
 

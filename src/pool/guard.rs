@@ -27,7 +27,8 @@ pub struct PoolGuard<T: Send + 'static> {
     /// Always `Some` until `drop` or `detach` takes it; both consume the guard.
     entry: Option<Entry<T>>,
     pool: Arc<Inner<T>>,
-    checkout_ns: u64,
+    /// When the object was handed out, if its hold is timed.
+    checkout_ns: Option<u64>,
     /// When the acquire started (for the trace recorder).
     start_ns: u64,
     fresh: bool,
@@ -38,7 +39,7 @@ impl<T: Send + 'static> PoolGuard<T> {
         pool: Arc<Inner<T>>,
         entry: Entry<T>,
         start_ns: u64,
-        checkout_ns: u64,
+        checkout_ns: Option<u64>,
         fresh: bool,
     ) -> Self {
         PoolGuard { entry: Some(entry), pool, checkout_ns, start_ns, fresh }

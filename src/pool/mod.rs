@@ -152,6 +152,43 @@ pub struct Maintenance {
     pub new_target: Option<usize>,
 }
 
+/// The default of [`PoolBuilder::hold_sample_every`]: one hold in 16 is
+/// timed on the system clock.
+pub const DEFAULT_HOLD_SAMPLE_EVERY: u32 = 16;
+
+/// A slot's checkout stamp while held by a checkout that read no clock: the
+/// leak scan stamps it with its own time the first time it sees it.
+const STAMP_UNTIMED: u64 = 1;
+
+/// A slot's checkout stamp for a checkout at `now` (0 is idle, 1 untimed).
+fn stamp_of(now: u64) -> u64 {
+    now.saturating_add(2)
+}
+
+/// Whether to time this checkout's hold: always with `mask` 0, else one in
+/// `mask + 1` at random (a per-thread xorshift, so that pools sharing a
+/// thread are sampled alike, with no shared counter).
+#[inline]
+fn sampled(mask: u64) -> bool {
+    if mask == 0 {
+        return true;
+    }
+    thread_local!(static STATE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) });
+    STATE.with(|state| {
+        let mut x = state.get();
+        if x == 0 {
+            // Seeded from the thread-local's own address: distinct per
+            // thread, never 0.
+            x = (state as *const std::cell::Cell<u64> as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        }
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        state.set(x);
+        (x >> 32) & mask == 0
+    })
+}
+
 /// A pooled object with its bookkeeping.
 #[derive(Debug)]
 pub(crate) struct Entry<T> {
@@ -165,7 +202,8 @@ pub(crate) struct Entry<T> {
 #[derive(Debug)]
 struct Slots {
     free: ArrayQueue<u32>,
-    /// `checkout time + 1` while held, 0 while idle.
+    /// `checkout time + 2` while held ([`stamp_of`]), [`STAMP_UNTIMED`]
+    /// while held by a checkout that read no clock, 0 while idle.
     checkout_ns: Box<[AtomicU64]>,
     /// The checkout stamp whose leak was last reported, so each checkout is
     /// reported once without clearing on return (no race with the scan).
@@ -199,6 +237,13 @@ pub(crate) struct Inner<T> {
     recycle: Option<RecycleFn<T>>,
     on_leak: Option<LeakHook>,
     trace: Option<Arc<trace::TraceRecorder>>,
+    /// A timed hold counts this many times (1: every hold is timed).
+    hold_every: u64,
+    /// `hold_every - 1`, for [`sampled`].
+    hold_mask: u64,
+    /// A return reads the clock whatever the sampling: an idle or lifetime
+    /// limit needs the time.
+    return_reads_clock: bool,
     clock: Clock,
     slots: Slots,
     counters: Counters,
@@ -267,6 +312,9 @@ impl<T: Send + 'static> Pool<T> {
             let _ = free.push(slot as u32);
         }
         let now = b.clock.now_nanos();
+        // A virtual clock is read for free and must keep runs exact; a
+        // trace records every hold it keeps.
+        let hold_every = if b.clock.is_system() && b.trace.is_none() { b.hold_sample_every } else { 1 };
         let metrics = PoolMetrics::register(&label, settings.min_size, settings.max_size);
         metrics.target.set(settings.min_size as f64);
         let inner = Inner {
@@ -284,6 +332,9 @@ impl<T: Send + 'static> Pool<T> {
             recycle: b.recycle,
             on_leak: b.on_leak,
             trace: b.trace,
+            hold_every,
+            hold_mask: hold_every - 1,
+            return_reads_clock: settings.max_idle_time.is_some() || settings.max_lifetime.is_some(),
             slots: Slots {
                 free,
                 checkout_ns: (0..settings.max_size).map(|_| AtomicU64::new(0)).collect(),
@@ -418,12 +469,11 @@ impl<T: Send + 'static> Pool<T> {
     /// ```
     pub fn try_acquire(&self) -> Result<PoolGuard<T>, AcquireError> {
         let inner = &self.inner;
-        let start = inner.clock.now_nanos();
         if inner.core.is_closed() {
             return Err(inner.closed());
         }
         match inner.core.try_take() {
-            Some(grant) => inner.serve_blocking(grant, start, Path::Direct),
+            Some(grant) => inner.serve_blocking(grant, None, Path::Direct),
             None => Err(AcquireError::Exhausted { pool: inner.name.clone() }),
         }
     }
@@ -436,13 +486,14 @@ impl<T: Send + 'static> Pool<T> {
     /// [`AcquireError::Timeout`], [`AcquireError::Closed`], or a factory error.
     pub fn acquire_blocking(&self) -> Result<PoolGuard<T>, AcquireError> {
         let inner = &self.inner;
-        let start = inner.clock.now_nanos();
         if inner.core.is_closed() {
             return Err(inner.closed());
         }
+        // No clock on the direct path: it waits zero by definition.
         if let Some(grant) = inner.core.try_take() {
-            return inner.serve_blocking(grant, start, Path::Direct);
+            return inner.serve_blocking(grant, None, Path::Direct);
         }
+        let start = inner.clock.now_nanos();
         let waiter =
             inner.core.enqueue(Wake::Thread(crate::primitives::current())).ok_or_else(|| inner.closed())?;
         let timeout = nanos(inner.acquire_timeout);
@@ -462,7 +513,7 @@ impl<T: Send + 'static> Pool<T> {
             }
             std::thread::park_timeout(Duration::from_nanos(timeout - waited));
         };
-        inner.serve_blocking(grant, start, Path::Waited)
+        inner.serve_blocking(grant, Some(start), Path::Waited)
     }
 
     /// Acquires an object, waiting in line asynchronously for up to the
@@ -490,13 +541,13 @@ impl<T: Send + 'static> Pool<T> {
     /// ```
     pub async fn acquire(&self) -> Result<PoolGuard<T>, AcquireError> {
         let inner = &self.inner;
-        let start = inner.clock.now_nanos();
         if inner.core.is_closed() {
             return Err(inner.closed());
         }
         if let Some(grant) = inner.core.try_take() {
-            return inner.serve_async(grant, start, Path::Direct).await;
+            return inner.serve_async(grant, None, Path::Direct).await;
         }
+        let start = inner.clock.now_nanos();
         let waiter =
             inner.core.enqueue(Wake::Task(parking_lot::Mutex::new(None))).ok_or_else(|| inner.closed())?;
         let mut line = InLine { inner, waiter: Some(waiter), start };
@@ -506,7 +557,7 @@ impl<T: Send + 'static> Pool<T> {
         let mut sleep = std::pin::pin!(sleep);
         let outcome = std::future::poll_fn(|cx| line.poll(cx, sleep.as_mut())).await;
         match outcome {
-            Ok(grant) => inner.serve_async(grant, start, Path::Waited).await,
+            Ok(grant) => inner.serve_async(grant, Some(start), Path::Waited).await,
             Err(e) => Err(e),
         }
     }
@@ -522,13 +573,13 @@ impl<T: Send + 'static> Pool<T> {
     /// created at once and that failed.
     pub fn acquire_or_queue(&self) -> Result<Admission<T>, AcquireError> {
         let inner = &self.inner;
-        let start = inner.clock.now_nanos();
         if inner.core.is_closed() {
             return Err(inner.closed());
         }
         if let Some(grant) = inner.core.try_take() {
-            return inner.serve_blocking(grant, start, Path::Direct).map(Admission::Ready);
+            return inner.serve_blocking(grant, None, Path::Direct).map(Admission::Ready);
         }
+        let start = inner.clock.now_nanos();
         let waiter = inner.core.enqueue(Wake::Poll).ok_or_else(|| inner.closed())?;
         let mut ticket = Ticket { inner: Arc::clone(inner), waiter: Some(waiter), start };
         // `enqueue` serves the line once: this caller may already be served.
@@ -545,7 +596,7 @@ impl<T: Send + 'static> Pool<T> {
 
     /// Running totals since build (see [`Stats`]).
     pub fn stats(&self) -> Stats {
-        self.inner.counters.snapshot()
+        self.inner.stats()
     }
 
     /// Every acquire's wait since build, by bucket, and the timeouts: the
@@ -564,7 +615,7 @@ impl<T: Send + 'static> Pool<T> {
     /// ```
     pub fn wait_histogram(&self) -> WaitHistogram {
         let inner = &self.inner;
-        let stats = inner.counters.snapshot();
+        let stats = inner.stats();
         let mut counts = inner.metrics.wait_buckets.counts();
         // Direct acquires served by an idle object waited exactly zero and
         // are counted, not recorded (the fast path records nothing).
@@ -720,7 +771,7 @@ impl<T: Send + 'static> Ticket<T> {
             handoff::Poll::Pending => None,
             handoff::Poll::Ready(grant) => {
                 self.waiter = None;
-                Some(self.inner.serve_blocking(grant, self.start, Path::Waited))
+                Some(self.inner.serve_blocking(grant, Some(self.start), Path::Waited))
             }
             handoff::Poll::Closed => {
                 self.waiter = None;
@@ -740,7 +791,7 @@ impl<T: Send + 'static> Ticket<T> {
     pub fn expire(mut self) -> Result<PoolGuard<T>, AcquireError> {
         let Some(waiter) = self.waiter.take() else { return Err(self.inner.closed()) };
         match self.inner.core.cancel(&waiter) {
-            handoff::Poll::Ready(grant) => self.inner.serve_blocking(grant, self.start, Path::Waited),
+            handoff::Poll::Ready(grant) => self.inner.serve_blocking(grant, Some(self.start), Path::Waited),
             handoff::Poll::Closed => Err(self.inner.closed()),
             handoff::Poll::Pending => Err(self.inner.timed_out(self.start)),
         }
@@ -1035,18 +1086,28 @@ impl<T: Send + 'static> Inner<T> {
 
     /// The idle object of a grant if it is still good. An expired one is
     /// discarded and its size unit carries over to a replacement: `None`.
-    fn usable(&self, grant: Grant<Entry<T>>) -> Option<Entry<T>> {
-        let Grant::Object(entry) = grant else { return None };
+    /// Also the clock reading taken to tell, if one was.
+    fn usable(&self, grant: Grant<Entry<T>>) -> (Option<Entry<T>>, Option<u64>) {
+        let Grant::Object(entry) = grant else { return (None, None) };
         // No clock read when nothing can expire.
         if self.max_idle_ns.is_none() && self.max_lifetime_ns.is_none() {
-            return Some(entry);
+            return (Some(entry), None);
         }
-        match self.expired(&entry, self.clock.now_nanos()) {
-            None => Some(entry),
+        let now = self.clock.now_nanos();
+        match self.expired(&entry, now) {
+            None => (Some(entry), Some(now)),
             Some(reason) => {
                 self.discard(entry, reason);
-                None
+                (None, Some(now))
             }
+        }
+    }
+
+    /// Running totals; the hold total is the hold histogram's sum.
+    fn stats(&self) -> Stats {
+        Stats {
+            use_total: Duration::from_nanos(self.metrics.use_buckets.sum_ns()),
+            ..self.counters.snapshot()
         }
     }
 
@@ -1058,17 +1119,24 @@ impl<T: Send + 'static> Inner<T> {
         e
     }
 
-    /// Turns a grant into a guard on the blocking path.
+    /// Turns a grant into a guard on the blocking path. `start` is when the
+    /// acquire started, `None` on the direct path (which read no clock).
     fn serve_blocking(
         self: &Arc<Self>,
         grant: Grant<Entry<T>>,
-        start: u64,
+        start: Option<u64>,
         path: Path,
     ) -> Result<PoolGuard<T>, AcquireError> {
-        let (entry, fresh) = match self.usable(grant) {
-            Some(entry) => (entry, false),
+        let (entry, read) = self.usable(grant);
+        let start = start.or(read);
+        let (entry, fresh, start) = match entry {
+            Some(entry) => (entry, false, start),
             None => {
-                (self.create_in_unit_blocking(CreateReason::Demand).map_err(|e| self.failed(e, start))?, true)
+                // A creation's wait is the creation: it starts now.
+                let start = start.unwrap_or_else(|| self.clock.now_nanos());
+                let entry =
+                    self.create_in_unit_blocking(CreateReason::Demand).map_err(|e| self.failed(e, start))?;
+                (entry, true, Some(start))
             }
         };
         Ok(self.checkout(entry, start, path, fresh))
@@ -1077,29 +1145,46 @@ impl<T: Send + 'static> Inner<T> {
     async fn serve_async(
         self: &Arc<Self>,
         grant: Grant<Entry<T>>,
-        start: u64,
+        start: Option<u64>,
         path: Path,
     ) -> Result<PoolGuard<T>, AcquireError> {
-        let (entry, fresh) = match self.usable(grant) {
-            Some(entry) => (entry, false),
-            None => (
-                self.create_in_unit_async(CreateReason::Demand).await.map_err(|e| self.failed(e, start))?,
-                true,
-            ),
+        let (entry, read) = self.usable(grant);
+        let start = start.or(read);
+        let (entry, fresh, start) = match entry {
+            Some(entry) => (entry, false, start),
+            None => {
+                let start = start.unwrap_or_else(|| self.clock.now_nanos());
+                let entry = self
+                    .create_in_unit_async(CreateReason::Demand)
+                    .await
+                    .map_err(|e| self.failed(e, start))?;
+                (entry, true, Some(start))
+            }
         };
         Ok(self.checkout(entry, start, path, fresh))
     }
 
+    /// Hands `entry` out. `start` is when the acquire started (`None`: a
+    /// direct acquire that read no clock); the hold is timed when sampled.
     #[inline]
-    fn checkout(self: &Arc<Self>, entry: Entry<T>, start: u64, path: Path, fresh: bool) -> PoolGuard<T> {
-        let now = match (path, fresh) {
-            // The fast path reads the clock once: no wait, no creation.
-            (Path::Direct, false) => start,
-            _ => self.clock.now_nanos(),
+    fn checkout(
+        self: &Arc<Self>,
+        entry: Entry<T>,
+        start: Option<u64>,
+        path: Path,
+        fresh: bool,
+    ) -> PoolGuard<T> {
+        let timed = sampled(self.hold_mask);
+        let now = match (path, fresh, start) {
+            // The fast path: no wait, no creation; a clock only to time the
+            // hold (or the one read to check expiry).
+            (Path::Direct, false, Some(start)) => Some(start),
+            (Path::Direct, false, None) => timed.then(|| self.clock.now_nanos()),
+            _ => Some(self.clock.now_nanos()),
         };
-        let waited = now.saturating_sub(start);
         self.counters.in_use.fetch_add(1, Ordering::Relaxed);
-        self.slots.checkout_ns[entry.slot as usize].store(now.saturating_add(1), Ordering::Relaxed);
+        self.slots.checkout_ns[entry.slot as usize]
+            .store(now.map_or(STAMP_UNTIMED, stamp_of), Ordering::Relaxed);
         if (path, fresh) == (Path::Direct, false) {
             // Waited exactly zero. Those samples are added in bulk by
             // `publish` (from `acquires_direct - direct_fresh`), which keeps a
@@ -1110,6 +1195,9 @@ impl<T: Send + 'static> Inner<T> {
                 // acquire for a zero wait.
                 self.direct_fresh.fetch_add(1, Ordering::Relaxed);
             }
+            // Waited and fresh acquires have both readings.
+            let now = now.unwrap_or_default();
+            let waited = now.saturating_sub(start.unwrap_or(now));
             self.counters.wait_ns.fetch_add(waited, Ordering::Relaxed);
             self.metrics.wait_buckets.record(waited);
         }
@@ -1120,24 +1208,33 @@ impl<T: Send + 'static> Inner<T> {
             Path::Direct => self.counters.acquires_direct.fetch_add(1, Ordering::Relaxed),
             Path::Waited => self.counters.acquires_waited.fetch_add(1, Ordering::Relaxed),
         };
-        PoolGuard::new(Arc::clone(self), entry, start, now, fresh)
+        let start = start.or(now).unwrap_or_default();
+        PoolGuard::new(Arc::clone(self), entry, start, if timed { now } else { None }, fresh)
     }
 
-    /// The return path, run by the guard's drop.
-    pub(crate) fn check_in(&self, mut entry: Entry<T>, start_ns: u64, checkout_ns: u64) {
-        let now = self.clock.now_nanos();
-        if let Some(trace) = &self.trace {
-            trace.record(start_ns, checkout_ns, now);
-        }
-        let held = now.saturating_sub(checkout_ns);
-        let slot = entry.slot as usize;
+    /// Clears a returning object's checkout stamp, says so when its leak had
+    /// been reported, and counts its hold if it was timed.
+    fn returned(&self, slot: usize, checkout: Option<u64>, now: Option<u64>) {
+        let stamp = self.slots.checkout_ns[slot].load(Ordering::Relaxed);
         self.slots.checkout_ns[slot].store(0, Ordering::Relaxed);
-        if self.slots.leaked[slot].load(Ordering::Relaxed) == checkout_ns.saturating_add(1) {
-            tracing::info!(pool = %self.name, held_ms = held / 1_000_000, "leaked object returned");
+        if stamp > STAMP_UNTIMED && self.slots.leaked[slot].load(Ordering::Relaxed) == stamp {
+            let held_ms = now.map(|now| now.saturating_sub(stamp - 2) / 1_000_000);
+            tracing::info!(pool = %self.name, held_ms, "leaked object returned");
         }
         self.counters.in_use.fetch_sub(1, Ordering::Relaxed);
-        self.counters.use_ns.fetch_add(held, Ordering::Relaxed);
-        self.metrics.use_buckets.record(held);
+        if let (Some(checkout), Some(now)) = (checkout, now) {
+            self.metrics.use_buckets.record_many(now.saturating_sub(checkout), self.hold_every);
+        }
+    }
+
+    /// The return path, run by the guard's drop. `checkout` is when the
+    /// object was handed out if its hold is timed.
+    pub(crate) fn check_in(&self, mut entry: Entry<T>, start_ns: u64, checkout: Option<u64>) {
+        let now = (checkout.is_some() || self.return_reads_clock).then(|| self.clock.now_nanos());
+        if let (Some(trace), Some(checkout), Some(now)) = (&self.trace, checkout, now) {
+            trace.record(start_ns, checkout, now);
+        }
+        self.returned(entry.slot as usize, checkout, now);
         if std::thread::panicking() {
             return self.destroy(entry, DestroyReason::Panicked);
         }
@@ -1147,24 +1244,23 @@ impl<T: Send + 'static> Inner<T> {
                 return self.destroy(entry, DestroyReason::RecycleFailed);
             }
         }
-        if let Some(max) = self.max_lifetime_ns {
+        if let (Some(max), Some(now)) = (self.max_lifetime_ns, now) {
             if now.saturating_sub(entry.created_ns) >= max {
                 return self.destroy(entry, DestroyReason::MaxLifetime);
             }
         }
-        entry.idle_since_ns = now;
+        if let Some(now) = now {
+            // Read only when an idle limit (or a lifetime) needs it.
+            entry.idle_since_ns = now;
+        }
         self.put_idle(entry);
     }
 
     /// Takes the object out of the pool for good (its size unit is freed).
-    pub(crate) fn detach(&self, entry: Entry<T>, checkout_ns: u64) -> T {
-        let now = self.clock.now_nanos();
+    pub(crate) fn detach(&self, entry: Entry<T>, checkout: Option<u64>) -> T {
+        let now = checkout.map(|_| self.clock.now_nanos());
         let slot = entry.slot;
-        self.slots.checkout_ns[slot as usize].store(0, Ordering::Relaxed);
-        self.counters.in_use.fetch_sub(1, Ordering::Relaxed);
-        let held = now.saturating_sub(checkout_ns);
-        self.counters.use_ns.fetch_add(held, Ordering::Relaxed);
-        self.metrics.use_buckets.record(held);
+        self.returned(slot as usize, checkout, now);
         let _ = self.slots.free.push(slot);
         self.counters.destroyed[DestroyReason::Detached as usize].fetch_add(1, Ordering::Relaxed);
         self.core.release_slot();
@@ -1254,9 +1350,21 @@ impl<T: Send + 'static> Inner<T> {
         let Some(threshold) = self.leak_threshold else { return 0 };
         let limit = nanos(threshold);
         let mut found = 0;
-        for (slot, stamp) in self.slots.checkout_ns.iter().enumerate() {
-            let stamp = stamp.load(Ordering::Relaxed);
-            if stamp == 0 || now.saturating_sub(stamp - 1) < limit {
+        for (slot, stamp_ns) in self.slots.checkout_ns.iter().enumerate() {
+            let stamp = stamp_ns.load(Ordering::Relaxed);
+            if stamp == STAMP_UNTIMED {
+                // Held since before now: timed from this pass (a leak is
+                // then found at most one pass late). A return in between
+                // cleared the stamp and the exchange fails.
+                let _ = stamp_ns.compare_exchange(
+                    STAMP_UNTIMED,
+                    stamp_of(now),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
+                continue;
+            }
+            if stamp == 0 || now.saturating_sub(stamp - 2) < limit {
                 continue;
             }
             if self.slots.leaked[slot].swap(stamp, Ordering::Relaxed) == stamp {
@@ -1267,7 +1375,7 @@ impl<T: Send + 'static> Inner<T> {
             self.metrics.leaks.increment(1);
             let event = LeakEvent {
                 pool: self.name.clone(),
-                held: Duration::from_nanos(now.saturating_sub(stamp - 1)),
+                held: Duration::from_nanos(now.saturating_sub(stamp - 2)),
                 threshold,
             };
             match &self.on_leak {
@@ -1289,7 +1397,7 @@ impl<T: Send + 'static> Inner<T> {
         if elapsed < self.sizing_interval_ns {
             return None;
         }
-        let stats = self.counters.snapshot();
+        let stats = self.stats();
         let delta = stats.since(&sizing.stats_at_start);
         let status = self.status();
         let input = SizingInput {
@@ -1325,7 +1433,7 @@ impl<T: Send + 'static> Inner<T> {
     /// samples of direct acquires to the wait histogram.
     fn publish(&self) {
         let status = self.status();
-        let stats = self.counters.snapshot();
+        let stats = self.stats();
         let m = &self.metrics;
         m.idle.set(status.idle as f64);
         m.used.set(status.in_use as f64);

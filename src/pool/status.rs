@@ -75,7 +75,9 @@ pub struct Stats {
     pub leaks: u64,
     /// Total time callers waited (successful acquires).
     pub wait_total: Duration,
-    /// Total time objects were held.
+    /// Total time objects were held: exact when every hold is timed, else
+    /// the timed holds times the sampling interval (see
+    /// [`PoolBuilder::hold_sample_every`](super::PoolBuilder::hold_sample_every)).
     pub use_total: Duration,
     /// Total time the factory spent creating.
     pub create_total: Duration,
@@ -152,11 +154,11 @@ pub(crate) struct Counters {
     pub(crate) destroyed: [AtomicU64; DestroyReason::COUNT],
     pub(crate) leaks: AtomicU64,
     pub(crate) wait_ns: AtomicU64,
-    pub(crate) use_ns: AtomicU64,
     pub(crate) create_ns: AtomicU64,
 }
 
 impl Counters {
+    /// Every counter; `use_total` is the hold histogram's to fill in.
     pub(crate) fn snapshot(&self) -> Stats {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         Stats {
@@ -169,7 +171,7 @@ impl Counters {
             destroyed: std::array::from_fn(|i| load(&self.destroyed[i])),
             leaks: load(&self.leaks),
             wait_total: Duration::from_nanos(load(&self.wait_ns)),
-            use_total: Duration::from_nanos(load(&self.use_ns)),
+            use_total: Duration::ZERO,
             create_total: Duration::from_nanos(load(&self.create_ns)),
         }
     }

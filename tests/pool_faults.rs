@@ -412,3 +412,66 @@ fn an_untimed_checkout_is_timed_from_the_first_scan_that_sees_it() {
     assert_eq!(pool.maintain().leaks, 0);
     assert_eq!(pool.stats().leaks, 1);
 }
+
+/// Guards hold no reference count of their own: a pool whose every handle
+/// is dropped lives on for its guards out, and the last guard back frees it
+/// (its objects dropped once each, none before).
+#[test]
+fn the_last_guard_back_frees_a_dropped_pool() {
+    struct Counted(Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let made = Arc::clone(&dropped);
+    let pool = Pool::builder("orphan")
+        .min_size(2)
+        .max_size(2)
+        // No maintenance thread: its passing reference would delay the free.
+        .maintenance_interval(None)
+        .factory(move || Ok(Counted(Arc::clone(&made))))
+        .build()
+        .expect("valid");
+    let first = pool.acquire_blocking().expect("object");
+    let second = pool.acquire_blocking().expect("object");
+    let clone = pool.clone();
+    drop(pool);
+    drop(clone);
+    // The first guard goes back from another thread: its object is idle
+    // in a pool no handle reaches, and nothing is freed yet.
+    std::thread::spawn(move || drop(first)).join().expect("thread");
+    assert_eq!(dropped.load(Ordering::SeqCst), 0, "the pool lives while a guard is out");
+    let _ = &*second; // still usable
+    drop(second);
+    assert_eq!(dropped.load(Ordering::SeqCst), 2, "the last guard back freed the pool and its objects");
+}
+
+/// A pool dropped with no guard out frees its objects at once; a detached
+/// object leaves with its owner.
+#[test]
+fn a_pool_dropped_with_nothing_out_frees_at_once() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    struct Counted(Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let made = Arc::clone(&dropped);
+    let pool = Pool::builder("freed")
+        .min_size(2)
+        .max_size(2)
+        // No maintenance thread: its passing reference would delay the free.
+        .maintenance_interval(None)
+        .factory(move || Ok(Counted(Arc::clone(&made))))
+        .build()
+        .expect("valid");
+    let kept = pool.acquire_blocking().expect("object").detach();
+    drop(pool.acquire_blocking().expect("object"));
+    drop(pool);
+    assert_eq!(dropped.load(Ordering::SeqCst), 1, "the idle object went with the pool");
+    drop(kept);
+    assert_eq!(dropped.load(Ordering::SeqCst), 2);
+}

@@ -23,11 +23,13 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
-/// The crate denies `unsafe_code`; one module (the counting allocator: a
-/// `GlobalAlloc` cannot be written without it) allows it, and there every
-/// `unsafe` is preceded by a `SAFETY:` comment.
+/// The crate denies `unsafe_code`; two modules allow it — the counting
+/// allocator (a `GlobalAlloc` cannot be written without it) and the pool's
+/// custody of its state (guards hold a pointer, not a reference count;
+/// model-checked with loom) — and there every `unsafe` is preceded by a
+/// `SAFETY:` comment.
 #[test]
-fn unsafe_is_confined_to_the_counting_allocator_and_justified() {
+fn unsafe_is_confined_to_two_modules_and_justified() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let lib = std::fs::read_to_string(root.join("src/lib.rs")).expect("lib.rs");
     assert!(lib.contains("#![deny(unsafe_code)]"), "the crate denies unsafe code");
@@ -52,7 +54,12 @@ fn unsafe_is_confined_to_the_counting_allocator_and_justified() {
             assert!(justified, "{}:{}: `unsafe` without a SAFETY comment above it", file.display(), i + 1);
         }
     }
-    assert_eq!(allowed, ["src/monitor/alloc.rs"], "unsafe code allowed only in the counting allocator");
+    allowed.sort();
+    assert_eq!(
+        allowed,
+        ["src/monitor/alloc.rs", "src/pool/custody.rs"],
+        "unsafe code allowed only in the counting allocator and the pool's custody"
+    );
 }
 
 /// Every server tidepool starts binds 127.0.0.1 unless told otherwise: the

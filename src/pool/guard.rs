@@ -2,8 +2,8 @@
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::sync::Arc;
 
+use super::custody::StateRef;
 use super::{Entry, Inner};
 
 /// An object checked out of a [`super::Pool`]; returned to the pool on drop.
@@ -26,7 +26,10 @@ use super::{Entry, Inner};
 pub struct PoolGuard<T: Send + 'static> {
     /// Always `Some` until `drop` or `detach` takes it; both consume the guard.
     entry: Option<Entry<T>>,
-    pool: Arc<Inner<T>>,
+    /// The pool's state, kept alive for this guard by the guard count
+    /// ([`super::custody`]), not by a reference count of its own. Dropped
+    /// after `drop` below has returned the object.
+    pool: StateRef<T>,
     /// When the object was handed out, if its hold is timed.
     checkout_ns: Option<u64>,
     /// When the acquire started (for the trace recorder).
@@ -36,7 +39,7 @@ pub struct PoolGuard<T: Send + 'static> {
 
 impl<T: Send + 'static> PoolGuard<T> {
     pub(crate) fn new(
-        pool: Arc<Inner<T>>,
+        pool: StateRef<T>,
         entry: Entry<T>,
         start_ns: u64,
         checkout_ns: Option<u64>,
@@ -62,6 +65,10 @@ impl<T: Send + 'static> PoolGuard<T> {
         self.fresh
     }
 
+    fn pool(&self) -> &Inner<T> {
+        self.pool.get()
+    }
+
     fn entry(&self) -> &Entry<T> {
         match &self.entry {
             Some(entry) => entry,
@@ -72,8 +79,9 @@ impl<T: Send + 'static> PoolGuard<T> {
     /// Takes the object out of the pool for good. The pool counts it as
     /// destroyed (`reason="detached"`) and may create a replacement.
     pub fn detach(mut self) -> T {
+        // `drop` then finds no entry; the guard leaves the count as it goes.
         match self.entry.take() {
-            Some(entry) => self.pool.detach(entry, self.checkout_ns),
+            Some(entry) => self.pool().detach(entry, self.checkout_ns),
             None => unreachable!("a live guard always holds its entry"),
         }
     }
@@ -99,7 +107,7 @@ impl<T: Send + 'static> DerefMut for PoolGuard<T> {
 impl<T: Send + 'static> Drop for PoolGuard<T> {
     fn drop(&mut self) {
         if let Some(entry) = self.entry.take() {
-            self.pool.check_in(entry, self.start_ns, self.checkout_ns);
+            self.pool().check_in(entry, self.start_ns, self.checkout_ns);
         }
     }
 }
@@ -107,7 +115,7 @@ impl<T: Send + 'static> Drop for PoolGuard<T> {
 impl<T: Send + fmt::Debug + 'static> fmt::Debug for PoolGuard<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PoolGuard")
-            .field("pool", &self.pool.name)
+            .field("pool", &self.pool().name)
             .field("value", &self.entry().value)
             .finish()
     }

@@ -29,6 +29,8 @@
 //! ```
 
 mod builder;
+mod custody;
+use custody::Handle;
 mod error;
 mod guard;
 mod handoff;
@@ -40,7 +42,7 @@ pub mod trace;
 mod waits;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -165,27 +167,43 @@ fn stamp_of(now: u64) -> u64 {
     now.saturating_add(2)
 }
 
-/// Whether to time this checkout's hold: always with `mask` 0, else one in
-/// `mask + 1` at random (a per-thread xorshift, so that pools sharing a
-/// thread are sampled alike, with no shared counter).
+/// What the hot path keeps per thread: its counter shard and its sampler.
+#[derive(Clone, Copy)]
+struct ThreadState {
+    /// Index into the pools' counter shards (`usize::MAX`: not yet given).
+    shard: usize,
+    /// A xorshift64 state (0: not yet seeded).
+    rng: u64,
+}
+
+thread_local!(static THREAD: std::cell::Cell<ThreadState> =
+    const { std::cell::Cell::new(ThreadState { shard: usize::MAX, rng: 0 }) });
+
+/// Threads take shards in turn.
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+/// This thread's counter shard, and whether to time this checkout's hold:
+/// always with `mask` 0, else one in `mask + 1` at random (per thread, so
+/// that pools sharing a thread are sampled alike, with no shared counter).
 #[inline]
-fn sampled(mask: u64) -> bool {
-    if mask == 0 {
-        return true;
-    }
-    thread_local!(static STATE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) });
-    STATE.with(|state| {
-        let mut x = state.get();
-        if x == 0 {
-            // Seeded from the thread-local's own address: distinct per
-            // thread, never 0.
-            x = (state as *const std::cell::Cell<u64> as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+fn this_thread(mask: u64) -> (usize, bool) {
+    THREAD.with(|cell| {
+        let mut state = cell.get();
+        if state.shard == usize::MAX {
+            state.shard = NEXT_SHARD.fetch_add(1, Ordering::Relaxed);
+            // Seeded from the thread's shard number: distinct, never 0.
+            state.rng = (state.shard as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         }
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        state.set(x);
-        (x >> 32) & mask == 0
+        let timed = mask == 0 || {
+            let mut x = state.rng;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            state.rng = x;
+            (x >> 32) & mask == 0
+        };
+        cell.set(state);
+        (state.shard, timed)
     })
 }
 
@@ -247,6 +265,8 @@ pub(crate) struct Inner<T> {
     clock: Clock,
     slots: Slots,
     counters: Counters,
+    /// Guards out (objects in use): see [`custody`].
+    guards: custody::GuardCount,
     metrics: PoolMetrics,
     sizing: Mutex<SizingState>,
     prewarm_ns: AtomicU64,
@@ -270,7 +290,7 @@ pub(crate) struct Inner<T> {
 /// See the [module docs](self) for an example and [`PoolBuilder`] for the
 /// settings.
 pub struct Pool<T> {
-    inner: Arc<Inner<T>>,
+    inner: Arc<Handle<T>>,
 }
 
 impl<T> Clone for Pool<T> {
@@ -341,6 +361,7 @@ impl<T: Send + 'static> Pool<T> {
                 leaked: (0..settings.max_size).map(|_| AtomicU64::new(0)).collect(),
             },
             counters: Counters::default(),
+            guards: custody::GuardCount::new(),
             metrics,
             sizing: Mutex::new(SizingState {
                 policy,
@@ -359,7 +380,7 @@ impl<T: Send + 'static> Pool<T> {
             name: b.name,
             settings,
         };
-        Pool { inner: Arc::new(inner) }
+        Pool { inner: Arc::new(Handle::new(inner)) }
     }
 
     /// Creates `min_size` objects in parallel, one thread each (in batches of
@@ -750,7 +771,8 @@ pub enum Admission<T: Send + 'static> {
 /// # Ok(()) }
 /// ```
 pub struct Ticket<T: Send + 'static> {
-    inner: Arc<Inner<T>>,
+    /// A handle: a ticket can still hand out a guard.
+    inner: Arc<Handle<T>>,
     waiter: Option<Arc<handoff::Waiter<Entry<T>>>>,
     start: u64,
 }
@@ -875,7 +897,9 @@ impl<T: Send + 'static> Inner<T> {
         Status {
             size: self.core.size(),
             idle: self.core.idle(),
-            in_use: self.counters.in_use.load(Ordering::Relaxed),
+            // A returning guard leaves the count last, after its object is
+            // idle again: the count may briefly exceed the objects.
+            in_use: self.guards.out().min(self.core.size()),
             pending: self.core.waiting(),
             min: self.min,
             max: self.max,
@@ -1174,7 +1198,7 @@ impl<T: Send + 'static> Inner<T> {
         path: Path,
         fresh: bool,
     ) -> PoolGuard<T> {
-        let timed = sampled(self.hold_mask);
+        let (shard, timed) = this_thread(self.hold_mask);
         let now = match (path, fresh, start) {
             // The fast path: no wait, no creation; a clock only to time the
             // hold (or the one read to check expiry).
@@ -1182,7 +1206,6 @@ impl<T: Send + 'static> Inner<T> {
             (Path::Direct, false, None) => timed.then(|| self.clock.now_nanos()),
             _ => Some(self.clock.now_nanos()),
         };
-        self.counters.in_use.fetch_add(1, Ordering::Relaxed);
         self.slots.checkout_ns[entry.slot as usize]
             .store(now.map_or(STAMP_UNTIMED, stamp_of), Ordering::Relaxed);
         if (path, fresh) == (Path::Direct, false) {
@@ -1191,7 +1214,7 @@ impl<T: Send + 'static> Inner<T> {
             // histogram record off the fast path.
         } else {
             if path == Path::Direct {
-                // Before `acquires_direct`, so `publish` never mistakes this
+                // Before the checkout, so `publish` never mistakes this
                 // acquire for a zero wait.
                 self.direct_fresh.fetch_add(1, Ordering::Relaxed);
             }
@@ -1204,12 +1227,19 @@ impl<T: Send + 'static> Inner<T> {
         if fresh {
             self.counters.acquires_fresh.fetch_add(1, Ordering::Relaxed);
         }
-        match path {
-            Path::Direct => self.counters.acquires_direct.fetch_add(1, Ordering::Relaxed),
-            Path::Waited => self.counters.acquires_waited.fetch_add(1, Ordering::Relaxed),
-        };
+        if path == Path::Waited {
+            // Before the checkout: direct acquires are checkouts minus these.
+            self.counters.acquires_waited.fetch_add(1, Ordering::Relaxed);
+        }
+        self.counters.checked_out(shard);
         let start = start.or(now).unwrap_or_default();
-        PoolGuard::new(Arc::clone(self), entry, start, if timed { now } else { None }, fresh)
+        PoolGuard::new(
+            custody::StateRef::check_out(self),
+            entry,
+            start,
+            if timed { now } else { None },
+            fresh,
+        )
     }
 
     /// Clears a returning object's checkout stamp, says so when its leak had
@@ -1221,7 +1251,6 @@ impl<T: Send + 'static> Inner<T> {
             let held_ms = now.map(|now| now.saturating_sub(stamp - 2) / 1_000_000);
             tracing::info!(pool = %self.name, held_ms, "leaked object returned");
         }
-        self.counters.in_use.fetch_sub(1, Ordering::Relaxed);
         if let (Some(checkout), Some(now)) = (checkout, now) {
             self.metrics.use_buckets.record_many(now.saturating_sub(checkout), self.hold_every);
         }
@@ -1389,7 +1418,7 @@ impl<T: Send + 'static> Inner<T> {
 
     fn run_sizing(&self, now: u64) -> Option<usize> {
         let mut sizing = self.sizing.lock();
-        let in_use = self.counters.in_use.load(Ordering::Relaxed);
+        let in_use = self.guards.out().min(self.core.size());
         sizing.ticks += 1;
         sizing.in_use_sum += in_use as u64;
         sizing.peak_in_use = sizing.peak_in_use.max(in_use);

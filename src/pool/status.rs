@@ -1,6 +1,8 @@
 //! Lock-free views of a pool: [`Status`] (levels now) and [`Stats`] (totals).
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crossbeam_utils::CachePadded;
 use std::time::Duration;
 
 use super::DestroyReason;
@@ -141,11 +143,21 @@ impl Stats {
     }
 }
 
-/// The atomics behind [`Stats`] and part of [`Status`].
+/// Shards of the per-operation counters: a thread writes its own cache
+/// line ([`Counters::checked_out`], [`Counters::returned`]), readers sum.
+pub(crate) const SHARDS: usize = 8;
+
+/// The counter every checkout moves, one cache line per shard.
+#[derive(Debug, Default)]
+struct Shard {
+    checkouts: AtomicU64,
+}
+
+/// The atomics behind [`Stats`]; objects in use are the pool's guard
+/// count ([`super::custody`]).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) in_use: AtomicUsize,
-    pub(crate) acquires_direct: AtomicU64,
+    shards: [CachePadded<Shard>; SHARDS],
     pub(crate) acquires_waited: AtomicU64,
     pub(crate) acquires_fresh: AtomicU64,
     pub(crate) timeouts: AtomicU64,
@@ -158,12 +170,28 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
+    /// Counts a successful acquire, direct or waited, on `shard`. Release:
+    /// a reader that sees it also sees what the acquire counted before
+    /// (`acquires_waited`, the pool's `direct_fresh`), so the direct
+    /// acquires derived from it are never overcounted.
+    #[inline]
+    pub(crate) fn checked_out(&self, shard: usize) {
+        self.shards[shard % SHARDS].checkouts.fetch_add(1, Ordering::Release);
+    }
+
     /// Every counter; `use_total` is the hold histogram's to fill in.
     pub(crate) fn snapshot(&self) -> Stats {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        // Checkouts first (see `checked_out`).
+        let checkouts = self
+            .shards
+            .iter()
+            .map(|shard| shard.checkouts.load(Ordering::Acquire))
+            .fold(0, u64::wrapping_add);
+        let acquires_waited = load(&self.acquires_waited);
         Stats {
-            acquires_direct: load(&self.acquires_direct),
-            acquires_waited: load(&self.acquires_waited),
+            acquires_direct: checkouts.saturating_sub(acquires_waited),
+            acquires_waited,
             acquires_fresh: load(&self.acquires_fresh),
             timeouts: load(&self.timeouts),
             factory_errors: load(&self.factory_errors),

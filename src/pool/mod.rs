@@ -566,7 +566,11 @@ impl<T: Send + 'static> Pool<T> {
             return Err(inner.closed());
         }
         if let Some(grant) = inner.core.try_take() {
-            return inner.serve_async(grant, None, Path::Direct).await;
+            // An idle object is handed out without entering another future.
+            return match inner.usable(grant) {
+                (Some(entry), read) => Ok(inner.checkout(entry, read, Path::Direct, false)),
+                (None, read) => inner.create_and_serve_async(read, Path::Direct).await,
+            };
         }
         let start = inner.clock.now_nanos();
         let waiter =
@@ -1172,20 +1176,23 @@ impl<T: Send + 'static> Inner<T> {
         start: Option<u64>,
         path: Path,
     ) -> Result<PoolGuard<T>, AcquireError> {
-        let (entry, read) = self.usable(grant);
-        let start = start.or(read);
-        let (entry, fresh, start) = match entry {
-            Some(entry) => (entry, false, start),
-            None => {
-                let start = start.unwrap_or_else(|| self.clock.now_nanos());
-                let entry = self
-                    .create_in_unit_async(CreateReason::Demand)
-                    .await
-                    .map_err(|e| self.failed(e, start))?;
-                (entry, true, Some(start))
-            }
-        };
-        Ok(self.checkout(entry, start, path, fresh))
+        match self.usable(grant) {
+            (Some(entry), read) => Ok(self.checkout(entry, start.or(read), path, false)),
+            (None, read) => self.create_and_serve_async(start.or(read), path).await,
+        }
+    }
+
+    /// Creates an object for an acquire whose grant held none usable, and
+    /// hands it out: its wait is the creation.
+    async fn create_and_serve_async(
+        self: &Arc<Self>,
+        start: Option<u64>,
+        path: Path,
+    ) -> Result<PoolGuard<T>, AcquireError> {
+        let start = start.unwrap_or_else(|| self.clock.now_nanos());
+        let entry =
+            self.create_in_unit_async(CreateReason::Demand).await.map_err(|e| self.failed(e, start))?;
+        Ok(self.checkout(entry, Some(start), path, true))
     }
 
     /// Hands `entry` out. `start` is when the acquire started (`None`: a

@@ -32,7 +32,12 @@
 //!      the timer) — same pool code as the engine, so the ratio isolates the
 //!      driving design — and with a `tokio::sync::Semaphore` of `max` permits
 //!      as a stand-in pool that does no accounting at all, the most
-//!      favourable case for the naive design.
+//!      favourable case for the naive design;
+//!    * a bare discrete-event loop on that same load (same arrivals and
+//!      holds, a binary heap of events, an integer for the free objects, a
+//!      FIFO line, waits in an HDR histogram; no pool, sizing, samples or
+//!      timeouts): the floor any replay of this load pays, against which
+//!      the engine with the real pool is compared.
 //!
 //! Ops per wall second = arrived operations / wall time of the run. For the
 //! engine that is `outcome.total.arrived` over `sim::run`'s wall time (pool
@@ -171,6 +176,74 @@ impl Timed {
     fn ops_per_sec(&self) -> f64 {
         self.work.arrived as f64 / self.wall.as_secs_f64().max(1e-9)
     }
+}
+
+// ---------------------------------------------------------------------------
+// The bare loop: the floor of any discrete-event replay of this load.
+
+/// A discrete-event loop with nothing but the load: the same Poisson
+/// arrivals and log-normal holds as the flat row, a binary heap of events,
+/// an integer for the pool's free objects (`max`, all there from the start)
+/// and a FIFO line of waiters, waits in an HDR histogram. No pool, no
+/// sizing, no samples, no timeouts (the load never queues long): what the
+/// engine's own bookkeeping and the real pool are measured against.
+fn bare_run(workload: &Workload, rate: f64, span: Duration) -> Timed {
+    use std::cmp::Reverse;
+    use std::collections::{BinaryHeap, VecDeque};
+    let hold = Draw::of(workload.hold.as_ref().expect("the daily cycle has a default hold"));
+    let end = u64::try_from(span.as_nanos()).unwrap_or(u64::MAX);
+    let mut rng = SmallRng::seed_from_u64(workload.seed);
+    let gap = |rng: &mut SmallRng| -> u64 {
+        let e: f64 = rng.sample(rand_distr::Exp1);
+        (e / rate * 1e9) as u64
+    };
+    let wall_start = Instant::now();
+    // (time, kind): 0 a release, 1 an arrival, so a release goes first at a tie.
+    let mut events: BinaryHeap<Reverse<(u64, u8)>> = BinaryHeap::new();
+    let mut line: VecDeque<u64> = VecDeque::new();
+    let mut free = workload.pool.settings.max_size;
+    let (mut arrived, mut completed, mut hold_sum) = (0u64, 0u64, 0u64);
+    let mut waits = histogram();
+    events.push(Reverse((gap(&mut rng), 1)));
+    while let Some(Reverse((now, kind))) = events.pop() {
+        if kind == 1 {
+            if now >= end {
+                continue;
+            }
+            arrived += 1;
+            events.push(Reverse((now + gap(&mut rng), 1)));
+            if free > 0 {
+                free -= 1;
+                let h = hold.ns(&mut rng);
+                hold_sum += h;
+                let _ = waits.record(0);
+                events.push(Reverse((now + h, 0)));
+            } else {
+                line.push_back(now);
+            }
+        } else {
+            completed += 1;
+            match line.pop_front() {
+                Some(asked) => {
+                    let h = hold.ns(&mut rng);
+                    hold_sum += h;
+                    let _ = waits.record(now - asked);
+                    events.push(Reverse((now + h, 0)));
+                }
+                None => free += 1,
+            }
+        }
+    }
+    let wall = wall_start.elapsed();
+    let work = Work {
+        arrived,
+        completed,
+        timed_out: 0,
+        failed: 0,
+        wait_p99: waits.value_at_quantile(0.99),
+        hold_mean: if completed == 0 { 0.0 } else { hold_sum as f64 / completed as f64 },
+    };
+    Timed { wall, work }
 }
 
 // ---------------------------------------------------------------------------
@@ -617,15 +690,17 @@ enum Row {
     EngineFlat,
     NaiveTidepool,
     NaiveSemaphore,
+    BareLoop,
 }
 
 impl Row {
-    const ALL: [Row; 5] = [
+    const ALL: [Row; 6] = [
         Row::EngineSlice,
         Row::EngineSlicePoolOnly,
         Row::EngineFlat,
         Row::NaiveTidepool,
         Row::NaiveSemaphore,
+        Row::BareLoop,
     ];
 
     fn label(self) -> &'static str {
@@ -639,6 +714,7 @@ impl Row {
             Row::NaiveSemaphore => {
                 "naive: Tokio task per op, paused clock, `tokio::sync::Semaphore` stand-in"
             }
+            Row::BareLoop => "bare event loop: binary heap, an integer for the pool (the floor)",
         }
     }
 }
@@ -736,6 +812,7 @@ fn main() {
         Row::EngineFlat => engine_run(&flat, &mut NoObserver).0,
         Row::NaiveTidepool => naive_run(NaivePool::Tidepool, &daily, mean_rate, plan.flat),
         Row::NaiveSemaphore => naive_run(NaivePool::Semaphore, &daily, mean_rate, plan.flat),
+        Row::BareLoop => bare_run(&daily, mean_rate, plan.flat),
     };
     if plan.warmup {
         for row in Row::ALL {
@@ -834,6 +911,12 @@ fn main() {
     );
     println!("- engine flat / naive (tidepool Pool): {:.1}×", engine_flat / naive_tp);
     println!("- engine flat / naive (Semaphore stand-in): {:.1}×", engine_flat / naive_sem);
+    let bare = find(Row::BareLoop).median();
+    println!(
+        "- engine flat / bare event loop: {:.2}× (target ≥ 0.50×: {})",
+        engine_flat / bare,
+        verdict(engine_flat / bare >= 0.5)
+    );
     if let Some(day) = &day {
         println!("- engine 24 h / naive (tidepool Pool): {:.1}×", day.ops_per_sec() / naive_tp);
     }

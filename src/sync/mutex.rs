@@ -147,7 +147,7 @@ impl<T: ?Sized> ProfiledMutex<T> {
         self.shared.snapshots().swap_remove(EXCLUSIVE)
     }
 
-    #[inline]
+    #[inline(always)]
     fn acquired<'a>(
         &'a self,
         inner: parking_lot::MutexGuard<'a, T>,

@@ -170,7 +170,7 @@ impl<T: ?Sized> ProfiledRwLock<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn read_acquired<'a>(
         &'a self,
         inner: parking_lot::RwLockReadGuard<'a, T>,
@@ -181,7 +181,7 @@ impl<T: ?Sized> ProfiledRwLock<T> {
         ProfiledRwLockReadGuard { inner, shared: &self.shared, hold_start }
     }
 
-    #[inline]
+    #[inline(always)]
     fn write_acquired<'a>(
         &'a self,
         inner: parking_lot::RwLockWriteGuard<'a, T>,

@@ -505,6 +505,7 @@ impl<T: Send + 'static> Pool<T> {
     /// # Errors
     ///
     /// [`AcquireError::Timeout`], [`AcquireError::Closed`], or a factory error.
+    #[inline]
     pub fn acquire_blocking(&self) -> Result<PoolGuard<T>, AcquireError> {
         let inner = &self.inner;
         if inner.core.is_closed() {
@@ -1115,6 +1116,7 @@ impl<T: Send + 'static> Inner<T> {
     /// The idle object of a grant if it is still good. An expired one is
     /// discarded and its size unit carries over to a replacement: `None`.
     /// Also the clock reading taken to tell, if one was.
+    #[inline]
     fn usable(&self, grant: Grant<Entry<T>>) -> (Option<Entry<T>>, Option<u64>) {
         let Grant::Object(entry) = grant else { return (None, None) };
         // No clock read when nothing can expire.
@@ -1149,6 +1151,7 @@ impl<T: Send + 'static> Inner<T> {
 
     /// Turns a grant into a guard on the blocking path. `start` is when the
     /// acquire started, `None` on the direct path (which read no clock).
+    #[inline]
     fn serve_blocking(
         self: &Arc<Self>,
         grant: Grant<Entry<T>>,
@@ -1265,6 +1268,7 @@ impl<T: Send + 'static> Inner<T> {
 
     /// The return path, run by the guard's drop. `checkout` is when the
     /// object was handed out if its hold is timed.
+    #[inline]
     pub(crate) fn check_in(&self, mut entry: Entry<T>, start_ns: u64, checkout: Option<u64>) {
         let now = (checkout.is_some() || self.return_reads_clock).then(|| self.clock.now_nanos());
         if let (Some(trace), Some(checkout), Some(now)) = (&self.trace, checkout, now) {

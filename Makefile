@@ -11,7 +11,7 @@ DEBIAN_BINARIES := prometheus promtool prometheus-alertmanager prometheus-pushga
 # $(DEPS_DIR)/bin before PATH. `rm -rf .deps` undoes it.
 DEPS_DIR := .deps
 
-.PHONY: run test lint unit loom bench deps demo clean nab rules-test up down test-otlp otlp fuzz big-replay licenses soak-ci docs
+.PHONY: run test lint unit loom miri bench deps demo clean nab rules-test up down test-otlp otlp fuzz big-replay licenses soak-ci docs
 
 ## run: the main job on built-in defaults: a 24 h daily-cycle soak in virtual time
 run:
@@ -102,6 +102,13 @@ otlp:
 loom:
 	RUSTFLAGS="--cfg tidepool_loom" CARGO_TARGET_DIR=target/loom \
 		$(CARGO) test --lib --release loom_tests
+
+# The pool's unsafe custody code under Miri (Stacked and Tree Borrows). Needs
+# a nightly toolchain with the miri and rust-src components, so it is not part
+# of `make test` (CI has neither); run it after touching src/pool/custody.rs.
+miri:
+	$(CARGO) +nightly miri test --lib --no-default-features pool::custody
+	MIRIFLAGS="-Zmiri-tree-borrows" $(CARGO) +nightly miri test --lib --no-default-features pool::custody
 
 ## bench: pool vs floor and peers; simulator speed and memory vs a naive peer; profiled locks vs parking_lot
 bench:

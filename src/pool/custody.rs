@@ -20,13 +20,15 @@
 //! bit is set: handing one out needs a handle (a `Pool` or a `Ticket`).
 //!
 //! This module is the pool's only `unsafe` code, behind two safe types:
-//! [`Handle`] (the handles' reference) and [`StateRef`] (a guard's pointer,
-//! counted out on creation and back on drop).
+//! [`Handle`] (the handles' reference, and the only way to make a guard)
+//! and [`StateRef`] (a guard's pointer, counted out on creation and back on
+//! drop). Both hold the pointer `Arc::into_raw` returned, so that the one
+//! that frees the state frees it through that pointer.
 #![allow(unsafe_code)]
 
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use super::Inner;
 use crate::primitives::{AtomicUsize, Ordering};
@@ -71,50 +73,77 @@ impl GuardCount {
     }
 }
 
-/// What every [`super::Pool`] clone and [`super::Ticket`] shares: the one
-/// reference to the pool's state that guards rely on. Dropped with the last
-/// of them; the state goes with it unless guards are out, in which case the
-/// last guard back frees it.
-pub(crate) struct Handle<T>(ManuallyDrop<Arc<Inner<T>>>);
+/// What every [`super::Pool`] clone and [`super::Ticket`] shares: one strong
+/// reference to the pool's state, held as the pointer `Arc::into_raw` gave
+/// (so that whoever frees it, handle or guard, frees it through that
+/// pointer). Dropped with the last of them; the state goes with it unless
+/// guards are out, in which case the last guard back frees it. Only a
+/// handle hands out guards ([`Handle::check_out`]).
+pub(crate) struct Handle<T>(NonNull<Inner<T>>);
 
 impl<T> Handle<T> {
     pub(crate) fn new(inner: Inner<T>) -> Self {
-        Handle(ManuallyDrop::new(Arc::new(inner)))
+        let state = Arc::into_raw(Arc::new(inner)).cast_mut();
+        // SAFETY: `Arc::into_raw` never returns null.
+        Handle(unsafe { NonNull::new_unchecked(state) })
+    }
+
+    /// Counts one more guard out and gives it its pointer. Through a
+    /// handle only: once the last handle is gone, no guard can be made.
+    #[inline]
+    pub(crate) fn check_out(&self) -> StateRef<T> {
+        self.guards.checked_out();
+        StateRef(self.0)
+    }
+
+    /// A weak reference (the maintenance thread's).
+    pub(crate) fn downgrade(&self) -> Weak<Inner<T>> {
+        // SAFETY: the pointer came from `Arc::into_raw` and this handle's
+        // strong reference keeps it valid; `ManuallyDrop` leaves the count
+        // as it was.
+        let arc = ManuallyDrop::new(unsafe { Arc::from_raw(self.0.as_ptr()) });
+        Arc::downgrade(&arc)
     }
 }
 
 impl<T> std::ops::Deref for Handle<T> {
-    type Target = Arc<Inner<T>>;
+    type Target = Inner<T>;
 
-    fn deref(&self) -> &Arc<Inner<T>> {
-        &self.0
+    #[inline]
+    fn deref(&self) -> &Inner<T> {
+        // SAFETY: this handle holds a strong reference until its drop.
+        unsafe { self.0.as_ref() }
     }
 }
 
 impl<T> Drop for Handle<T> {
     fn drop(&mut self) {
-        // SAFETY: `self.0` is taken once, here, and never used again.
-        let inner = unsafe { ManuallyDrop::take(&mut self.0) };
-        if !inner.guards.orphan() {
-            // Guards are out: the last one back frees the state through this
-            // reference (`StateRef`'s drop, `Arc::from_raw` of this pointer).
-            let _ = Arc::into_raw(inner);
+        let state = self.0.as_ptr();
+        // SAFETY: the state is alive while this handle's reference is held;
+        // only the count is touched, through a reference to that field
+        // alone, since a guard may free the state as soon as the bit is set.
+        let nothing_out = unsafe { (*std::ptr::addr_of!((*state).guards)).orphan() };
+        if nothing_out {
+            // SAFETY: no guard is out and none can be made any more: this
+            // handle's reference (from `Arc::into_raw`) is given back.
+            drop(unsafe { Arc::from_raw(state) });
         }
+        // Otherwise the last guard back frees it (`StateRef`'s drop).
     }
 }
 
-/// A guard's pointer to the pool's state: counted out when made, back when
-/// dropped, and the state stays alive in between.
+// SAFETY: a `Handle` owns a strong reference to the state as an
+// `Arc<Inner<T>>` would, and `Arc<X>` is `Send + Sync` when `X: Send + Sync`.
+unsafe impl<T> Send for Handle<T> where Inner<T>: Send + Sync {}
+// SAFETY: as above: `&Handle` gives out only `&Inner<T>` and guards.
+unsafe impl<T> Sync for Handle<T> where Inner<T>: Send + Sync {}
+
+/// A guard's pointer to the pool's state (the handle's, from
+/// `Arc::into_raw`): counted out when made ([`Handle::check_out`]), back
+/// when dropped, and the state stays alive in between.
 pub(crate) struct StateRef<T>(NonNull<Inner<T>>);
 
 impl<T> StateRef<T> {
-    /// Counts one more guard out of `inner` (a handle's, so alive now).
-    #[inline]
-    pub(crate) fn check_out(inner: &Arc<Inner<T>>) -> Self {
-        inner.guards.checked_out();
-        StateRef(NonNull::from(&**inner))
-    }
-
     /// The pool's state.
     #[inline]
     pub(crate) fn get(&self) -> &Inner<T> {
@@ -133,9 +162,10 @@ impl<T> Drop for StateRef<T> {
         // `Arc`'s own drop touches only its counter), and nothing after.
         let gone = unsafe { (*std::ptr::addr_of!((*state).guards)).gone() };
         if gone {
-            // SAFETY: the last handle left its `Arc` reference to the guards
-            // (`Handle::drop`, `Arc::into_raw` of this same pointer) and this
-            // was the last guard out: no one else can reach the state.
+            // SAFETY: the last handle is gone without giving its reference
+            // back (guards were out) and this was the last guard: the
+            // reference is given back through the pointer `Arc::into_raw`
+            // returned, and no one else can reach the state.
             drop(unsafe { Arc::from_raw(state) });
         }
     }
@@ -146,6 +176,68 @@ impl<T> Drop for StateRef<T> {
 unsafe impl<T> Send for StateRef<T> where Inner<T>: Send + Sync {}
 // SAFETY: as above: `&StateRef` gives out only `&Inner<T>`.
 unsafe impl<T> Sync for StateRef<T> where Inner<T>: Send + Sync {}
+
+/// The real `Handle` and `StateRef` through a real pool, written to run
+/// under Miri too (`cargo +nightly miri test --lib pool::custody`: a manual
+/// clock, no maintenance thread), which checks the pointer's provenance and
+/// that nothing is touched after the free.
+#[cfg(all(test, not(tidepool_loom)))]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use crate::clock::Clock;
+    use crate::pool::Pool;
+
+    struct Counted(Arc<AtomicUsize>);
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn pool(dropped: &Arc<AtomicUsize>) -> Pool<Counted> {
+        let made = Arc::clone(dropped);
+        Pool::builder("custody")
+            .min_size(2)
+            .max_size(2)
+            .clock(Clock::manual().0)
+            .maintenance_interval(None)
+            .factory(move || Ok(Counted(Arc::clone(&made))))
+            .build()
+            .expect("valid")
+    }
+
+    #[test]
+    fn the_last_guard_back_on_another_thread_frees_the_pool() {
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let pool = pool(&dropped);
+        let first = pool.acquire_blocking().expect("object");
+        let second = {
+            let pool = pool.clone();
+            std::thread::spawn(move || pool.acquire_blocking().expect("object")).join().expect("thread")
+        };
+        drop(pool);
+        assert_eq!(dropped.load(Ordering::SeqCst), 0);
+        let back = std::thread::spawn(move || drop(first));
+        drop(second);
+        back.join().expect("thread");
+        assert_eq!(dropped.load(Ordering::SeqCst), 2, "freed once, by the last guard back");
+    }
+
+    #[test]
+    fn the_last_handle_frees_when_nothing_is_out() {
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let pool = pool(&dropped);
+        drop(pool.acquire_blocking().expect("object"));
+        let clone = pool.clone();
+        drop(pool);
+        assert_eq!(dropped.load(Ordering::SeqCst), 0, "a handle is left");
+        drop(clone);
+        assert_eq!(dropped.load(Ordering::SeqCst), 2);
+    }
+}
 
 /// Checked with loom (`make loom`): the free happens exactly once, after
 /// every access, whichever of handle and guards finishes last.
@@ -162,6 +254,8 @@ mod loom_tests {
     struct State {
         count: GuardCount,
         slots: [UnsafeCell<u32>; 2],
+        /// What a handle's side writes before it lets go.
+        handle_side: UnsafeCell<u32>,
         frees: AtomicUsize,
     }
 
@@ -179,7 +273,7 @@ mod loom_tests {
         fn free(&self) {
             // The free reads what every guard wrote (as dropping the state
             // drops every object).
-            for slot in &self.slots {
+            for slot in self.slots.iter().chain([&self.handle_side]) {
                 // SAFETY: (the model) as above.
                 slot.with(|v| unsafe { assert!(*v <= 1) });
             }
@@ -193,6 +287,7 @@ mod loom_tests {
             let state = Arc::new(State {
                 count: GuardCount::new(),
                 slots: [UnsafeCell::new(0), UnsafeCell::new(0)],
+                handle_side: UnsafeCell::new(0),
                 frees: AtomicUsize::new(0),
             });
             state.count.checked_out();
@@ -211,6 +306,58 @@ mod loom_tests {
             }
             assert_eq!(state.frees.load(Ordering::Relaxed), 1);
             assert_eq!(state.count.out(), 0);
+        });
+    }
+
+    /// As the pool runs it: two handles (a `Pool` and its clone, dropped
+    /// as `Arc<Handle>` drops: release, and an acquire fence on the last);
+    /// one guard checked out on the main thread and returned on another,
+    /// one checked out on a second thread through its own handle, which it
+    /// drops before returning the guard; the main thread writes the state
+    /// before dropping its handle. Fails if `orphan` is only `Acquire`.
+    #[test]
+    fn guards_and_handles_on_their_own_threads_free_once() {
+        struct Shared {
+            state: State,
+            handles: AtomicUsize,
+        }
+        fn drop_handle(shared: &Shared) {
+            if shared.handles.fetch_sub(1, Ordering::Release) == 1 {
+                loom::sync::atomic::fence(Ordering::Acquire);
+                if shared.state.count.orphan() {
+                    shared.state.free();
+                }
+            }
+        }
+        loom::model(|| {
+            let shared = Arc::new(Shared {
+                state: State {
+                    count: GuardCount::new(),
+                    slots: [UnsafeCell::new(0), UnsafeCell::new(0)],
+                    handle_side: UnsafeCell::new(0),
+                    frees: AtomicUsize::new(0),
+                },
+                handles: AtomicUsize::new(2),
+            });
+            shared.state.count.checked_out();
+            let first = {
+                let shared = Arc::clone(&shared);
+                thread::spawn(move || shared.state.guard_back(0))
+            };
+            let second = {
+                let shared = Arc::clone(&shared);
+                thread::spawn(move || {
+                    shared.state.count.checked_out();
+                    drop_handle(&shared);
+                    shared.state.guard_back(1);
+                })
+            };
+            // SAFETY: (the model) a plain write by the handle's side.
+            shared.state.handle_side.with_mut(|v| unsafe { *v += 1 });
+            drop_handle(&shared);
+            first.join().expect("first guard");
+            second.join().expect("second guard");
+            assert_eq!(shared.state.frees.load(Ordering::Relaxed), 1);
         });
     }
 

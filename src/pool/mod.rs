@@ -257,7 +257,7 @@ pub(crate) struct Inner<T> {
     trace: Option<Arc<trace::TraceRecorder>>,
     /// A timed hold counts this many times (1: every hold is timed).
     hold_every: u64,
-    /// `hold_every - 1`, for [`sampled`].
+    /// `hold_every - 1`, for [`this_thread`].
     hold_mask: u64,
     /// A return reads the clock whatever the sampling: an idle or lifetime
     /// limit needs the time.
@@ -449,7 +449,7 @@ impl<T: Send + 'static> Pool<T> {
         if !self.inner.clock.is_system() {
             return Ok(());
         }
-        let weak: Weak<Inner<T>> = Arc::downgrade(&self.inner);
+        let weak: Weak<Inner<T>> = self.inner.downgrade();
         std::thread::Builder::new()
             .name(format!("tidepool-maint-{}", self.inner.name))
             .spawn(move || loop {
@@ -1148,12 +1148,16 @@ impl<T: Send + 'static> Inner<T> {
         }
         e
     }
+}
 
+/// The acquire paths that hand out guards: only a handle can
+/// ([`Handle::check_out`]).
+impl<T: Send + 'static> Handle<T> {
     /// Turns a grant into a guard on the blocking path. `start` is when the
     /// acquire started, `None` on the direct path (which read no clock).
     #[inline]
     fn serve_blocking(
-        self: &Arc<Self>,
+        &self,
         grant: Grant<Entry<T>>,
         start: Option<u64>,
         path: Path,
@@ -1174,7 +1178,7 @@ impl<T: Send + 'static> Inner<T> {
     }
 
     async fn serve_async(
-        self: &Arc<Self>,
+        &self,
         grant: Grant<Entry<T>>,
         start: Option<u64>,
         path: Path,
@@ -1188,7 +1192,7 @@ impl<T: Send + 'static> Inner<T> {
     /// Creates an object for an acquire whose grant held none usable, and
     /// hands it out: its wait is the creation.
     async fn create_and_serve_async(
-        self: &Arc<Self>,
+        &self,
         start: Option<u64>,
         path: Path,
     ) -> Result<PoolGuard<T>, AcquireError> {
@@ -1201,13 +1205,7 @@ impl<T: Send + 'static> Inner<T> {
     /// Hands `entry` out. `start` is when the acquire started (`None`: a
     /// direct acquire that read no clock); the hold is timed when sampled.
     #[inline]
-    fn checkout(
-        self: &Arc<Self>,
-        entry: Entry<T>,
-        start: Option<u64>,
-        path: Path,
-        fresh: bool,
-    ) -> PoolGuard<T> {
+    fn checkout(&self, entry: Entry<T>, start: Option<u64>, path: Path, fresh: bool) -> PoolGuard<T> {
         let (shard, timed) = this_thread(self.hold_mask);
         let now = match (path, fresh, start) {
             // The fast path: no wait, no creation; a clock only to time the
@@ -1243,15 +1241,11 @@ impl<T: Send + 'static> Inner<T> {
         }
         self.counters.checked_out(shard);
         let start = start.or(now).unwrap_or_default();
-        PoolGuard::new(
-            custody::StateRef::check_out(self),
-            entry,
-            start,
-            if timed { now } else { None },
-            fresh,
-        )
+        PoolGuard::new(self.check_out(), entry, start, if timed { now } else { None }, fresh)
     }
+}
 
+impl<T: Send + 'static> Inner<T> {
     /// Clears a returning object's checkout stamp, says so when its leak had
     /// been reported, and counts its hold if it was timed.
     fn returned(&self, slot: usize, checkout: Option<u64>, now: Option<u64>) {

@@ -144,7 +144,7 @@ impl Stats {
 }
 
 /// Shards of the per-operation counters: a thread writes its own cache
-/// line ([`Counters::checked_out`], [`Counters::returned`]), readers sum.
+/// line ([`Counters::checked_out`]), readers sum.
 pub(crate) const SHARDS: usize = 8;
 
 /// The counter every checkout moves, one cache line per shard.

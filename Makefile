@@ -33,6 +33,7 @@ lint:
 	$(CARGO) clippy --lib --no-default-features --features sim -- -D warnings
 	$(CARGO) clippy --all-targets --features r2d2,bb8,deadpool -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --lib --no-default-features
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --lib --all-features
 
 ## rules-test: lint and unit-test the Prometheus rules in dashboards/prometheus
 RULES_DIR := dashboards/prometheus

@@ -1,5 +1,5 @@
-//! Adapters for the pools services already run: [r2d2](self::r2d2) (cargo
-//! feature `r2d2`), [bb8](self::bb8) (`bb8`) and [deadpool](self::deadpool)
+//! Adapters for the pools services already run: [r2d2] (cargo
+//! feature `r2d2`), [bb8] (`bb8`) and [deadpool]
 //! (`deadpool`).
 //!
 //! Each adapter exports the very `tidepool_pool_*` series a

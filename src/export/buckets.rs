@@ -6,7 +6,7 @@
 //! second that is megabytes of buffers and a shared push per sample, also for
 //! `record_many`. [`Bucketed`] hands out, for every histogram whose name ends
 //! in `_seconds` (the ones the exporter would give
-//! [`SECONDS_BUCKETS`](crate::pool::metrics::SECONDS_BUCKETS)), a
+//! [`SECONDS_BUCKETS`]), a
 //! [`BucketHistogram`]: a record is a bucket search and two relaxed atomic
 //! adds, `record_many` the same, memory fixed. [`Buckets::render`] writes
 //! them in the exposition format the exporter uses for its own bucketed

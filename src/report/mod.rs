@@ -1227,7 +1227,7 @@ fn signed_bytes(x: f64) -> String {
 pub(crate) use crate::units::{bytes, human_seconds, ms};
 
 /// The checkpoint a run keeps beside `samples.jsonl` as it goes (a report of
-/// everything so far, marked interrupted), for [`recover`] after a kill.
+/// everything so far, marked interrupted), for [`recover()`] after a kill.
 pub const CHECKPOINT: &str = "checkpoint.json";
 
 /// The files a run writes into its output directory (besides a recorded

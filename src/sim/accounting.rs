@@ -16,7 +16,6 @@ const WARMUP_MAX_NS: u64 = 5 * 60 * 1_000_000_000;
 /// the run, its phase and the drift windows they overlap.
 #[inline]
 pub(crate) fn integrate(
-    total: &mut Tally,
     phase: &mut Tally,
     drift: &mut [Tally; 2],
     windows: &[(u64, u64); 2],
@@ -27,11 +26,9 @@ pub(crate) fn integrate(
     if dt == 0 {
         return;
     }
-    for tally in [total, phase] {
-        tally.in_use_area += in_use as u128 * dt as u128;
-        tally.size_area += size as u128 * dt as u128;
-        tally.span_ns += dt;
-    }
+    phase.in_use_area += in_use as u128 * dt as u128;
+    phase.size_area += size as u128 * dt as u128;
+    phase.span_ns += dt;
     for (k, &(a, b)) in windows.iter().enumerate() {
         let overlap = to.min(b).saturating_sub(from.max(a));
         if overlap > 0 {
@@ -123,11 +120,11 @@ pub(crate) struct OpKey {
 }
 
 /// The operation counts of a run (or of one shard of a wall-clock run's
-/// executors, merged at each sample and at the end): the whole run, each
-/// phase, the drift windows, and the interval since the last sample.
+/// executors, merged at each sample and at the end): each phase, the drift
+/// windows, and the interval since the last sample. The whole run's tally
+/// is the phases' sum, made by [`outcome`] (phases partition the run).
 #[derive(Debug, Clone)]
 pub(crate) struct Ledger {
-    pub(crate) total: Tally,
     pub(crate) phases: Vec<Tally>,
     pub(crate) drift: [Tally; 2],
     windows: [(u64, u64); 2],
@@ -141,7 +138,6 @@ pub(crate) struct Ledger {
 impl Ledger {
     pub(crate) fn new(phases: usize, windows: [(u64, u64); 2]) -> Ledger {
         Ledger {
-            total: Tally::default(),
             phases: (0..phases).map(|_| Tally::default()).collect(),
             drift: [Tally::default(), Tally::default()],
             windows,
@@ -153,7 +149,7 @@ impl Ledger {
     /// Applies `f` to every tally `op` counts in.
     #[inline]
     fn each<F: Fn(&mut Tally)>(&mut self, op: OpKey, f: F) {
-        f(&mut self.total);
+        // No total: it is the phases' sum ([`outcome`]).
         f(&mut self.phases[op.phase as usize]);
         for k in 0..2 {
             let (a, b) = self.windows[k];
@@ -269,12 +265,11 @@ impl Ledger {
     /// run, of `phase` and of the drift windows they overlap.
     #[inline]
     pub(crate) fn integrate(&mut self, phase: usize, span: (u64, u64), levels: (usize, usize)) {
-        integrate(&mut self.total, &mut self.phases[phase], &mut self.drift, &self.windows, span, levels);
+        integrate(&mut self.phases[phase], &mut self.drift, &self.windows, span, levels);
     }
 
     /// Adds `other`'s tallies and open operations (not its interval).
     pub(crate) fn merge(&mut self, other: &Ledger) {
-        self.total.merge(&other.total);
         for (p, x) in self.phases.iter_mut().zip(&other.phases) {
             p.merge(x);
         }
@@ -410,8 +405,12 @@ pub(crate) fn outcome<T: Send + 'static>(
     pool: &Pool<T>,
     end: Ending,
 ) -> Outcome {
-    for t in std::iter::once(&mut ledger.total).chain(ledger.phases.iter_mut()).chain(ledger.drift.iter_mut())
-    {
+    // The whole run is the sum of its phases (they partition it).
+    let mut total = Tally::default();
+    for phase in &ledger.phases {
+        total.merge(phase);
+    }
+    for t in std::iter::once(&mut total).chain(ledger.phases.iter_mut()).chain(ledger.drift.iter_mut()) {
         t.settle();
     }
     let stats = pool.stats();
@@ -432,7 +431,7 @@ pub(crate) fn outcome<T: Send + 'static>(
         in_flight: ledger.open.iter().map(|p| p.0).sum(),
         waiting: ledger.open.iter().map(|p| p.1).sum(),
         phase_open: ledger.open,
-        total: ledger.total,
+        total,
         phases: ledger.phases,
         drift: ledger.drift,
         drift_windows: windows,

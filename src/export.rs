@@ -403,10 +403,9 @@ pub enum ExportError {
 pub struct PrometheusExporter {
     listen: Option<SocketAddr>,
     global_labels: Vec<(String, String)>,
-    /// How often the recorder folds the histogram samples it keeps into
-    /// their buckets: metrics-exporter-prometheus stores every sample until
-    /// then, so this bounds its memory (at 500 000 operations a second,
-    /// 5 s of samples were 94 MiB; 250 ms, 17 MiB).
+    /// How often the recorder folds the samples of its own histograms (not
+    /// the `*_seconds` ones: those are buckets, see `buckets`) into their
+    /// summaries: metrics-exporter-prometheus stores every sample until then.
     upkeep: Duration,
 }
 
@@ -448,28 +447,20 @@ impl PrometheusExporter {
         self
     }
 
-    fn builder(&self) -> Result<PrometheusBuilder, ExportError> {
-        // `*_seconds` histograms never reach the exporter: the bucketing
-        // layer in front of it keeps them (see `buckets`).
+    /// The exporter's recorder behind the bucketing layer, and its handle.
+    /// `*_seconds` histograms never reach the exporter: the layer keeps them.
+    fn recorder(
+        &self,
+    ) -> (buckets::Bucketed<metrics_exporter_prometheus::PrometheusRecorder>, PrometheusHandle) {
         let mut builder = PrometheusBuilder::new().upkeep_timeout(self.upkeep);
         for (key, value) in &self.global_labels {
             builder = builder.add_global_label(key, value);
         }
-        Ok(builder)
-    }
-
-    /// The exporter's recorder behind the bucketing layer, and its handle.
-    fn recorder(
-        &self,
-    ) -> Result<
-        (buckets::Bucketed<metrics_exporter_prometheus::PrometheusRecorder>, PrometheusHandle),
-        ExportError,
-    > {
-        let exporter = self.builder()?.build_recorder();
+        let exporter = builder.build_recorder();
         let buckets = std::sync::Arc::new(buckets::Buckets::new(&self.global_labels));
         let handle =
             PrometheusHandle { exporter: exporter.handle(), buckets: std::sync::Arc::clone(&buckets) };
-        Ok((buckets::Bucketed::new(exporter, buckets), handle))
+        (buckets::Bucketed::new(exporter, buckets), handle)
     }
 
     /// Installs the recorder globally and starts serving.
@@ -493,7 +484,7 @@ impl PrometheusExporter {
         F: FnOnce(buckets::Bucketed<metrics_exporter_prometheus::PrometheusRecorder>) -> R,
     {
         let Some(addr) = self.listen else {
-            let (recorder, handle) = self.recorder()?;
+            let (recorder, handle) = self.recorder();
             metrics::set_global_recorder(wrap(recorder)).map_err(|_| ExportError::AlreadyInstalled)?;
             crate::pool::metrics::describe();
             crate::sync::metrics::describe();
@@ -506,7 +497,7 @@ impl PrometheusExporter {
             .map_err(|e| ExportError::Exporter(e.to_string()))?;
         let listener =
             listener::bind(&runtime, addr).map_err(|e| ExportError::Bind { addr, message: e.to_string() })?;
-        let (recorder, handle) = self.recorder()?;
+        let (recorder, handle) = self.recorder();
         metrics::set_global_recorder(wrap(recorder)).map_err(|_| ExportError::AlreadyInstalled)?;
         crate::pool::metrics::describe();
         crate::sync::metrics::describe();

@@ -5,8 +5,7 @@
 //! upkeep folds them into buckets; at hundreds of thousands of operations a
 //! second that is megabytes of buffers and a shared push per sample, also for
 //! `record_many`. [`Bucketed`] hands out, for every histogram whose name ends
-//! in `_seconds` (the ones the exporter would give
-//! [`SECONDS_BUCKETS`]), a
+//! in `_seconds` (the ones tidepool gives [`SECONDS_BUCKETS`]), a
 //! [`BucketHistogram`]: a record is a bucket search and two relaxed atomic
 //! adds, `record_many` the same, memory fixed. [`Buckets::render`] writes
 //! them in the exposition format the exporter uses for its own bucketed
@@ -27,8 +26,8 @@ use parking_lot::Mutex;
 
 use crate::pool::metrics::{BucketHistogram, SECONDS_BUCKETS};
 
-/// Whether a histogram of this name is bucketed here (as the exporter's
-/// bucket matcher would bucket it).
+/// Whether a histogram of this name is bucketed here: tidepool's
+/// convention, every `*_seconds` histogram gets [`SECONDS_BUCKETS`].
 fn bucketed(name: &str) -> bool {
     name.ends_with("_seconds")
 }
@@ -75,9 +74,9 @@ impl Buckets {
         let histograms = self.histograms.lock();
         let descriptions = self.descriptions.lock();
         let mut out = String::new();
-        for (name, series) in histograms.iter() {
-            let name = sanitize_metric_name(name);
-            if let Some(help) = descriptions.get(name.as_str()) {
+        for (raw, series) in histograms.iter() {
+            let name = sanitize_metric_name(raw);
+            if let Some(help) = descriptions.get(raw) {
                 let _ = writeln!(out, "# HELP {name} {}", sanitize_description(help));
             }
             let _ = writeln!(out, "# TYPE {name} histogram");
@@ -86,11 +85,18 @@ impl Buckets {
                 for label in key.labels() {
                     upsert(&mut labels, label.key(), label.value());
                 }
-                let labels: Vec<String> = labels
+                let labels = labels
                     .iter()
                     .map(|(k, v)| format!("{}=\"{}\"", sanitize_label_key(k), sanitize_label_value(v)))
-                    .collect();
-                let prefix = if labels.is_empty() { String::new() } else { labels.join(",") + "," };
+                    .collect::<Vec<_>>()
+                    .join(",");
+                // Inside a bucket's braces before `le`, and the braces of
+                // `_sum` and `_count`.
+                let (prefix, braces) = if labels.is_empty() {
+                    (String::new(), String::new())
+                } else {
+                    (format!("{labels},"), format!("{{{labels}}}"))
+                };
                 // Sum first: a record adds its sum before its count, so the
                 // sum read here covers at least the samples counted below.
                 let sum = histogram.sum_ns() as f64 / 1e9;
@@ -102,8 +108,6 @@ impl Buckets {
                 }
                 cumulative += counts[SECONDS_BUCKETS.len()];
                 let _ = writeln!(out, "{name}_bucket{{{prefix}le=\"+Inf\"}} {cumulative}");
-                let braces =
-                    if labels.is_empty() { String::new() } else { format!("{{{}}}", labels.join(",")) };
                 let _ = writeln!(out, "{name}_sum{braces} {sum}");
                 let _ = writeln!(out, "{name}_count{braces} {cumulative}");
             }

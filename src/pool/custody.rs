@@ -118,17 +118,28 @@ impl<T> std::ops::Deref for Handle<T> {
 
 impl<T> Drop for Handle<T> {
     fn drop(&mut self) {
-        let state = self.0.as_ptr();
-        // SAFETY: the state is alive while this handle's reference is held;
-        // only the count is touched, through a reference to that field
-        // alone, since a guard may free the state as soon as the bit is set.
-        let nothing_out = unsafe { (*std::ptr::addr_of!((*state).guards)).orphan() };
-        if nothing_out {
-            // SAFETY: no guard is out and none can be made any more: this
-            // handle's reference (from `Arc::into_raw`) is given back.
-            drop(unsafe { Arc::from_raw(state) });
-        }
-        // Otherwise the last guard back frees it (`StateRef`'s drop).
+        // No guard out: this handle's reference is the last; otherwise the
+        // last guard back frees the state (`StateRef`'s drop).
+        let_go(self.0, GuardCount::orphan);
+    }
+}
+
+/// A holder's last access to the state (a handle's or a guard's drop):
+/// `leave` takes it off the count and says whether it was the last, in
+/// which case the state is freed through the pointer `Arc::into_raw` gave.
+fn let_go<T>(state: NonNull<Inner<T>>, leave: fn(&GuardCount) -> bool) {
+    let state = state.as_ptr();
+    // Only the count is touched, through a reference to that field alone
+    // (as `Arc`'s own drop touches only its counter): another holder may
+    // free the state as soon as `leave` is done.
+    // SAFETY: the state is alive while this holder is counted.
+    let last = leave(unsafe { &*std::ptr::addr_of!((*state).guards) });
+    if last {
+        // `orphan` and `gone` say so to exactly one holder: the last handle
+        // is gone and no guard is out, so no one else can reach the state.
+        // SAFETY: the handles' reference, from `Arc::into_raw` of this same
+        // pointer, is given back once.
+        drop(unsafe { Arc::from_raw(state) });
     }
 }
 
@@ -156,18 +167,7 @@ impl<T> StateRef<T> {
 
 impl<T> Drop for StateRef<T> {
     fn drop(&mut self) {
-        let state = self.0.as_ptr();
-        // SAFETY: the state is alive until this guard leaves the count; only
-        // the count is touched, through a reference to that field alone (as
-        // `Arc`'s own drop touches only its counter), and nothing after.
-        let gone = unsafe { (*std::ptr::addr_of!((*state).guards)).gone() };
-        if gone {
-            // SAFETY: the last handle is gone without giving its reference
-            // back (guards were out) and this was the last guard: the
-            // reference is given back through the pointer `Arc::into_raw`
-            // returned, and no one else can reach the state.
-            drop(unsafe { Arc::from_raw(state) });
-        }
+        let_go(self.0, GuardCount::gone);
     }
 }
 
@@ -219,22 +219,28 @@ mod tests {
             std::thread::spawn(move || pool.acquire_blocking().expect("object")).join().expect("thread")
         };
         drop(pool);
-        assert_eq!(dropped.load(Ordering::SeqCst), 0);
+        assert_eq!(dropped.load(Ordering::SeqCst), 0, "the pool lives while a guard is out");
         let back = std::thread::spawn(move || drop(first));
-        drop(second);
         back.join().expect("thread");
+        assert_eq!(dropped.load(Ordering::SeqCst), 0, "one guard is still out");
+        let _ = &*second; // still usable
+        drop(second);
         assert_eq!(dropped.load(Ordering::SeqCst), 2, "freed once, by the last guard back");
     }
 
+    /// A detached object leaves with its owner, not with the pool.
     #[test]
     fn the_last_handle_frees_when_nothing_is_out() {
         let dropped = Arc::new(AtomicUsize::new(0));
         let pool = pool(&dropped);
+        let kept = pool.acquire_blocking().expect("object").detach();
         drop(pool.acquire_blocking().expect("object"));
         let clone = pool.clone();
         drop(pool);
         assert_eq!(dropped.load(Ordering::SeqCst), 0, "a handle is left");
         drop(clone);
+        assert_eq!(dropped.load(Ordering::SeqCst), 1, "the idle object went with the pool");
+        drop(kept);
         assert_eq!(dropped.load(Ordering::SeqCst), 2);
     }
 }

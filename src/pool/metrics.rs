@@ -187,10 +187,7 @@ impl BucketHistogram {
     /// Records one sample (Prometheus buckets are `le`: upper bound inclusive).
     #[inline]
     pub(crate) fn record(&self, nanos: u64) {
-        let bucket = self.bounds_ns.partition_point(|&bound| bound < nanos);
-        // Sum before count: a drain that sees the count also sees the sum.
-        self.sums_ns[bucket].fetch_add(nanos, Ordering::Relaxed);
-        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        self.record_many(nanos, 1);
     }
 
     /// As [`Self::record`], for a caller that excludes every other recorder
@@ -209,6 +206,7 @@ impl BucketHistogram {
     #[inline]
     pub(crate) fn record_many(&self, nanos: u64, count: u64) {
         let bucket = self.bounds_ns.partition_point(|&bound| bound < nanos);
+        // Sum before count: a drain that sees the count also sees the sum.
         self.sums_ns[bucket].fetch_add(nanos.saturating_mul(count), Ordering::Relaxed);
         self.counts[bucket].fetch_add(count, Ordering::Relaxed);
     }

@@ -42,7 +42,7 @@ pub mod trace;
 mod waits;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -167,6 +167,11 @@ fn stamp_of(now: u64) -> u64 {
     now.saturating_add(2)
 }
 
+/// The checkout time a timed stamp (above [`STAMP_UNTIMED`]) stands for.
+fn checkout_of(stamp: u64) -> u64 {
+    stamp - 2
+}
+
 /// What the hot path keeps per thread: its counter shard and its sampler.
 #[derive(Clone, Copy)]
 struct ThreadState {
@@ -282,7 +287,7 @@ pub(crate) struct Inner<T> {
     next_expiry_ns: AtomicU64,
     /// The last expiry pass kept objects past their idle deadline only
     /// because the pool was at `min_size`: growing above it re-arms a pass.
-    expiry_held_by_min: std::sync::atomic::AtomicBool,
+    expiry_held_by_min: AtomicBool,
 }
 
 /// A bounded pool of `T`. Cloning is cheap and shares the pool.
@@ -375,7 +380,7 @@ impl<T: Send + 'static> Pool<T> {
             direct_fresh: AtomicU64::new(0),
             zero_waits_published: AtomicU64::new(0),
             next_expiry_ns: AtomicU64::new(u64::MAX),
-            expiry_held_by_min: std::sync::atomic::AtomicBool::new(false),
+            expiry_held_by_min: AtomicBool::new(false),
             clock: b.clock,
             name: b.name,
             settings,
@@ -568,9 +573,9 @@ impl<T: Send + 'static> Pool<T> {
         }
         if let Some(grant) = inner.core.try_take() {
             // An idle object is handed out without entering another future.
-            return match inner.usable(grant) {
-                (Some(entry), read) => Ok(inner.checkout(entry, read, Path::Direct, false)),
-                (None, read) => inner.create_and_serve_async(read, Path::Direct).await,
+            return match inner.serve_idle(grant, None, Path::Direct) {
+                Ok(guard) => Ok(guard),
+                Err(start) => inner.create_and_serve_async(start, Path::Direct).await,
             };
         }
         let start = inner.clock.now_nanos();
@@ -583,7 +588,10 @@ impl<T: Send + 'static> Pool<T> {
         let mut sleep = std::pin::pin!(sleep);
         let outcome = std::future::poll_fn(|cx| line.poll(cx, sleep.as_mut())).await;
         match outcome {
-            Ok(grant) => inner.serve_async(grant, Some(start), Path::Waited).await,
+            Ok(grant) => match inner.serve_idle(grant, Some(start), Path::Waited) {
+                Ok(guard) => Ok(guard),
+                Err(start) => inner.create_and_serve_async(start, Path::Waited).await,
+            },
             Err(e) => Err(e),
         }
     }
@@ -898,13 +906,18 @@ enum Path {
 }
 
 impl<T: Send + 'static> Inner<T> {
+    /// Objects handed out: the guards out. A returning guard leaves the
+    /// count last, after its object is idle again, so the count may briefly
+    /// exceed the objects.
+    fn in_use(&self) -> usize {
+        self.guards.out().min(self.core.size())
+    }
+
     fn status(&self) -> Status {
         Status {
             size: self.core.size(),
             idle: self.core.idle(),
-            // A returning guard leaves the count last, after its object is
-            // idle again: the count may briefly exceed the objects.
-            in_use: self.guards.out().min(self.core.size()),
+            in_use: self.in_use(),
             pending: self.core.waiting(),
             min: self.min,
             max: self.max,
@@ -1153,8 +1166,25 @@ impl<T: Send + 'static> Inner<T> {
 /// The acquire paths that hand out guards: only a handle can
 /// ([`Handle::check_out`]).
 impl<T: Send + 'static> Handle<T> {
-    /// Turns a grant into a guard on the blocking path. `start` is when the
+    /// Hands out the grant's idle object if it is still good; otherwise
+    /// (a creation grant, or an expired object discarded) says when the
+    /// creation's wait starts, if a clock was read. `start` is when the
     /// acquire started, `None` on the direct path (which read no clock).
+    #[inline]
+    fn serve_idle(
+        &self,
+        grant: Grant<Entry<T>>,
+        start: Option<u64>,
+        path: Path,
+    ) -> Result<PoolGuard<T>, Option<u64>> {
+        match self.usable(grant) {
+            (Some(entry), read) => Ok(self.checkout(entry, start.or(read), path, false)),
+            (None, read) => Err(start.or(read)),
+        }
+    }
+
+    /// Turns a grant into a guard on the blocking path, creating an object
+    /// when the grant holds none usable.
     #[inline]
     fn serve_blocking(
         &self,
@@ -1162,35 +1192,18 @@ impl<T: Send + 'static> Handle<T> {
         start: Option<u64>,
         path: Path,
     ) -> Result<PoolGuard<T>, AcquireError> {
-        let (entry, read) = self.usable(grant);
-        let start = start.or(read);
-        let (entry, fresh, start) = match entry {
-            Some(entry) => (entry, false, start),
-            None => {
-                // A creation's wait is the creation: it starts now.
-                let start = start.unwrap_or_else(|| self.clock.now_nanos());
-                let entry =
-                    self.create_in_unit_blocking(CreateReason::Demand).map_err(|e| self.failed(e, start))?;
-                (entry, true, Some(start))
-            }
+        let start = match self.serve_idle(grant, start, path) {
+            Ok(guard) => return Ok(guard),
+            // A creation's wait is the creation: it starts now at the latest.
+            Err(start) => start.unwrap_or_else(|| self.clock.now_nanos()),
         };
-        Ok(self.checkout(entry, start, path, fresh))
+        let entry = self.create_in_unit_blocking(CreateReason::Demand).map_err(|e| self.failed(e, start))?;
+        Ok(self.checkout(entry, Some(start), path, true))
     }
 
-    async fn serve_async(
-        &self,
-        grant: Grant<Entry<T>>,
-        start: Option<u64>,
-        path: Path,
-    ) -> Result<PoolGuard<T>, AcquireError> {
-        match self.usable(grant) {
-            (Some(entry), read) => Ok(self.checkout(entry, start.or(read), path, false)),
-            (None, read) => self.create_and_serve_async(start.or(read), path).await,
-        }
-    }
-
-    /// Creates an object for an acquire whose grant held none usable, and
-    /// hands it out: its wait is the creation.
+    /// The creation of [`Self::serve_blocking`], awaited: for an async
+    /// acquire whose grant held no usable object ([`Self::serve_idle`]'s
+    /// `Err`), so that an idle object never enters this future.
     async fn create_and_serve_async(
         &self,
         start: Option<u64>,
@@ -1252,7 +1265,7 @@ impl<T: Send + 'static> Inner<T> {
         let stamp = self.slots.checkout_ns[slot].load(Ordering::Relaxed);
         self.slots.checkout_ns[slot].store(0, Ordering::Relaxed);
         if stamp > STAMP_UNTIMED && self.slots.leaked[slot].load(Ordering::Relaxed) == stamp {
-            let held_ms = now.map(|now| now.saturating_sub(stamp - 2) / 1_000_000);
+            let held_ms = now.map(|now| now.saturating_sub(checkout_of(stamp)) / 1_000_000);
             tracing::info!(pool = %self.name, held_ms, "leaked object returned");
         }
         if let (Some(checkout), Some(now)) = (checkout, now) {
@@ -1398,7 +1411,7 @@ impl<T: Send + 'static> Inner<T> {
                 );
                 continue;
             }
-            if stamp == 0 || now.saturating_sub(stamp - 2) < limit {
+            if stamp == 0 || now.saturating_sub(checkout_of(stamp)) < limit {
                 continue;
             }
             if self.slots.leaked[slot].swap(stamp, Ordering::Relaxed) == stamp {
@@ -1409,7 +1422,7 @@ impl<T: Send + 'static> Inner<T> {
             self.metrics.leaks.increment(1);
             let event = LeakEvent {
                 pool: self.name.clone(),
-                held: Duration::from_nanos(now.saturating_sub(stamp - 2)),
+                held: Duration::from_nanos(now.saturating_sub(checkout_of(stamp))),
                 threshold,
             };
             match &self.on_leak {
@@ -1423,7 +1436,7 @@ impl<T: Send + 'static> Inner<T> {
 
     fn run_sizing(&self, now: u64) -> Option<usize> {
         let mut sizing = self.sizing.lock();
-        let in_use = self.guards.out().min(self.core.size());
+        let in_use = self.in_use();
         sizing.ticks += 1;
         sizing.in_use_sum += in_use as u64;
         sizing.peak_in_use = sizing.peak_in_use.max(in_use);

@@ -143,21 +143,16 @@ impl Stats {
     }
 }
 
-/// Shards of the per-operation counters: a thread writes its own cache
-/// line ([`Counters::checked_out`]), readers sum.
-pub(crate) const SHARDS: usize = 8;
-
-/// The counter every checkout moves, one cache line per shard.
-#[derive(Debug, Default)]
-struct Shard {
-    checkouts: AtomicU64,
-}
+/// Shards of the checkout count: a thread writes its own cache line
+/// ([`Counters::checked_out`]), readers sum.
+const SHARDS: usize = 8;
 
 /// The atomics behind [`Stats`]; objects in use are the pool's guard
 /// count ([`super::custody`]).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    shards: [CachePadded<Shard>; SHARDS],
+    /// Successful acquires, direct or waited, by shard.
+    checkouts: [CachePadded<AtomicU64>; SHARDS],
     pub(crate) acquires_waited: AtomicU64,
     pub(crate) acquires_fresh: AtomicU64,
     pub(crate) timeouts: AtomicU64,
@@ -176,18 +171,15 @@ impl Counters {
     /// acquires derived from it are never overcounted.
     #[inline]
     pub(crate) fn checked_out(&self, shard: usize) {
-        self.shards[shard % SHARDS].checkouts.fetch_add(1, Ordering::Release);
+        self.checkouts[shard % SHARDS].fetch_add(1, Ordering::Release);
     }
 
     /// Every counter; `use_total` is the hold histogram's to fill in.
     pub(crate) fn snapshot(&self) -> Stats {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         // Checkouts first (see `checked_out`).
-        let checkouts = self
-            .shards
-            .iter()
-            .map(|shard| shard.checkouts.load(Ordering::Acquire))
-            .fold(0, u64::wrapping_add);
+        let checkouts =
+            self.checkouts.iter().map(|shard| shard.load(Ordering::Acquire)).fold(0, u64::wrapping_add);
         let acquires_waited = load(&self.acquires_waited);
         Stats {
             acquires_direct: checkouts.saturating_sub(acquires_waited),

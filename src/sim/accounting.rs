@@ -13,7 +13,8 @@ use crate::pool::{Pool, Status};
 const WARMUP_MAX_NS: u64 = 5 * 60 * 1_000_000_000;
 
 /// Adds the levels `(in_use, size)` held over `(from, to)` to the areas of
-/// the run, its phase and the drift windows they overlap.
+/// its phase and the drift windows they overlap (the run's are the phases'
+/// sum).
 #[inline]
 pub(crate) fn integrate(
     phase: &mut Tally,
@@ -261,8 +262,8 @@ impl Ledger {
         }
     }
 
-    /// Adds the levels `(in_use, size)` held over `span` to the areas of the
-    /// run, of `phase` and of the drift windows they overlap.
+    /// Adds the levels `(in_use, size)` held over `span` to the areas of
+    /// `phase` and of the drift windows they overlap.
     #[inline]
     pub(crate) fn integrate(&mut self, phase: usize, span: (u64, u64), levels: (usize, usize)) {
         integrate(&mut self.phases[phase], &mut self.drift, &self.windows, span, levels);

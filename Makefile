@@ -115,10 +115,13 @@ miri:
 bench:
 	$(CARGO) bench --bench pool --bench sim --bench locks --bench wall --bench harness
 
-## nab: score `tidepool detect` on the NAB corpus in $(NAB) at threshold 0.5 (not part of test)
+## nab: score `tidepool detect` at threshold 0.5 on the NAB corpus in $(NAB) (general preset) and on
+## the domain corpus tests/corpus (runtime preset, then its deadlines by tests/corpus/check.py); not part of test
 NAB ?= ../shared/data/nab
 nab:
-	NAB=$(NAB) scripts/nab.sh
+	PRESET=general scripts/nab.sh $(NAB) target/nab/results
+	PRESET=runtime scripts/nab.sh tests/corpus target/nab/domain
+	-python3 tests/corpus/check.py tests/corpus target/nab/domain
 
 ## test-otlp: `deps` (VictoriaMetrics in .deps/ included), then the OTLP checks alone
 test-otlp: deps otlp

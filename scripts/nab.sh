@@ -6,6 +6,7 @@
 #   NAB_ROOT     holds data/<category>/<file>.csv and labels/combined_windows.json
 #                (default: $NAB, else ../shared/data/nab)
 #   RESULTS_DIR  where the scores go (default: target/nab/results)
+# $PRESET picks `tidepool detect --preset` (default: general).
 # The scorer is $NAB_SCORE (default: ../shared/tools/nab_score.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +33,7 @@ start=$(date +%s.%N)
 for csv in "$nab"/data/*/*.csv; do
     category=$(basename "$(dirname "$csv")")
     mkdir -p "$results/$category"
-    "$bin" detect "$csv" --force --out "$results/$category/tidepool_$(basename "$csv")"
+    "$bin" detect "$csv" --preset "${PRESET:-general}" --force --out "$results/$category/tidepool_$(basename "$csv")"
     rows=$((rows + $(wc -l < "$csv") - 1))
 done
 end=$(date +%s.%N)

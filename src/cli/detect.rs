@@ -35,6 +35,29 @@ pub struct DetectArgs {
     /// Replace --out if it exists.
     #[arg(long)]
     pub force: bool,
+    /// The detector's parameters: `general` (any series; scored on NAB) or
+    /// `runtime` (runtime metrics with daily load cycles, as the monitor
+    /// uses: seasonal from the second day, spikes judged for their hour).
+    #[arg(long, value_enum, default_value_t = Preset::General)]
+    pub preset: Preset,
+}
+
+/// A named [`AnomalyConfig`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Preset {
+    /// [`AnomalyConfig::default`].
+    General,
+    /// [`AnomalyConfig::runtime`].
+    Runtime,
+}
+
+impl Preset {
+    fn config(self) -> AnomalyConfig {
+        match self {
+            Preset::General => AnomalyConfig::default(),
+            Preset::Runtime => AnomalyConfig::runtime(),
+        }
+    }
 }
 
 /// The longest line read: a series row is a few dozen bytes.
@@ -139,10 +162,10 @@ struct Scorer<'f> {
 }
 
 impl<'f> Scorer<'f> {
-    fn new(file: &'f str) -> Scorer<'f> {
+    fn new(file: &'f str, config: AnomalyConfig) -> Scorer<'f> {
         Scorer {
             file,
-            detector: AnomalyDetector::new(AnomalyConfig::default()),
+            detector: AnomalyDetector::new(config),
             unit: None,
             last_t: f64::NEG_INFINITY,
             rows: 0,
@@ -316,7 +339,7 @@ pub fn detect(args: &DetectArgs) -> Result<(), CliError> {
     if tidepool::text::same_file(&args.series, &args.out) {
         return Err(CliError::Input(format!("--out {}: is the series being read", args.out.display())));
     }
-    let mut scorer = Scorer::new(&file);
+    let mut scorer = Scorer::new(&file, args.preset.config());
     let (dir, name) = split_out(&args.out)?;
     // The scoring's own error (bad input) is kept apart from the write's.
     let mut failed: Option<CliError> = None;
@@ -335,7 +358,8 @@ pub fn detect(args: &DetectArgs) -> Result<(), CliError> {
         // with somewhere to write, so read the rest of the series first.
         let input = tidepool::text::open_regular(&args.series)
             .map_err(|e| CliError::Input(format!("{file}: cannot read: {e}")))?;
-        Scorer::new(&file).run(BufReader::with_capacity(1 << 16, input), &mut std::io::sink())?;
+        Scorer::new(&file, args.preset.config())
+            .run(BufReader::with_capacity(1 << 16, input), &mut std::io::sink())?;
         return Err(CliError::Run(format!("writing scores: {e}")));
     }
     for warning in scorer.oddities.warnings(&file) {
@@ -363,7 +387,7 @@ mod tests {
 
     /// Scores `text`: the output, or the error.
     fn score(text: &str) -> (Result<String, String>, Oddities) {
-        let mut scorer = Scorer::new("s.csv");
+        let mut scorer = Scorer::new("s.csv", AnomalyConfig::default());
         let mut out = Vec::new();
         let result =
             scorer.run(text.as_bytes(), &mut out).map(|()| String::from_utf8_lossy(&out).into_owned());

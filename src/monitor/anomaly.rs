@@ -33,6 +33,25 @@
 //!    weekly) keeps an EWMA of its own absolute error; a seasonal model is
 //!    used only after two of its periods have passed and while its error is
 //!    below 0.8 × the simpler model's, so aperiodic signals stay flat.
+//!
+//!    **4b. Load cycles** ([`cycles`](AnomalyConfig::cycles), on in
+//!    [`AnomalyConfig::runtime`], the monitor's preset). Runtime metrics
+//!    follow the day: quiet nights, a steep morning ramp, noise that grows
+//!    with load. Each profile then keeps its own level (so the detector's
+//!    level adopting a shift does not smear it), learns per period rather
+//!    than per visit (a signal sampled every second does not absorb an
+//!    afternoon's fault into its profile within minutes), and keeps a
+//!    spread per bin: the usual residual at that time of day, first the
+//!    scatter within the bin on day one (a wide guess, trend included), then
+//!    the real prediction error. A profile is used from its second period,
+//!    its error bootstrapped at the flat model's (no better until shown);
+//!    the scale is the bin's spread, so a spike at night is judged against
+//!    the night's noise, not the day's. Extremes are judged on the
+//!    standardised residual instead of the value (a night spike below the
+//!    day's peak is still extreme for its hour), starting at ±5, and an
+//!    excursion that alerts on its own is not learned into them unless it
+//!    lasts 5 samples (a change) or recurs more than 3 times a day (a
+//!    habit), so the same spike alerts each time it comes back.
 //! 5. **Raw score.** |residual| / (1.2533 × mean absolute error), the
 //!    Gaussian-equivalent |z|, capped at [`raw_cap`](AnomalyConfig::raw_cap)
 //!    so one huge spike cannot blind the next stage for long.
@@ -73,8 +92,9 @@
 //!
 //! # Memory
 //!
-//! O(`warmup` + `short_window`) plus 264 seasonal bins: about 3.8 KiB with
-//! the defaults (3 872 bytes), fixed after construction ([`AnomalyDetector::footprint_bytes`]).
+//! O(`warmup` + `short_window`) plus 264 seasonal bins: 4 016 bytes with
+//! the defaults, 6 128 with [`AnomalyConfig::runtime`] (a spread per bin),
+//! fixed after construction ([`AnomalyDetector::footprint_bytes`]).
 //!
 //! # Example
 //!
@@ -135,6 +155,13 @@ pub struct AnomalyConfig {
     pub extreme_decay: f64,
     /// Samples after an alert during which no further alert is raised (100).
     pub holdoff: usize,
+    /// Models seasonality as the load cycles of runtime metrics (false;
+    /// true in [`AnomalyConfig::runtime`]): a profile is used from its
+    /// second period on, keeps its own level and a spread per bin, learns
+    /// per period rather than per visit, and judges extremes by the
+    /// standardised residual, forgetting transient spikes (module docs,
+    /// step 4b).
+    pub cycles: bool,
 }
 
 impl Default for AnomalyConfig {
@@ -154,7 +181,25 @@ impl Default for AnomalyConfig {
             extreme_margin: 0.08,
             extreme_decay: 1e-4,
             holdoff: 100,
+            cycles: false,
         }
+    }
+}
+
+impl AnomalyConfig {
+    /// The parameters for runtime metrics with daily load cycles (what the
+    /// monitor watches): [`Default`] with [`cycles`](Self::cycles) on.
+    /// Measured on tidepool's domain corpus (tests/corpus) and on NAB in
+    /// BENCHMARKS.md.
+    ///
+    /// ```
+    /// use tidepool::monitor::anomaly::AnomalyConfig;
+    ///
+    /// assert!(AnomalyConfig::runtime().cycles);
+    /// assert!(!AnomalyConfig::default().cycles);
+    /// ```
+    pub fn runtime() -> AnomalyConfig {
+        AnomalyConfig { cycles: true, ..AnomalyConfig::default() }
     }
 }
 
@@ -340,58 +385,156 @@ const SHIFT_ALPHA: f64 = 0.1;
 const SHIFT_SCALES: f64 = 3.0;
 /// Slowest per-visit learning rate of a seasonal bin.
 const BIN_RATE_FLOOR: f64 = 0.1;
+/// With [`AnomalyConfig::cycles`], the learning rate of a seasonal bin per
+/// period, whatever the number of visits a period brings it (after a
+/// running mean over the first periods): a memory of about three periods.
+const BIN_RATE_PER_PERIOD: f64 = 0.3;
+/// A seasonal bin's spread is at least this fraction of its model's mean error.
+const SPREAD_FLOOR: f64 = 0.2;
+/// Visits a seasonal bin needs before its own spread is trusted.
+const SPREAD_VISITS: u32 = 4;
+/// The standardised residual's extremes start at ± this (Gaussian noise
+/// passes 5 once in 3.5 million samples; skewed runtime noise far more
+/// often).
+const Z_EXTREME_START: f64 = 5.0;
+/// A new extreme of the standardised residual must pass the old one by at
+/// least this many scales.
+const Z_MARGIN_MIN: f64 = 1.0;
+/// An exceptional excursion lasting this many samples is a change, not a
+/// transient: it is learned into the extremes.
+const PERSISTENT_RUN: usize = 5;
+/// Transients (decaying with a half-life of a day) beyond which they are
+/// the signal's habit and are learned into the extremes too.
+const RECURRING_TRANSIENTS: f64 = 3.0;
 
-/// A periodic profile: the deviation from the level per phase bin.
+/// Where a time falls in a [`Profile`]: the two bins around it and the
+/// weight of the second.
+#[derive(Debug, Clone, Copy)]
+struct Phase {
+    lo: usize,
+    hi: usize,
+    w: f64,
+}
+
+/// A periodic profile: the deviation from the level per phase bin, and how
+/// far values usually fall from it there.
 #[derive(Debug, Clone)]
 struct Profile {
     period: f64,
     bins: Vec<f64>,
+    /// Mean absolute residual per bin: the profile's own uncertainty there.
+    spread: Vec<f64>,
     visits: Vec<u32>,
     /// EWMA of this model's absolute residual.
     err: f64,
+    /// The model's own level: its prediction is `offset` plus the bins
+    /// (with [`AnomalyConfig::cycles`]; otherwise the bins are deviations
+    /// from the detector's level and this stays 0).
+    offset: f64,
+    /// [`AnomalyConfig::cycles`].
+    cycles: bool,
 }
 
 impl Profile {
-    fn new(period: f64, n: usize) -> Profile {
-        Profile { period, bins: vec![0.0; n], visits: vec![0; n], err: 0.0 }
+    fn new(period: f64, n: usize, cycles: bool) -> Profile {
+        let spread = if cycles { vec![0.0; n] } else { Vec::new() };
+        Profile { period, bins: vec![0.0; n], spread, visits: vec![0; n], err: 0.0, offset: 0.0, cycles }
     }
 
-    /// The two bins around `t` and the weight of the second.
-    fn locate(&self, t: f64) -> (usize, usize, f64) {
+    /// The two bins around `t` and the weight of the second. With
+    /// `cycles`, a bin never visited gives its weight to the other one.
+    fn locate(&self, t: f64) -> Phase {
         let n = self.bins.len();
         let pos = (t.rem_euclid(self.period) / self.period * n as f64 - 0.5).rem_euclid(n as f64);
         let lo = (pos.floor() as usize).min(n - 1);
-        (lo, (lo + 1) % n, (pos - lo as f64).clamp(0.0, 1.0))
+        let hi = (lo + 1) % n;
+        let w = match (self.visits[lo], self.visits[hi]) {
+            (0, v) if self.cycles && v > 0 => 1.0,
+            (v, 0) if self.cycles && v > 0 => 0.0,
+            _ => (pos - lo as f64).clamp(0.0, 1.0),
+        };
+        Phase { lo, hi, w }
     }
 
-    fn predict(&self, t: f64) -> f64 {
-        let (lo, hi, w) = self.locate(t);
-        self.bins[lo] * (1.0 - w) + self.bins[hi] * w
+    fn predict(&self, p: Phase) -> f64 {
+        self.bins[p.lo] * (1.0 - p.w) + self.bins[p.hi] * p.w
     }
 
-    /// Moves the two bins around `t` toward `target` (a running mean at
-    /// first, then an EWMA), by at most `clip`.
-    fn learn(&mut self, t: f64, target: f64, clip: f64) {
-        let (lo, hi, w) = self.locate(t);
+    /// The mean absolute residual usual at phase `p`, given the model's mean
+    /// error `err`: that error where a bin has seen too few visits to know
+    /// its own, and never below [`SPREAD_FLOOR`] of it.
+    fn spread_at(&self, p: Phase, err: f64) -> f64 {
+        let known = |b: usize| if self.visits[b] >= SPREAD_VISITS { self.spread[b] } else { err };
+        (known(p.lo) * (1.0 - p.w) + known(p.hi) * p.w).max(SPREAD_FLOOR * err)
+    }
+
+    /// The model's expected value at phase `p`, given the detector's `level`.
+    fn expect(&self, p: Phase, level: f64) -> f64 {
+        if self.cycles {
+            self.offset + self.predict(p)
+        } else {
+            level + self.predict(p)
+        }
+    }
+
+    /// Learns `value` at phase `p`, `periods` after the first observation, each
+    /// step clipped at `clip`.
+    ///
+    /// Without `cycles` the two bins around `p` move toward the deviation
+    /// from the detector's `level`: a running mean at first, then an EWMA
+    /// with at least [`BIN_RATE_FLOOR`] per visit. With `cycles` the
+    /// model's own offset learns the residual at `rate` (the level's rate),
+    /// the bins move toward the value less the offset at a rate of
+    /// [`BIN_RATE_PER_PERIOD`] per period however often they are visited,
+    /// and each bin's spread toward the residual of the prediction made
+    /// before: in the first period that is the scatter around the bin's own
+    /// running mean, trend within the bin included, a wide first guess that
+    /// later periods narrow.
+    fn learn(&mut self, p: Phase, value: f64, level: f64, clip: f64, periods: f64, rate: f64) {
+        let Phase { lo, hi, w } = p;
+        let seen = self.visits[lo] > 0 || self.visits[hi] > 0;
+        let target = if self.cycles {
+            if seen {
+                self.offset += rate * (value - self.expect(p, level)).clamp(-clip, clip);
+            }
+            value - self.offset
+        } else {
+            value - level
+        };
+        let miss = (target - self.predict(p)).abs().min(clip);
         for (b, weight) in [(lo, 1.0 - w), (hi, w)] {
             if weight <= 0.0 {
                 continue;
             }
+            let first = self.visits[b] == 0;
             self.visits[b] = self.visits[b].saturating_add(1);
-            let rate = (1.0 / f64::from(self.visits[b])).max(BIN_RATE_FLOOR) * weight;
+            let visits = f64::from(self.visits[b]);
+            if !self.cycles {
+                let rate = (1.0 / visits).max(BIN_RATE_FLOOR) * weight;
+                self.bins[b] += rate * (target - self.bins[b]).clamp(-clip, clip);
+                continue;
+            }
+            if first {
+                self.bins[b] = target;
+                continue;
+            }
+            let rate = (BIN_RATE_PER_PERIOD * periods).max(1.0) / visits * weight;
             self.bins[b] += rate * (target - self.bins[b]).clamp(-clip, clip);
+            if seen {
+                self.spread[b] += rate * (miss - self.spread[b]);
+            }
         }
     }
 
     fn footprint(&self) -> usize {
-        self.bins.capacity() * std::mem::size_of::<f64>()
+        (self.bins.capacity() + self.spread.capacity()) * std::mem::size_of::<f64>()
             + self.visits.capacity() * std::mem::size_of::<u32>()
     }
 }
 
 /// The streaming detector for one signal: see the [module docs](self) for
-/// the method. State is fixed after [`new`](Self::new) (about 3.8 KiB with
-/// the default config); each [`observe`](Self::observe) is O(1).
+/// the method. State is fixed after [`new`](Self::new) (about 4 KiB with
+/// the default config, 6 KiB with the runtime one); each [`observe`](Self::observe) is O(1).
 #[derive(Debug, Clone)]
 pub struct AnomalyDetector {
     cfg: AnomalyConfig,
@@ -413,6 +556,20 @@ pub struct AnomalyDetector {
     hist_var: f64,
     hi: f64,
     lo: f64,
+    /// Extremes of the standardised residual while a seasonal model is in use.
+    hi_z: f64,
+    lo_z: f64,
+    /// An exceptional excursion beyond `hi_z`/`lo_z` not learned yet: its
+    /// farthest z on each side and its length in samples.
+    pending_hi_z: f64,
+    pending_lo_z: f64,
+    pending_run: usize,
+    /// Transient excursions left out of the extremes, decaying with a
+    /// half-life of a day, and the time it was last decayed at.
+    transients: f64,
+    transients_t: f64,
+    /// Whether the daily model has been scored (its error bootstrapped).
+    daily_scored: bool,
     holdoff_left: usize,
     fast_resid: f64,
     shift_run: usize,
@@ -458,20 +615,43 @@ impl AnomalyDetector {
             first_t: 0.0,
             level: 0.0,
             err_flat: 0.0,
-            daily: Profile::new(DAY, DAY_BINS),
-            weekly: Profile::new(WEEK, WEEK_BINS),
+            daily: Profile::new(DAY, DAY_BINS, cfg.cycles),
+            weekly: Profile::new(WEEK, WEEK_BINS, cfg.cycles),
             short_pos: 0,
             short_sum: 0.0,
             hist_mean: 0.0,
             hist_var: 0.0,
             hi: 0.0,
             lo: 0.0,
+            hi_z: Z_EXTREME_START,
+            lo_z: -Z_EXTREME_START,
+            pending_hi_z: 0.0,
+            pending_lo_z: 0.0,
+            pending_run: 0,
+            transients: 0.0,
+            transients_t: 0.0,
+            daily_scored: false,
             holdoff_left: 0,
             fast_resid: 0.0,
             shift_run: 0,
             last_expected: 0.0,
             cfg,
         }
+    }
+
+    #[doc(hidden)]
+    pub fn debug_state(&self) -> String {
+        format!(
+            "lvl={:.1} eflat={:.2} eday={:.2} hiz={:.2} loz={:.2} hm={:.2} hv={:.2} tr={:.2}",
+            self.level,
+            self.err_flat,
+            self.daily.err,
+            self.hi_z,
+            self.lo_z,
+            self.hist_mean,
+            self.hist_var,
+            self.transients
+        )
     }
 
     /// The parameters in use.
@@ -572,19 +752,32 @@ impl AnomalyDetector {
 
         // The baseline: flat, or a seasonal profile once it has earned it.
         let flat = self.level;
-        let with_day = self.level + self.daily.predict(t);
-        let with_week = self.level + self.weekly.predict(t);
+        let (day_phase, week_phase) = (self.daily.locate(t), self.weekly.locate(t));
+        let with_day = self.daily.expect(day_phase, self.level);
+        let with_week = self.weekly.expect(week_phase, self.level);
         let day_scored = c.seasonal && elapsed >= DAY;
         let week_scored = c.seasonal && elapsed >= WEEK;
-        let (mut expected, mut err) = (flat, self.err_flat);
-        if day_scored && elapsed >= 2.0 * DAY && self.daily.err < SEASONAL_GAIN * err {
-            (expected, err) = (with_day, self.daily.err);
+        if c.cycles && day_scored && !self.daily_scored {
+            // Bootstrapped from the first cycle with wide uncertainty: no
+            // better than flat until the residuals it scores say otherwise.
+            self.daily_scored = true;
+            self.daily.err = self.err_flat;
         }
-        if week_scored && elapsed >= 2.0 * WEEK && self.weekly.err < SEASONAL_GAIN * err {
-            (expected, err) = (with_week, self.weekly.err);
+        // A profile earns its use after two periods, with `cycles` after one.
+        let earned = |period: f64| elapsed >= if c.cycles { period } else { 2.0 * period };
+        let (mut expected, mut err, mut local, mut seasonal) = (flat, self.err_flat, self.err_flat, false);
+        if day_scored && earned(DAY) && self.daily.err < SEASONAL_GAIN * err {
+            (expected, err, seasonal) = (with_day, self.daily.err, true);
+            local = if c.cycles { self.daily.spread_at(day_phase, err) } else { err };
         }
-        let scale = (err * MAD_TO_SD).max(1e-9 * (1.0 + self.level.abs()));
+        if week_scored && earned(WEEK) && self.weekly.err < SEASONAL_GAIN * err {
+            (expected, err, seasonal) = (with_week, self.weekly.err, true);
+            local = if c.cycles { self.weekly.spread_at(week_phase, err) } else { err };
+        }
+        let z_extremes = seasonal && c.cycles;
+        let scale = (local * MAD_TO_SD).max(1e-9 * (1.0 + self.level.abs()));
         let resid = value - expected;
+        let z = resid / scale;
 
         // Anomaly likelihood of the recent raw scores.
         let raw = (resid / scale).abs().min(c.raw_cap);
@@ -599,7 +792,18 @@ impl AnomalyDetector {
         let s_alert = -c.alert_tail.log10();
         let young = YOUNG_RANGE_SCALES * scale * c.warmup as f64 / self.n as f64;
         let margin = (c.extreme_margin * (self.hi - self.lo)).max(young).max(f64::MIN_POSITIVE);
-        let s_extreme = if value > self.hi {
+        let s_extreme = if z_extremes {
+            // Under a seasonal model a value is extreme for its hour, not for
+            // the day: judge the standardised residual.
+            let margin = (c.extreme_margin * (self.hi_z - self.lo_z)).max(Z_MARGIN_MIN);
+            if z > self.hi_z {
+                s_alert * (z - self.hi_z) / margin
+            } else if z < self.lo_z {
+                s_alert * (self.lo_z - z) / margin
+            } else {
+                0.0
+            }
+        } else if value > self.hi {
             s_alert * (value - self.hi) / margin
         } else if value < self.lo {
             s_alert * (self.lo - value) / margin
@@ -632,9 +836,9 @@ impl AnomalyDetector {
             self.weekly.err += a * ((value - with_week).abs().min(clip) - self.weekly.err);
         }
         if c.seasonal {
-            let deviation = value - self.level;
-            self.daily.learn(t, deviation, clip);
-            self.weekly.learn(t, deviation, clip);
+            let level = self.level;
+            self.daily.learn(day_phase, value, level, clip, elapsed / DAY, rate);
+            self.weekly.learn(week_phase, value, level, clip, elapsed / WEEK, rate);
         }
         let h = c.history_alpha;
         let d = raw.min(self.hist_mean + 6.0 * sd) - self.hist_mean;
@@ -659,6 +863,9 @@ impl AnomalyDetector {
         self.hi -= c.extreme_decay * (self.hi - self.level);
         self.lo -= c.extreme_decay * (self.lo - self.level);
         self.last_expected = expected;
+        if z_extremes {
+            self.learn_z_extremes(t, z, s_extreme >= s_alert);
+        }
 
         Observation {
             score,
@@ -667,6 +874,48 @@ impl AnomalyDetector {
             expected,
             warming_up: false,
         }
+    }
+}
+
+impl AnomalyDetector {
+    /// Learns `z` into the standardised residual's extremes, except an
+    /// `exceptional` excursion (one that alerts on its own): it is held
+    /// back, learned once it persists ([`PERSISTENT_RUN`] samples: a
+    /// change) or recurs ([`RECURRING_TRANSIENTS`] a day: a habit), and
+    /// otherwise forgotten, so the same spike alerts again next time.
+    fn learn_z_extremes(&mut self, t: f64, z: f64, exceptional: bool) {
+        if exceptional {
+            if self.pending_run == 0 {
+                (self.pending_hi_z, self.pending_lo_z) = (self.hi_z, self.lo_z);
+            }
+            self.pending_hi_z = self.pending_hi_z.max(z);
+            self.pending_lo_z = self.pending_lo_z.min(z);
+            self.pending_run += 1;
+            if self.pending_run >= PERSISTENT_RUN {
+                self.commit_pending();
+            }
+        } else {
+            if self.pending_run > 0 {
+                self.transients *= 0.5f64.powf(((t - self.transients_t) / DAY).max(0.0));
+                self.transients_t = t;
+                self.transients += 1.0;
+                if self.transients > RECURRING_TRANSIENTS {
+                    self.commit_pending();
+                }
+                self.pending_run = 0;
+            }
+            self.hi_z = self.hi_z.max(z);
+            self.lo_z = self.lo_z.min(z);
+        }
+        let d = self.cfg.extreme_decay;
+        self.hi_z -= d * (self.hi_z - Z_EXTREME_START);
+        self.lo_z -= d * (self.lo_z + Z_EXTREME_START);
+    }
+
+    fn commit_pending(&mut self) {
+        self.hi_z = self.hi_z.max(self.pending_hi_z);
+        self.lo_z = self.lo_z.min(self.pending_lo_z);
+        self.pending_run = 0;
     }
 }
 
@@ -905,6 +1154,60 @@ mod tests {
             let o = d.observe(f64::from(i), v);
             assert!((0.0..=1.0).contains(&o.score), "{o:?}");
         }
+    }
+
+    fn run_with(config: &AnomalyConfig, series: &[(f64, f64)]) -> Vec<Observation> {
+        let mut d = AnomalyDetector::new(config.clone());
+        series.iter().map(|&(t, v)| d.observe(t, v)).collect()
+    }
+
+    #[test]
+    fn with_cycles_a_clean_day_after_the_first_raises_nothing() {
+        for (every, days) in [(300.0, 14.0), (60.0, 4.0), (2.0, 3.0)] {
+            for seed in [1, 2, 3] {
+                let a = alerts(&run_with(&AnomalyConfig::runtime(), &daily_sine(days, every, seed)));
+                let first_day = (DAY / every) as usize;
+                assert!(a.iter().all(|&i| i < first_day), "every {every} s, seed {seed}: {a:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn with_cycles_the_same_spike_at_night_alerts_each_time() {
+        // Every minute for 4 days; at 03:00 of days 2, 3 and 4 one sample
+        // at the cycle's mean: far below the day's peak, far above the night.
+        let mut series = daily_sine(4.0, 60.0, 6);
+        let trough = |day: usize| {
+            // The sine's minimum is at 18:00 of the epoch's day phase.
+            let base = (day as f64 * DAY / 60.0) as usize;
+            (base..base + 1440).min_by(|&a, &b| series[a].1.total_cmp(&series[b].1)).unwrap_or(base)
+        };
+        let spikes: Vec<usize> = (1..4).map(trough).collect();
+        for &i in &spikes {
+            series[i].1 = 50.0;
+        }
+        let general = alerts(&run(&series));
+        let runtime = alerts(&run_with(&AnomalyConfig::runtime(), &series));
+        for &i in &spikes {
+            assert!(runtime.contains(&i), "spike at {i} missed: {runtime:?}");
+        }
+        assert!(runtime.iter().all(|&i| i < 1440 || spikes.contains(&i)), "{runtime:?}");
+        assert!(
+            !spikes.iter().all(|i| general.contains(i)),
+            "the general preset caught them too: {general:?}"
+        );
+    }
+
+    #[test]
+    fn with_cycles_state_is_bounded_too() {
+        let mut d = AnomalyDetector::new(AnomalyConfig::runtime());
+        let start = d.footprint_bytes();
+        for (t, v) in daily_sine(3.0, 10.0, 8) {
+            d.observe(t, v);
+        }
+        assert_eq!(d.footprint_bytes(), start);
+        assert!(start < 8 * 1024, "{start}");
+        eprintln!("footprint: runtime {start} B, general {} B", AnomalyDetector::default().footprint_bytes());
     }
 
     #[test]

@@ -185,7 +185,7 @@ pub enum Combine {
 /// shifts only after an hour of samples (a lasting bottleneck keeps
 /// alerting instead of becoming the new normal in two minutes).
 pub fn monitor_anomaly_config() -> AnomalyConfig {
-    AnomalyConfig { holdoff: 0, shift_confirm: 1800, ..AnomalyConfig::default() }
+    AnomalyConfig { holdoff: 0, shift_confirm: 1800, ..AnomalyConfig::runtime() }
 }
 
 /// Confirmation and hysteresis settings of a [`SignalDetector`].

@@ -11,7 +11,7 @@ DEBIAN_BINARIES := prometheus promtool prometheus-alertmanager prometheus-pushga
 # $(DEPS_DIR)/bin before PATH. `rm -rf .deps` undoes it.
 DEPS_DIR := .deps
 
-.PHONY: run test lint unit loom miri bench deps demo clean nab rules-test up down test-otlp otlp fuzz big-replay licenses soak-ci docs
+.PHONY: run test lint unit loom miri bench deps demo clean nab nab-cv rules-test up down test-otlp otlp fuzz big-replay licenses soak-ci docs
 
 ## run: the main job on built-in defaults: a 24 h daily-cycle soak in virtual time
 run:
@@ -122,6 +122,11 @@ nab:
 	PRESET=general scripts/nab.sh $(NAB) target/nab/results
 	PRESET=runtime scripts/nab.sh tests/corpus target/nab/domain
 	-python3 tests/corpus/check.py tests/corpus target/nab/domain
+
+## nab-cv: leave-one-category-out cross-validation of detect's parameters on $(NAB) (scripts/nab_cv.py; not part of test)
+nab-cv:
+	cargo build --release --quiet --bin tidepool
+	NAB=$(NAB) python3 scripts/nab_cv.py
 
 ## test-otlp: `deps` (VictoriaMetrics in .deps/ included), then the OTLP checks alone
 test-otlp: deps otlp

@@ -238,3 +238,63 @@ mod monitor {
         assert!(!out.exists());
     }
 }
+
+/// `--preset` and `--set` change the detector; bad parameters are exit 2
+/// naming them, with nothing written.
+#[test]
+fn presets_and_parameters_are_chosen_on_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The clean cycle with one night-time spike a little above the day's
+    // mean on day 10: the runtime preset judges it for its hour.
+    let (csv, _) = daily_csv(|k, v| if k == 10 * 288 + 216 { 55.0 } else { v }, true);
+    let input = dir.path().join("s.csv");
+    std::fs::write(&input, &csv).expect("write");
+    let scores = |extra: &[&str]| {
+        let out = dir.path().join("o.csv");
+        let mut args =
+            vec!["detect", input.to_str().expect("utf-8"), "--force", "--out", out.to_str().expect("utf-8")];
+        args.extend_from_slice(extra);
+        let run = tidepool(&args);
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        std::fs::read_to_string(&out).expect("scores")
+    };
+    let alert_at = |text: &str, k: usize| {
+        text.lines()
+            .nth(1 + k)
+            .and_then(|l| l.split(',').nth(2))
+            .and_then(|s| s.parse::<f64>().ok())
+            .expect("a score")
+            >= 0.5
+    };
+    let general = scores(&[]);
+    let runtime = scores(&["--preset", "runtime"]);
+    assert!(!alert_at(&general, 10 * 288 + 216), "the general preset alerts on the night spike");
+    assert!(alert_at(&runtime, 10 * 288 + 216), "the runtime preset misses the night spike");
+    assert_eq!(
+        general,
+        scores(&["--preset", "general", "--set", "holdoff=100"]),
+        "--set to the default changes nothing"
+    );
+    assert_ne!(general, scores(&["--set", "alert_tail=1e-2"]), "--set changes the scores");
+
+    let out = dir.path().join("never.csv");
+    for (set, want) in [
+        ("holdof=5", "no parameter named \"holdof\""),
+        ("level_alpha=2", "level_alpha = 2 is out of range"),
+        ("holdoff=-1", "holdoff = \"-1\" is not a whole number"),
+        ("holdoff", "want NAME=VALUE"),
+    ] {
+        let run = tidepool(&[
+            "detect",
+            input.to_str().expect("utf-8"),
+            "--out",
+            out.to_str().expect("utf-8"),
+            "--set",
+            set,
+        ]);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{set}: {stderr}");
+        assert!(stderr.contains(want), "{set}: want {want}: {stderr}");
+        assert!(!out.exists(), "{set}: nothing written");
+    }
+}

@@ -40,6 +40,26 @@ pub struct DetectArgs {
     /// uses: seasonal from the second day, spikes judged for their hour).
     #[arg(long, value_enum, default_value_t = Preset::General)]
     pub preset: Preset,
+    /// Change one of the preset's parameters, NAME=VALUE (repeatable), for
+    /// experiments: warmup, level_alpha, holdoff, alert_tail, ... (the
+    /// fields of `AnomalyConfig`, docs/monitor.md). Out-of-range values are
+    /// refused (exit 2).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+}
+
+impl DetectArgs {
+    /// The preset with every `--set` applied.
+    fn config(&self) -> Result<AnomalyConfig, CliError> {
+        let mut config = self.preset.config();
+        for pair in &self.set {
+            let (name, value) = pair
+                .split_once('=')
+                .ok_or_else(|| CliError::Input(format!("--set {pair:?}: want NAME=VALUE")))?;
+            config.set(name.trim(), value).map_err(|e| CliError::Input(format!("--set {pair}: {e}")))?;
+        }
+        Ok(config)
+    }
 }
 
 /// A named [`AnomalyConfig`].
@@ -323,6 +343,7 @@ enum RowError {
 /// nothing is written then. [`CliError::Run`] if the output cannot be
 /// written.
 pub fn detect(args: &DetectArgs) -> Result<(), CliError> {
+    let config = args.config()?;
     // Even with --force, only a regular file is replaced (never a link, a
     // device or a directory).
     tidepool::report::replaceable(&args.out)
@@ -339,7 +360,7 @@ pub fn detect(args: &DetectArgs) -> Result<(), CliError> {
     if tidepool::text::same_file(&args.series, &args.out) {
         return Err(CliError::Input(format!("--out {}: is the series being read", args.out.display())));
     }
-    let mut scorer = Scorer::new(&file, args.preset.config());
+    let mut scorer = Scorer::new(&file, config.clone());
     let (dir, name) = split_out(&args.out)?;
     // The scoring's own error (bad input) is kept apart from the write's.
     let mut failed: Option<CliError> = None;
@@ -358,7 +379,7 @@ pub fn detect(args: &DetectArgs) -> Result<(), CliError> {
         // with somewhere to write, so read the rest of the series first.
         let input = tidepool::text::open_regular(&args.series)
             .map_err(|e| CliError::Input(format!("{file}: cannot read: {e}")))?;
-        Scorer::new(&file, args.preset.config())
+        Scorer::new(&file, config.clone())
             .run(BufReader::with_capacity(1 << 16, input), &mut std::io::sink())?;
         return Err(CliError::Run(format!("writing scores: {e}")));
     }

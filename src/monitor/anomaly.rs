@@ -217,9 +217,95 @@ pub enum AnomalyConfigError {
         /// The accepted range.
         want: &'static str,
     },
+    /// [`AnomalyConfig::set`] was given a name that is no parameter.
+    #[error("anomaly detector: no parameter named {0:?} (known: {known})", known = AnomalyConfig::NAMES.join(", "))]
+    Unknown(String),
+    /// [`AnomalyConfig::set`] was given a value its parameter cannot take.
+    #[error("anomaly detector: {field} = {value:?} is not {want}")]
+    NotAValue {
+        /// The field's name.
+        field: &'static str,
+        /// The text given.
+        value: String,
+        /// What it should be.
+        want: &'static str,
+    },
 }
 
 impl AnomalyConfig {
+    /// The parameters' names, as [`set`](Self::set) takes them.
+    pub const NAMES: [&'static str; 15] = [
+        "warmup",
+        "level_alpha",
+        "scale_alpha",
+        "winsor",
+        "episode_learning",
+        "shift_confirm",
+        "seasonal",
+        "raw_cap",
+        "short_window",
+        "history_alpha",
+        "alert_tail",
+        "extreme_margin",
+        "extreme_decay",
+        "holdoff",
+        "cycles",
+    ];
+
+    /// Sets the parameter `name` from its text `value`, then checks every
+    /// range: the one way experiments (`tidepool detect --set`, the
+    /// cross-validation in `make nab-cv`) change a parameter.
+    ///
+    /// # Errors
+    ///
+    /// [`AnomalyConfigError::Unknown`] for a name that is no parameter,
+    /// [`AnomalyConfigError::NotAValue`] for text that does not parse, and
+    /// [`AnomalyConfigError::OutOfRange`] as [`validate`](Self::validate);
+    /// `self` is unchanged on error.
+    ///
+    /// ```
+    /// use tidepool::monitor::anomaly::AnomalyConfig;
+    ///
+    /// let mut c = AnomalyConfig::default();
+    /// c.set("holdoff", "50").unwrap();
+    /// assert_eq!(c.holdoff, 50);
+    /// assert!(c.set("holdof", "50").is_err());
+    /// assert!(c.set("level_alpha", "2").is_err());
+    /// assert_eq!(c.level_alpha, AnomalyConfig::default().level_alpha);
+    /// ```
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), AnomalyConfigError> {
+        let field = Self::NAMES
+            .into_iter()
+            .find(|n| *n == name)
+            .ok_or_else(|| AnomalyConfigError::Unknown(name.to_string()))?;
+        let bad = |want| AnomalyConfigError::NotAValue { field, value: value.to_string(), want };
+        let count = || value.trim().parse::<usize>().map_err(|_| bad("a whole number"));
+        let number = || value.trim().parse::<f64>().map_err(|_| bad("a number"));
+        let flag = || value.trim().parse::<bool>().map_err(|_| bad("true or false"));
+        let mut c = self.clone();
+        match field {
+            "warmup" => c.warmup = count()?,
+            "level_alpha" => c.level_alpha = number()?,
+            "scale_alpha" => c.scale_alpha = number()?,
+            "winsor" => c.winsor = number()?,
+            "episode_learning" => c.episode_learning = number()?,
+            "shift_confirm" => c.shift_confirm = count()?,
+            "seasonal" => c.seasonal = flag()?,
+            "raw_cap" => c.raw_cap = number()?,
+            "short_window" => c.short_window = count()?,
+            "history_alpha" => c.history_alpha = number()?,
+            "alert_tail" => c.alert_tail = number()?,
+            "extreme_margin" => c.extreme_margin = number()?,
+            "extreme_decay" => c.extreme_decay = number()?,
+            "holdoff" => c.holdoff = count()?,
+            "cycles" => c.cycles = flag()?,
+            _ => return Err(AnomalyConfigError::Unknown(name.to_string())),
+        }
+        c.validate()?;
+        *self = c;
+        Ok(())
+    }
+
     /// Checks every parameter's range.
     ///
     /// # Errors

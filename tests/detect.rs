@@ -271,9 +271,14 @@ fn presets_and_parameters_are_chosen_on_the_command_line() {
     assert!(!alert_at(&general, 10 * 288 + 216), "the general preset alerts on the night spike");
     assert!(alert_at(&runtime, 10 * 288 + 216), "the runtime preset misses the night spike");
     assert_eq!(
+        runtime,
+        scores(&["--preset", "general", "--set", "cycles=true"]),
+        "runtime is general with cycles"
+    );
+    assert_eq!(
         general,
-        scores(&["--preset", "general", "--set", "holdoff=100"]),
-        "--set to the default changes nothing"
+        scores(&["--preset", "runtime", "--set", "cycles=false"]),
+        "general is runtime without"
     );
     assert_ne!(general, scores(&["--set", "alert_tail=1e-2"]), "--set changes the scores");
 

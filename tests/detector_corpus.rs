@@ -13,9 +13,14 @@ use tidepool::sim::series::parse_timestamp;
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
 /// Rows of the first day: the detector's to learn the cycle.
 const FIRST_DAY: usize = 1440;
+/// Rows after a fault ends in which an alert is still about it (the return
+/// to normal is a change too).
+const RECOVERY: usize = 60;
 
 struct Fault {
     row: usize,
+    /// The first row after the fault.
+    end_row: usize,
     alert_within: usize,
     what: String,
 }
@@ -52,6 +57,7 @@ fn corpus() -> Vec<Series> {
                 .iter()
                 .map(|f| Fault {
                     row: f["row"].as_u64().expect("row") as usize,
+                    end_row: f["end_row"].as_u64().expect("end_row") as usize,
                     alert_within: f["alert_within"].as_u64().expect("alert_within") as usize,
                     what: f["what"].as_str().expect("what").to_string(),
                 })
@@ -82,15 +88,18 @@ fn the_runtime_preset_is_quiet_on_clean_days_and_catches_every_fault() {
     let mut failures = Vec::new();
     for series in corpus() {
         let a = alerts(&config, &series.rows);
-        let first_fault = series.faults.iter().map(|f| f.row).min().unwrap_or(usize::MAX);
+        // After the first day, every alert is about a fault: during it or
+        // in the hour after it ends.
+        let about_a_fault =
+            |i: usize| series.faults.iter().any(|f| (f.row..f.end_row + RECOVERY).contains(&i));
         let false_alerts: Vec<usize> =
-            a.iter().copied().filter(|&i| (FIRST_DAY..first_fault).contains(&i)).collect();
+            a.iter().copied().filter(|&i| i >= FIRST_DAY && !about_a_fault(i)).collect();
         if !false_alerts.is_empty() {
-            failures.push(format!("{}: alerts on clean days at rows {false_alerts:?}", series.file));
+            failures.push(format!("{}: alerts outside every fault at rows {false_alerts:?}", series.file));
         }
         for fault in &series.faults {
             // The leak is the one deadline not met yet (issue #17 asks for
-            // an hour; a 4 MB/h leak in 0.4 MB of noise alerts after 133
+            // an hour; a 4 MB/h leak in 0.4 MB of noise alerts after 140
             // minutes): held to what it does, so it cannot get worse.
             let within = if series.file.ends_with("rss_leak.csv") { 150 } else { fault.alert_within };
             match delay(&a, fault.row) {
@@ -124,7 +133,9 @@ fn the_general_preset_misses_what_the_runtime_one_is_for() {
 #[test]
 fn the_corpus_is_what_its_generator_writes() {
     // tests/corpus/generate.py is deterministic: regenerating must give the
-    // committed bytes (skipped loudly without python3, a failure under CI).
+    // committed series (to the 4 decimals written: a last-bit difference in
+    // another libm may round one digit apart), labels and deadlines
+    // (skipped loudly without python3, a failure under CI).
     let Ok(out) = std::process::Command::new("python3").arg("--version").output() else {
         assert!(std::env::var("CI").is_err(), "python3 is missing under CI");
         eprintln!("SKIPPED: python3 not found; the corpus was not regenerated");
@@ -139,9 +150,17 @@ fn the_corpus_is_what_its_generator_writes() {
         .expect("run generate.py");
     assert!(status.success());
     for series in corpus() {
-        let fresh = std::fs::read(dir.path().join("data").join(&series.file)).expect("regenerated");
-        let committed = std::fs::read(Path::new(CORPUS).join("data").join(&series.file)).expect("committed");
-        assert!(fresh == committed, "{} differs from what generate.py writes", series.file);
+        let fresh = std::fs::read_to_string(dir.path().join("data").join(&series.file)).expect("regenerated");
+        let fresh: Vec<(&str, f64)> = fresh
+            .lines()
+            .skip(1)
+            .map(|l| l.split_once(',').map(|(t, v)| (t, v.parse().expect("a value"))).expect("t,v"))
+            .collect();
+        assert_eq!(fresh.len(), series.rows.len(), "{}", series.file);
+        for (i, ((t, v), (t0, v0))) in fresh.iter().zip(&series.rows).enumerate() {
+            assert_eq!(parse_timestamp(t), Some(*t0), "{} row {i}", series.file);
+            assert!((v - v0).abs() <= 2e-4 * (1.0 + v0.abs()), "{} row {i}: {v} vs {v0}", series.file);
+        }
     }
     for name in ["faults.json", "labels/combined_windows.json"] {
         let fresh = std::fs::read(dir.path().join(name)).expect("regenerated");

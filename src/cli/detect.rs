@@ -62,12 +62,13 @@ impl DetectArgs {
     }
 }
 
-/// A named [`AnomalyConfig`].
+/// A named [`AnomalyConfig`]: `General` is [`AnomalyConfig::default`],
+/// `Runtime` is [`AnomalyConfig::runtime`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Preset {
-    /// [`AnomalyConfig::default`].
+    /// Any series; the parameters scored on NAB.
     General,
-    /// [`AnomalyConfig::runtime`].
+    /// Runtime metrics with daily load cycles, as the monitor uses.
     Runtime,
 }
 

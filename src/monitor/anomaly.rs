@@ -50,8 +50,11 @@
 //!    standardised residual instead of the value (a night spike below the
 //!    day's peak is still extreme for its hour), starting at ±5, and an
 //!    excursion that alerts on its own is not learned into them unless it
-//!    lasts 5 samples (a change) or recurs more than 3 times a day (a
-//!    habit), so the same spike alerts each time it comes back.
+//!    lasts 5 samples (a change) or recurs (a habit: more than 3 such
+//!    excursions, each counting 1 and halving a day later: a spike that
+//!    returns every 14 hours or more often becomes one after a few), so the
+//!    same spike alerts each time it comes back, unless it comes back
+//!    that often.
 //! 5. **Raw score.** |residual| / (1.2533 × mean absolute error), the
 //!    Gaussian-equivalent |z|, capped at [`raw_cap`](AnomalyConfig::raw_cap)
 //!    so one huge spike cannot blind the next stage for long.
@@ -92,8 +95,8 @@
 //!
 //! # Memory
 //!
-//! O(`warmup` + `short_window`) plus 264 seasonal bins: 4 016 bytes with
-//! the defaults, 6 128 with [`AnomalyConfig::runtime`] (a spread per bin),
+//! O(`warmup` + `short_window`) plus 264 seasonal bins: 4 008 bytes with
+//! the defaults, 6 120 with [`AnomalyConfig::runtime`] (a spread per bin),
 //! fixed after construction ([`AnomalyDetector::footprint_bytes`]).
 //!
 //! # Example
@@ -508,7 +511,8 @@ struct Phase {
 struct Profile {
     period: f64,
     bins: Vec<f64>,
-    /// Mean absolute residual per bin: the profile's own uncertainty there.
+    /// Mean absolute residual per bin: the profile's own uncertainty there
+    /// (negative until the bin's first residual).
     spread: Vec<f64>,
     visits: Vec<u32>,
     /// EWMA of this model's absolute residual.
@@ -519,12 +523,24 @@ struct Profile {
     offset: f64,
     /// [`AnomalyConfig::cycles`].
     cycles: bool,
+    /// Whether the model has been scored yet (with `cycles`, its error is
+    /// bootstrapped when it first is).
+    scored: bool,
 }
 
 impl Profile {
     fn new(period: f64, n: usize, cycles: bool) -> Profile {
-        let spread = if cycles { vec![0.0; n] } else { Vec::new() };
-        Profile { period, bins: vec![0.0; n], spread, visits: vec![0; n], err: 0.0, offset: 0.0, cycles }
+        let spread = if cycles { vec![-1.0; n] } else { Vec::new() };
+        Profile {
+            period,
+            bins: vec![0.0; n],
+            spread,
+            visits: vec![0; n],
+            err: 0.0,
+            offset: 0.0,
+            cycles,
+            scored: false,
+        }
     }
 
     /// The two bins around `t` and the weight of the second. With
@@ -550,7 +566,13 @@ impl Profile {
     /// error `err`: that error where a bin has seen too few visits to know
     /// its own, and never below [`SPREAD_FLOOR`] of it.
     fn spread_at(&self, p: Phase, err: f64) -> f64 {
-        let known = |b: usize| if self.visits[b] >= SPREAD_VISITS { self.spread[b] } else { err };
+        let known = |b: usize| {
+            if self.visits[b] >= SPREAD_VISITS && self.spread[b] >= 0.0 {
+                self.spread[b]
+            } else {
+                err
+            }
+        };
         (known(p.lo) * (1.0 - p.w) + known(p.hi) * p.w).max(SPREAD_FLOOR * err)
     }
 
@@ -604,10 +626,13 @@ impl Profile {
                 self.bins[b] = target;
                 continue;
             }
-            let rate = (BIN_RATE_PER_PERIOD * periods).max(1.0) / visits * weight;
+            // At most 1: a bin first visited periods after the start (a
+            // gap in the data) takes its visits as they come.
+            let rate = ((BIN_RATE_PER_PERIOD * periods).max(1.0) / visits).min(1.0) * weight;
             self.bins[b] += rate * (target - self.bins[b]).clamp(-clip, clip);
             if seen {
-                self.spread[b] += rate * (miss - self.spread[b]);
+                let spread = &mut self.spread[b];
+                *spread = if *spread < 0.0 { miss } else { *spread + rate * (miss - *spread) };
             }
         }
     }
@@ -654,8 +679,6 @@ pub struct AnomalyDetector {
     /// half-life of a day, and the time it was last decayed at.
     transients: f64,
     transients_t: f64,
-    /// Whether the daily model has been scored (its error bootstrapped).
-    daily_scored: bool,
     holdoff_left: usize,
     fast_resid: f64,
     shift_run: usize,
@@ -716,28 +739,12 @@ impl AnomalyDetector {
             pending_run: 0,
             transients: 0.0,
             transients_t: 0.0,
-            daily_scored: false,
             holdoff_left: 0,
             fast_resid: 0.0,
             shift_run: 0,
             last_expected: 0.0,
             cfg,
         }
-    }
-
-    #[doc(hidden)]
-    pub fn debug_state(&self) -> String {
-        format!(
-            "lvl={:.1} eflat={:.2} eday={:.2} hiz={:.2} loz={:.2} hm={:.2} hv={:.2} tr={:.2}",
-            self.level,
-            self.err_flat,
-            self.daily.err,
-            self.hi_z,
-            self.lo_z,
-            self.hist_mean,
-            self.hist_var,
-            self.transients
-        )
     }
 
     /// The parameters in use.
@@ -843,10 +850,10 @@ impl AnomalyDetector {
         let with_week = self.weekly.expect(week_phase, self.level);
         let day_scored = c.seasonal && elapsed >= DAY;
         let week_scored = c.seasonal && elapsed >= WEEK;
-        if c.cycles && day_scored && !self.daily_scored {
+        if c.cycles && day_scored && !self.daily.scored {
             // Bootstrapped from the first cycle with wide uncertainty: no
             // better than flat until the residuals it scores say otherwise.
-            self.daily_scored = true;
+            self.daily.scored = true;
             self.daily.err = self.err_flat;
         }
         // A profile earns its use after two periods, with `cycles` after one.
@@ -855,6 +862,11 @@ impl AnomalyDetector {
         if day_scored && earned(DAY) && self.daily.err < SEASONAL_GAIN * err {
             (expected, err, seasonal) = (with_day, self.daily.err, true);
             local = if c.cycles { self.daily.spread_at(day_phase, err) } else { err };
+        }
+        if c.cycles && week_scored && !self.weekly.scored {
+            // Likewise: no better than the model in use until shown.
+            self.weekly.scored = true;
+            self.weekly.err = err;
         }
         if week_scored && earned(WEEK) && self.weekly.err < SEASONAL_GAIN * err {
             (expected, err, seasonal) = (with_week, self.weekly.err, true);
@@ -1260,8 +1272,9 @@ mod tests {
 
     #[test]
     fn with_cycles_the_same_spike_at_night_alerts_each_time() {
-        // Every minute for 4 days; at 03:00 of days 2, 3 and 4 one sample
-        // at the cycle's mean: far below the day's peak, far above the night.
+        // Every minute for 4 days; at the trough of days 2, 3 and 4 one
+        // sample at the cycle's mean: far below the day's peak, far above
+        // the trough's usual values.
         let mut series = daily_sine(4.0, 60.0, 6);
         let trough = |day: usize| {
             // The sine's minimum is at 18:00 of the epoch's day phase.
@@ -1282,6 +1295,68 @@ mod tests {
             !spikes.iter().all(|i| general.contains(i)),
             "the general preset caught them too: {general:?}"
         );
+    }
+
+    /// A spike every `every_hours` at a quiet hour of a 6-day cycle
+    /// sampled every minute: the alerted rows among the spikes.
+    fn spikes_alerted(every_hours: usize, width: usize) -> (Vec<usize>, Vec<usize>) {
+        let mut series = daily_sine(6.0, 60.0, 12);
+        let spikes: Vec<usize> = (1440 + 60..series.len() - width).step_by(every_hours * 60).collect();
+        for &i in &spikes {
+            for p in &mut series[i..i + width] {
+                p.1 += 60.0;
+            }
+        }
+        let a = alerts(&run_with(&AnomalyConfig::runtime(), &series));
+        (spikes.iter().copied().filter(|i| a.contains(i)).collect(), spikes)
+    }
+
+    #[test]
+    fn with_cycles_a_rare_spike_keeps_alerting_and_a_habit_stops() {
+        // Every 20 hours the transients never pass 3 (they tend to
+        // 1 / (1 - 0.5^(20/24)) = 2.3): each spike alerts.
+        let (alerted, spikes) = spikes_alerted(20, 1);
+        assert_eq!(alerted, spikes);
+        assert!(spikes.len() >= 5);
+        // Every 2 hours: the fifth in a row is a habit, learned into the
+        // extremes; later ones no longer alert on their own.
+        let (alerted, spikes) = spikes_alerted(2, 1);
+        assert!(alerted.len() >= 4 && alerted.len() < spikes.len() / 2, "{alerted:?} of {spikes:?}");
+        assert_eq!(alerted[..4], spikes[..4]);
+    }
+
+    #[test]
+    fn with_cycles_a_lasting_excursion_is_learned() {
+        // Excursions of 10 samples (a change, not a transient) every 12 h:
+        // the first is learned into the extremes, so the same one later is
+        // not extreme any more (the likelihood may still alert on it, but
+        // not at its first sample).
+        let (alerted, spikes) = spikes_alerted(12, 10);
+        assert_eq!(alerted.first(), spikes.first());
+        assert!(alerted.len() < spikes.len(), "{alerted:?} of {spikes:?}");
+    }
+
+    #[test]
+    fn with_cycles_scores_are_causal_and_extreme_inputs_harmless() {
+        let mut series = daily_sine(3.0, 300.0, 5);
+        series[500].1 = 200.0;
+        for p in &mut series[700..760] {
+            p.1 += 40.0;
+        }
+        let full = run_with(&AnomalyConfig::runtime(), &series);
+        for cut in [31, 299, 301, 499, 501, 730, series.len() - 1] {
+            assert_eq!(
+                run_with(&AnomalyConfig::runtime(), &series[..cut])[..],
+                full[..cut],
+                "prefix of {cut}"
+            );
+        }
+        let mut d = AnomalyDetector::new(AnomalyConfig::runtime());
+        for i in 0..20_000 {
+            let v = [1e149, -1e149, 0.0, f64::MIN_POSITIVE, 1e-300][i % 5];
+            let o = d.observe(i as f64 * 30.0, v);
+            assert!((0.0..=1.0).contains(&o.score) && o.expected.is_finite(), "{o:?}");
+        }
     }
 
     #[test]

@@ -179,8 +179,8 @@ pub enum Combine {
     Either,
 }
 
-/// The adaptive detector as the monitor uses it: the project's fixed
-/// parameters, except that it reports every anomalous sample (no hold-off:
+/// The adaptive detector as the monitor uses it: the runtime preset
+/// ([`AnomalyConfig::runtime`], for signals with daily load cycles), except that it reports every anomalous sample (no hold-off:
 /// the monitor wants a state, not one alert per episode) and adopts level
 /// shifts only after an hour of samples (a lasting bottleneck keeps
 /// alerting instead of becoming the new normal in two minutes).

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks `tidepool detect` scores of the domain corpus against faults.json:
-no alert after the first day before a file's first fault, and an alert
-within each fault's deadline.
+after the first day no alert but during a fault or the hour after it, and
+an alert within each fault's deadline (the issue's targets: the leak's hour
+is not met yet; tests/detector_corpus.rs holds what is).
 
 Usage: tests/corpus/check.py CORPUS_DIR RESULTS_DIR [DETECTOR]
 RESULTS_DIR/<category>/<DETECTOR>_<file>.csv as scripts/nab.sh writes them.
@@ -17,11 +18,11 @@ for rel, spec in sorted(faults.items()):
     d, f = os.path.split(rel)
     with open(os.path.join(results, d, "%s_%s" % (det, f))) as fh:
         alerts = [i for i, row in enumerate(csv.DictReader(fh)) if float(row["anomaly_score"]) >= 0.5]
-    first_fault = min([x["row"] for x in spec["faults"]], default=10 ** 9)
-    false = [i for i in alerts if 1440 <= i < first_fault]
+    about = lambda i: any(x["row"] <= i < x["end_row"] + 60 for x in spec["faults"])
+    false = [i for i in alerts if i >= 1440 and not about(i)]
     problems = []
     if false:
-        problems.append("%d alert(s) on clean days, first at row %d" % (len(false), false[0]))
+        problems.append("%d alert(s) outside every fault, first at row %d" % (len(false), false[0]))
     for x in spec["faults"]:
         hit = [i for i in alerts if x["row"] <= i < x["row"] + x["alert_within"]]
         if not hit:

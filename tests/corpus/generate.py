@@ -3,14 +3,16 @@
 daily load cycle, fault-free and with each fault class the detector must
 catch, in the Numenta Anomaly Benchmark's layout (data/<category>/<file>.csv,
 labels/combined_windows.json) plus faults.json (when each fault starts and
-how many samples the detector may take to alert on it).
+how many samples the detector may take to alert on it, and the row it ends
+before).
 
 Usage: tests/corpus/generate.py [OUT_DIR]   (default: the directory of this file)
 
 Deterministic: the same script writes the same bytes (seeded per file).
 Every series: 4 days sampled once a minute (5760 rows) from Monday
 2026-03-02 00:00:00. Day 1 is the detector's to learn the cycle; day 2 is a
-clean day in every file; faults start on days 3 and 4.
+clean day in every file but repeated_spike (its first spike is at 22:00 of
+day 2); the other faults start on days 3 and 4.
 """
 import json, math, os, random, sys
 
@@ -73,7 +75,7 @@ def alloc_mb_s(rng, i):
 SIGNALS = {"throughput": throughput, "wait_p99": wait_p99_ms, "in_use": in_use,
            "rss": rss_mb, "alloc_rate": alloc_mb_s}
 
-# name -> (signal, [(start row, alert within rows, what)], transform(rng, i, clean value) -> value)
+# name -> (signal, transform(rng, i, clean value) -> value, [(start row, end row, alert within rows, what)])
 def halving(rng, i, v):
     return v * 0.5 if at(2, 14) <= i < at(2, 16) else v
 
@@ -108,14 +110,15 @@ def repeated_spike(rng, i, v):
 
 
 FAULTS = {
-    "throughput_halving": ("throughput", halving, [(at(2, 14), 3, "throughput halves for 2 h at 14:00")]),
-    "night_spike": ("throughput", night_spike, [(at(2, 3, 10), 3, "3-minute spike at 03:10 to 55 % of the peak")]),
-    "rss_leak": ("rss", leak, [(at(2, 9), 60, "4 MB/h leak from 09:00 on")]),
-    "wait_stall": ("wait_p99", stall, [(at(2, 11), 3, "holder stall: p99 wait x40 for 12 min")]),
-    "starvation": ("in_use", starvation, [(at(2, 10, 30), 5, "pool exhausted for 1 h at 10:30")]),
-    "alloc_shift": ("alloc_rate", alloc_shift, [(at(2, 15), 5, "allocation rate x1.5 from 15:00 on")]),
+    "throughput_halving": ("throughput", halving, [(at(2, 14), at(2, 16), 3, "throughput halves for 2 h at 14:00")]),
+    "night_spike": ("throughput", night_spike,
+                    [(at(2, 3, 10), at(2, 3, 13), 3, "3-minute spike at 03:10 to 55 % of the peak")]),
+    "rss_leak": ("rss", leak, [(at(2, 9), ROWS, 60, "4 MB/h leak from 09:00 on")]),
+    "wait_stall": ("wait_p99", stall, [(at(2, 11), at(2, 11, 12), 3, "holder stall: p99 wait x40 for 12 min")]),
+    "starvation": ("in_use", starvation, [(at(2, 10, 30), at(2, 11, 30), 5, "pool exhausted for 1 h at 10:30")]),
+    "alloc_shift": ("alloc_rate", alloc_shift, [(at(2, 15), ROWS, 5, "allocation rate x1.5 from 15:00 on")]),
     "repeated_spike": ("wait_p99", repeated_spike,
-                       [(s, 1, "one-sample p99 spike to 25 ms, the same size each time") for s in SPIKES]),
+                       [(s, s + 1, 1, "one-sample p99 spike to 25 ms, the same size each time") for s in SPIKES]),
 }
 
 
@@ -157,9 +160,10 @@ def main():
     for name, (signal, transform, marks) in FAULTS.items():
         rel = "domainFaults/%s.csv" % name
         write_csv(os.path.join(out, "data", rel), series(name, signal, transform))
-        windows[rel] = [window(s, len(marks)) for s, _, _ in marks]
+        windows[rel] = [window(s, len(marks)) for s, _, _, _ in marks]
         faults[rel] = {"signal": signal, "faults": [
-            {"start": stamp(s), "row": s, "alert_within": w, "what": what} for s, w, what in marks]}
+            {"start": stamp(s), "row": s, "end_row": e, "alert_within": w, "what": what}
+            for s, e, w, what in marks]}
     os.makedirs(os.path.join(out, "labels"), exist_ok=True)
     with open(os.path.join(out, "labels", "combined_windows.json"), "w") as f:
         json.dump(windows, f, indent=2, sort_keys=True)

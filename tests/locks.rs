@@ -215,3 +215,33 @@ fn a_traced_lock_captures_waits_holds_and_timeouts() {
     let trace = tidepool::sim::trace::Trace::parse(&text, "lock.jsonl").expect("a lock trace is a trace");
     assert_eq!(trace.len(), 2);
 }
+
+/// Reads are counted exactly whatever the threads: more live readers than
+/// owned read slots (the rest share `fetch_add` shards), and waves of
+/// short-lived threads that hand their slots on when they exit.
+#[test]
+fn read_counts_are_exact_across_thread_churn_and_slot_overflow() {
+    const PER_THREAD: u64 = 5_000;
+    let rw = Arc::new(ProfiledRwLock::new("churn", 0u64));
+    let mut expected = 0;
+    for (wave, threads) in [(0, 40), (1, 3), (2, 3), (3, 24), (4, 1)] {
+        let start = Arc::new(Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (rw, start) = (Arc::clone(&rw), Arc::clone(&start));
+                std::thread::spawn(move || {
+                    start.wait(); // all live at once: more than the owned slots in wave 0
+                    (0..PER_THREAD).map(|_| *rw.read()).sum::<u64>()
+                })
+            })
+            .collect();
+        for h in handles {
+            assert_eq!(h.join().expect("reader"), 0, "wave {wave}");
+        }
+        expected += threads as u64 * PER_THREAD;
+        let [_, r] = rw.snapshots();
+        assert_eq!(r.acquisitions, expected, "wave {wave}");
+    }
+    let _ = rw.read(); // this thread too
+    assert_eq!(rw.snapshots()[1].acquisitions, expected + 1);
+}

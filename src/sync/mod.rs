@@ -338,8 +338,11 @@ pub fn format_table(rows: &[LockSnapshot]) -> String {
 #[derive(Debug)]
 pub(crate) struct ModeStats {
     mode: LockMode,
-    /// Protected in exclusive mode; sharded `fetch_add` in shared mode.
+    /// Protected in exclusive mode; unused in shared mode.
     acquisitions: AtomicU64,
+    /// Shared mode's acquisitions: the first [`OWNED_SHARDS`] each written
+    /// by the one live thread holding that [`read_slot`] (a plain load and
+    /// store), the rest by the threads without one (`fetch_add`).
     read_shards: Box<[crossbeam_utils::CachePadded<AtomicU64>]>,
     /// Protected (exclusive mode).
     last_owner: AtomicU64,
@@ -357,7 +360,12 @@ pub(crate) struct ModeStats {
     pub(crate) hold_hist: BucketHistogram,
 }
 
-const READ_SHARDS: usize = 16;
+/// Shards of a shared-mode counter owned by one thread each: up to this
+/// many live threads count their reads without a locked instruction.
+const OWNED_SHARDS: usize = 16;
+/// Shards shared (`fetch_add`) by the threads beyond those.
+const SHARED_SHARDS: usize = 8;
+const READ_SHARDS: usize = OWNED_SHARDS + SHARED_SHARDS;
 
 impl ModeStats {
     fn new(mode: LockMode) -> Self {
@@ -428,6 +436,59 @@ fn thread_id() -> u64 {
 
 static NEXT_THREAD_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Owned read-count slots not held by a live thread.
+static FREE_READ_SLOTS: LazyLock<Mutex<Vec<usize>>> =
+    LazyLock::new(|| Mutex::new((0..OWNED_SHARDS).rev().collect()));
+
+/// A thread's owned read-count slot, given back when the thread exits.
+struct ReadSlot(Option<usize>);
+
+impl Drop for ReadSlot {
+    fn drop(&mut self) {
+        // From now on this thread counts on the shared shards; its last
+        // count on the slot was stored before, and the next owner takes the
+        // slot through the same mutex, so it sees that count.
+        READ_SLOT_CACHE.with(|c| c.set(NO_READ_SLOT));
+        if let Some(slot) = self.0 {
+            FREE_READ_SLOTS.lock().push(slot);
+        }
+    }
+}
+
+/// [`READ_SLOT_CACHE`] before the thread's first read.
+const READ_SLOT_UNKNOWN: u8 = 0;
+/// [`READ_SLOT_CACHE`] of a thread without a slot (or exiting).
+const NO_READ_SLOT: u8 = u8::MAX;
+
+thread_local! {
+    /// Holds the slot and gives it back at thread exit.
+    static READ_SLOT: ReadSlot = ReadSlot(FREE_READ_SLOTS.lock().pop());
+    /// The slot + 1 (or one of the two states above): read on every shared
+    /// acquisition, so a plain cell with no destructor to check.
+    static READ_SLOT_CACHE: Cell<u8> = const { Cell::new(READ_SLOT_UNKNOWN) };
+}
+
+/// This thread's owned shard of every shared-mode counter, if one was free
+/// when it first read (none once the thread is exiting).
+#[inline]
+fn read_slot() -> Option<usize> {
+    match READ_SLOT_CACHE.with(Cell::get) {
+        NO_READ_SLOT => None,
+        READ_SLOT_UNKNOWN => claim_read_slot(),
+        v => Some(usize::from(v) - 1),
+    }
+}
+
+#[cold]
+fn claim_read_slot() -> Option<usize> {
+    // During thread exit READ_SLOT may be gone: then count as a thread
+    // without a slot (the cache is already NO_READ_SLOT if it was held).
+    let slot = READ_SLOT.try_with(|slot| slot.0).ok().flatten();
+    let cached = slot.and_then(|s| u8::try_from(s + 1).ok()).unwrap_or(NO_READ_SLOT);
+    READ_SLOT_CACHE.with(|c| c.set(cached));
+    slot
+}
+
 impl LockShared {
     pub(crate) fn new(name: String, modes: &[LockMode], options: LockOptions) -> Arc<LockShared> {
         let name: Arc<str> = name.into();
@@ -485,14 +546,26 @@ impl LockShared {
         n & self.sample_mask == 0
     }
 
-    /// Counts a shared acquisition (readers run concurrently: a `fetch_add`
-    /// on this thread's shard) and says whether to measure its hold (every
-    /// `sample_every`-th acquisition on the shard).
+    /// Counts a shared acquisition and says whether to measure its hold
+    /// (every `sample_every`-th acquisition on the shard). Readers run
+    /// concurrently, so a thread holding a [`read_slot`] counts on its own
+    /// shard with a plain load and store (its only writer: exact without a
+    /// locked instruction); other threads `fetch_add` on a shared shard.
     #[inline]
     pub(crate) fn acquired_shared(&self, mode: usize) -> bool {
         let s = &self.modes[mode];
-        let shard = thread_id() as usize % READ_SHARDS;
-        let n = s.read_shards[shard].fetch_add(1, Ordering::Relaxed) + 1;
+        let n = match read_slot() {
+            Some(slot) => {
+                let shard = &s.read_shards[slot];
+                let n = shard.load(Ordering::Relaxed) + 1;
+                shard.store(n, Ordering::Relaxed);
+                n
+            }
+            None => {
+                let shard = OWNED_SHARDS + thread_id() as usize % SHARED_SHARDS;
+                s.read_shards[shard].fetch_add(1, Ordering::Relaxed) + 1
+            }
+        };
         n & self.sample_mask == 0
     }
 

@@ -380,8 +380,7 @@ pub fn detect(args: &DetectArgs) -> Result<(), CliError> {
         // with somewhere to write, so read the rest of the series first.
         let input = tidepool::text::open_regular(&args.series)
             .map_err(|e| CliError::Input(format!("{file}: cannot read: {e}")))?;
-        Scorer::new(&file, config.clone())
-            .run(BufReader::with_capacity(1 << 16, input), &mut std::io::sink())?;
+        Scorer::new(&file, config).run(BufReader::with_capacity(1 << 16, input), &mut std::io::sink())?;
         return Err(CliError::Run(format!("writing scores: {e}")));
     }
     for warning in scorer.oddities.warnings(&file) {

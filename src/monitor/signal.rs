@@ -180,10 +180,11 @@ pub enum Combine {
 }
 
 /// The adaptive detector as the monitor uses it: the runtime preset
-/// ([`AnomalyConfig::runtime`], for signals with daily load cycles), except that it reports every anomalous sample (no hold-off:
-/// the monitor wants a state, not one alert per episode) and adopts level
-/// shifts only after an hour of samples (a lasting bottleneck keeps
-/// alerting instead of becoming the new normal in two minutes).
+/// ([`AnomalyConfig::runtime`], for signals with daily load cycles), except
+/// that it reports every anomalous sample (no hold-off: the monitor wants a
+/// state, not one alert per episode) and adopts level shifts only after an
+/// hour of samples (a lasting bottleneck keeps alerting instead of becoming
+/// the new normal in two minutes).
 pub fn monitor_anomaly_config() -> AnomalyConfig {
     AnomalyConfig { holdoff: 0, shift_confirm: 1800, ..AnomalyConfig::runtime() }
 }

@@ -72,6 +72,7 @@ mod de;
 pub mod export;
 mod http;
 pub mod monitor;
+mod per_thread;
 pub mod pool;
 mod primitives;
 pub mod process;

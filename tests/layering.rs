@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The agent core: what `cargo build --lib --no-default-features` builds.
-const CORE: [&str; 15] = [
+const CORE: [&str; 16] = [
     "adapters",
     "agent",
     "cache",
@@ -17,6 +17,7 @@ const CORE: [&str; 15] = [
     "export",
     "http",
     "monitor",
+    "per_thread",
     "pool",
     "primitives",
     "process",

@@ -105,6 +105,7 @@ impl<T: Send + 'static> DerefMut for PoolGuard<T> {
 }
 
 impl<T: Send + 'static> Drop for PoolGuard<T> {
+    #[inline(always)]
     fn drop(&mut self) {
         if let Some(entry) = self.entry.take() {
             self.pool().check_in(entry, self.start_ns, self.checkout_ns);

@@ -42,7 +42,7 @@ pub mod trace;
 mod waits;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -172,56 +172,43 @@ fn checkout_of(stamp: u64) -> u64 {
     stamp - 2
 }
 
-/// What the hot path keeps per thread: its counter shard and its sampler.
-#[derive(Clone, Copy)]
-struct ThreadState {
-    /// Index into the pools' counter shards (`usize::MAX`: not yet given).
-    shard: usize,
-    /// A xorshift64 state (0: not yet seeded).
-    rng: u64,
-}
+thread_local!(
+    /// The hold sampler's xorshift64 state (0: not yet seeded).
+    static HOLD_RNG: std::cell::Cell<u64> = const { std::cell::Cell::new(0) }
+);
 
-thread_local!(static THREAD: std::cell::Cell<ThreadState> =
-    const { std::cell::Cell::new(ThreadState { shard: usize::MAX, rng: 0 }) });
-
-/// Threads take shards in turn.
-static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
-
-/// This thread's counter shard, and whether to time this checkout's hold:
-/// always with `mask` 0, else one in `mask + 1` at random (per thread, so
-/// that pools sharing a thread are sampled alike, with no shared counter).
+/// Whether to time this checkout's hold: always with `mask` 0, else one in
+/// `mask + 1` at random (per thread, so that pools sharing a thread are
+/// sampled alike, with no shared counter).
 #[inline]
-fn this_thread(mask: u64) -> (usize, bool) {
-    THREAD.with(|cell| {
-        let mut state = cell.get();
-        if state.shard == usize::MAX {
-            state.shard = NEXT_SHARD.fetch_add(1, Ordering::Relaxed);
-            // Seeded from the thread's shard number: distinct, never 0.
-            state.rng = (state.shard as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        }
-        let timed = mask == 0 || {
-            let mut x = state.rng;
+fn hold_timed(mask: u64) -> bool {
+    mask == 0
+        || HOLD_RNG.with(|cell| {
+            let mut x = cell.get();
+            if x == 0 {
+                // Seeded from the thread's id: distinct, never 0.
+                x = crate::per_thread::thread_id().wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            }
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            state.rng = x;
+            cell.set(x);
             (x >> 32) & mask == 0
-        };
-        cell.set(state);
-        (state.shard, timed)
-    })
+        })
 }
 
-/// A pooled object with its bookkeeping.
+/// A pooled object and its slot id. Kept small (its times live in
+/// [`Slots`]): it moves between the idle queue, the guard and the caller.
 #[derive(Debug)]
 pub(crate) struct Entry<T> {
     value: T,
     slot: u32,
-    created_ns: u64,
-    idle_since_ns: u64,
 }
 
-/// Per-object checkout stamps, indexed by slot, for leak detection.
+/// Per-object bookkeeping, indexed by slot: checkout stamps for leak
+/// detection, and the times expiry needs. Only the object's current holder
+/// (or the maintenance pass that popped it) touches its times: relaxed, the
+/// idle queue's push and pop order them.
 #[derive(Debug)]
 struct Slots {
     free: ArrayQueue<u32>,
@@ -231,6 +218,10 @@ struct Slots {
     /// The checkout stamp whose leak was last reported, so each checkout is
     /// reported once without clearing on return (no race with the scan).
     leaked: Box<[AtomicU64]>,
+    /// When the object was created.
+    created_ns: Box<[AtomicU64]>,
+    /// When it was last put back idle (read only with an idle limit).
+    idle_since_ns: Box<[AtomicU64]>,
 }
 
 #[derive(Debug)]
@@ -262,7 +253,7 @@ pub(crate) struct Inner<T> {
     trace: Option<Arc<trace::TraceRecorder>>,
     /// A timed hold counts this many times (1: every hold is timed).
     hold_every: u64,
-    /// `hold_every - 1`, for [`this_thread`].
+    /// `hold_every - 1`, for [`hold_timed`].
     hold_mask: u64,
     /// A return reads the clock whatever the sampling: an idle or lifetime
     /// limit needs the time.
@@ -364,6 +355,8 @@ impl<T: Send + 'static> Pool<T> {
                 free,
                 checkout_ns: (0..settings.max_size).map(|_| AtomicU64::new(0)).collect(),
                 leaked: (0..settings.max_size).map(|_| AtomicU64::new(0)).collect(),
+                created_ns: (0..settings.max_size).map(|_| AtomicU64::new(0)).collect(),
+                idle_since_ns: (0..settings.max_size).map(|_| AtomicU64::new(0)).collect(),
             },
             counters: Counters::default(),
             guards: custody::GuardCount::new(),
@@ -952,6 +945,7 @@ impl<T: Send + 'static> Inner<T> {
     }
 
     /// Puts an object in the idle queue; destroys it if that is impossible.
+    #[inline(always)]
     fn put_idle(&self, entry: Entry<T>) {
         self.arm_expiry(self.expiry_of(&entry, true));
         self.put_idle_armed(entry);
@@ -961,9 +955,9 @@ impl<T: Send + 'static> Inner<T> {
     /// with `idle`.
     #[inline]
     fn expiry_of(&self, entry: &Entry<T>, idle: bool) -> u64 {
-        let lifetime = self.max_lifetime_ns.map_or(u64::MAX, |max| entry.created_ns.saturating_add(max));
+        let lifetime = self.max_lifetime_ns.map_or(u64::MAX, |max| self.created(entry).saturating_add(max));
         let idle = match self.max_idle_ns {
-            Some(max) if idle => entry.idle_since_ns.saturating_add(max),
+            Some(max) if idle => self.idle_since(entry).saturating_add(max),
             _ => u64::MAX,
         };
         lifetime.min(idle)
@@ -979,6 +973,7 @@ impl<T: Send + 'static> Inner<T> {
     }
 
     /// [`Self::put_idle`] with its expiry already armed.
+    #[inline(always)]
     fn put_idle_armed(&self, entry: Entry<T>) {
         if let Err(entry) = self.core.put(entry) {
             self.destroy(entry, DestroyReason::Closed);
@@ -1009,15 +1004,27 @@ impl<T: Send + 'static> Inner<T> {
         self.core.release_slot();
     }
 
+    /// When `entry`'s object was created.
+    #[inline]
+    fn created(&self, entry: &Entry<T>) -> u64 {
+        self.slots.created_ns[entry.slot as usize].load(Ordering::Relaxed)
+    }
+
+    /// When `entry`'s object was last put back idle.
+    #[inline]
+    fn idle_since(&self, entry: &Entry<T>) -> u64 {
+        self.slots.idle_since_ns[entry.slot as usize].load(Ordering::Relaxed)
+    }
+
     fn expired(&self, entry: &Entry<T>, now: u64) -> Option<DestroyReason> {
         if let Some(max) = self.max_lifetime_ns {
-            if now.saturating_sub(entry.created_ns) >= max {
+            if now.saturating_sub(self.created(entry)) >= max {
                 return Some(DestroyReason::MaxLifetime);
             }
         }
         if let Some(max) = self.max_idle_ns {
             // Idle expiry never takes the pool below min_size.
-            if now.saturating_sub(entry.idle_since_ns) >= max && self.core.size() > self.min {
+            if now.saturating_sub(self.idle_since(entry)) >= max && self.core.size() > self.min {
                 return Some(DestroyReason::IdleTimeout);
             }
         }
@@ -1056,7 +1063,9 @@ impl<T: Send + 'static> Inner<T> {
                     self.expiry_held_by_min.store(false, Ordering::Relaxed);
                     self.arm_expiry(now);
                 }
-                return Ok(Entry { value, slot, created_ns: now, idle_since_ns: now });
+                self.slots.created_ns[slot as usize].store(now, Ordering::Relaxed);
+                self.slots.idle_since_ns[slot as usize].store(now, Ordering::Relaxed);
+                return Ok(Entry { value, slot });
             }
             Ok(Err(source)) => AcquireError::Factory { pool: self.name.clone(), source },
             Err(payload) => self.panicked(payload.as_ref()),
@@ -1129,7 +1138,7 @@ impl<T: Send + 'static> Inner<T> {
     /// The idle object of a grant if it is still good. An expired one is
     /// discarded and its size unit carries over to a replacement: `None`.
     /// Also the clock reading taken to tell, if one was.
-    #[inline]
+    #[inline(always)]
     fn usable(&self, grant: Grant<Entry<T>>) -> (Option<Entry<T>>, Option<u64>) {
         let Grant::Object(entry) = grant else { return (None, None) };
         // No clock read when nothing can expire.
@@ -1170,7 +1179,7 @@ impl<T: Send + 'static> Handle<T> {
     /// (a creation grant, or an expired object discarded) says when the
     /// creation's wait starts, if a clock was read. `start` is when the
     /// acquire started, `None` on the direct path (which read no clock).
-    #[inline]
+    #[inline(always)]
     fn serve_idle(
         &self,
         grant: Grant<Entry<T>>,
@@ -1185,7 +1194,7 @@ impl<T: Send + 'static> Handle<T> {
 
     /// Turns a grant into a guard on the blocking path, creating an object
     /// when the grant holds none usable.
-    #[inline]
+    #[inline(always)]
     fn serve_blocking(
         &self,
         grant: Grant<Entry<T>>,
@@ -1217,9 +1226,9 @@ impl<T: Send + 'static> Handle<T> {
 
     /// Hands `entry` out. `start` is when the acquire started (`None`: a
     /// direct acquire that read no clock); the hold is timed when sampled.
-    #[inline]
+    #[inline(always)]
     fn checkout(&self, entry: Entry<T>, start: Option<u64>, path: Path, fresh: bool) -> PoolGuard<T> {
-        let (shard, timed) = this_thread(self.hold_mask);
+        let timed = hold_timed(self.hold_mask);
         let now = match (path, fresh, start) {
             // The fast path: no wait, no creation; a clock only to time the
             // hold (or the one read to check expiry).
@@ -1252,7 +1261,7 @@ impl<T: Send + 'static> Handle<T> {
             // Before the checkout: direct acquires are checkouts minus these.
             self.counters.acquires_waited.fetch_add(1, Ordering::Relaxed);
         }
-        self.counters.checked_out(shard);
+        self.counters.checked_out();
         let start = start.or(now).unwrap_or_default();
         PoolGuard::new(self.check_out(), entry, start, if timed { now } else { None }, fresh)
     }
@@ -1261,6 +1270,7 @@ impl<T: Send + 'static> Handle<T> {
 impl<T: Send + 'static> Inner<T> {
     /// Clears a returning object's checkout stamp, says so when its leak had
     /// been reported, and counts its hold if it was timed.
+    #[inline(always)]
     fn returned(&self, slot: usize, checkout: Option<u64>, now: Option<u64>) {
         let stamp = self.slots.checkout_ns[slot].load(Ordering::Relaxed);
         self.slots.checkout_ns[slot].store(0, Ordering::Relaxed);
@@ -1275,7 +1285,7 @@ impl<T: Send + 'static> Inner<T> {
 
     /// The return path, run by the guard's drop. `checkout` is when the
     /// object was handed out if its hold is timed.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn check_in(&self, mut entry: Entry<T>, start_ns: u64, checkout: Option<u64>) {
         let now = (checkout.is_some() || self.return_reads_clock).then(|| self.clock.now_nanos());
         if let (Some(trace), Some(checkout), Some(now)) = (&self.trace, checkout, now) {
@@ -1292,13 +1302,13 @@ impl<T: Send + 'static> Inner<T> {
             }
         }
         if let (Some(max), Some(now)) = (self.max_lifetime_ns, now) {
-            if now.saturating_sub(entry.created_ns) >= max {
+            if now.saturating_sub(self.created(&entry)) >= max {
                 return self.destroy(entry, DestroyReason::MaxLifetime);
             }
         }
         if let Some(now) = now {
             // Read only when an idle limit (or a lifetime) needs it.
-            entry.idle_since_ns = now;
+            self.slots.idle_since_ns[entry.slot as usize].store(now, Ordering::Relaxed);
         }
         self.put_idle(entry);
     }

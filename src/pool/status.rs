@@ -2,10 +2,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crossbeam_utils::CachePadded;
 use std::time::Duration;
 
 use super::DestroyReason;
+use crate::per_thread::PerThreadCounter;
 
 /// The pool's levels right now, read from atomics only — never a lock, so it
 /// is safe to call per request.
@@ -143,16 +143,12 @@ impl Stats {
     }
 }
 
-/// Shards of the checkout count: a thread writes its own cache line
-/// ([`Counters::checked_out`]), readers sum.
-const SHARDS: usize = 8;
-
 /// The atomics behind [`Stats`]; objects in use are the pool's guard
 /// count ([`super::custody`]).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    /// Successful acquires, direct or waited, by shard.
-    checkouts: [CachePadded<AtomicU64>; SHARDS],
+    /// Successful acquires, direct or waited: a shard per live thread.
+    checkouts: PerThreadCounter,
     pub(crate) acquires_waited: AtomicU64,
     pub(crate) acquires_fresh: AtomicU64,
     pub(crate) timeouts: AtomicU64,
@@ -165,21 +161,20 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
-    /// Counts a successful acquire, direct or waited, on `shard`. Release:
-    /// a reader that sees it also sees what the acquire counted before
-    /// (`acquires_waited`, the pool's `direct_fresh`), so the direct
-    /// acquires derived from it are never overcounted.
+    /// Counts a successful acquire, direct or waited, on this thread's
+    /// shard. Release: a reader that sees it also sees what the acquire
+    /// counted before (`acquires_waited`, the pool's `direct_fresh`), so the
+    /// direct acquires derived from it are never overcounted.
     #[inline]
-    pub(crate) fn checked_out(&self, shard: usize) {
-        self.checkouts[shard % SHARDS].fetch_add(1, Ordering::Release);
+    pub(crate) fn checked_out(&self) {
+        self.checkouts.increment();
     }
 
     /// Every counter; `use_total` is the hold histogram's to fill in.
     pub(crate) fn snapshot(&self) -> Stats {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         // Checkouts first (see `checked_out`).
-        let checkouts =
-            self.checkouts.iter().map(|shard| shard.load(Ordering::Acquire)).fold(0, u64::wrapping_add);
+        let checkouts = self.checkouts.sum();
         let acquires_waited = load(&self.acquires_waited);
         Stats {
             acquires_direct: checkouts.saturating_sub(acquires_waited),

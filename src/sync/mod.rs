@@ -38,7 +38,6 @@ pub mod metrics;
 mod mutex;
 mod rwlock;
 
-use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,6 +51,7 @@ pub use mutex::{ProfiledMutex, ProfiledMutexGuard};
 pub use rwlock::{ProfiledRwLock, ProfiledRwLockReadGuard, ProfiledRwLockWriteGuard};
 
 use crate::clock::Clock;
+use crate::per_thread::{thread_id, PerThreadCounter};
 use crate::pool::metrics::BucketHistogram;
 
 /// Holds measured by default: one acquisition in 64. Two clock reads and a
@@ -340,10 +340,9 @@ pub(crate) struct ModeStats {
     mode: LockMode,
     /// Protected in exclusive mode; unused in shared mode.
     acquisitions: AtomicU64,
-    /// Shared mode's acquisitions: the first [`OWNED_SHARDS`] each written
-    /// by the one live thread holding that [`read_slot`] (a plain load and
-    /// store), the rest by the threads without one (`fetch_add`).
-    read_shards: Box<[crossbeam_utils::CachePadded<AtomicU64>]>,
+    /// Shared mode's acquisitions, a shard per live reader; `None` in
+    /// exclusive mode.
+    reads: Option<PerThreadCounter>,
     /// Protected (exclusive mode).
     last_owner: AtomicU64,
     owner_changes: AtomicU64,
@@ -360,20 +359,12 @@ pub(crate) struct ModeStats {
     pub(crate) hold_hist: BucketHistogram,
 }
 
-/// Shards of a shared-mode counter owned by one thread each: up to this
-/// many live threads count their reads without a locked instruction.
-const OWNED_SHARDS: usize = 16;
-/// Shards shared (`fetch_add`) by the threads beyond those.
-const SHARED_SHARDS: usize = 8;
-const READ_SHARDS: usize = OWNED_SHARDS + SHARED_SHARDS;
-
 impl ModeStats {
     fn new(mode: LockMode) -> Self {
-        let shards = if mode == LockMode::Shared { READ_SHARDS } else { 0 };
         ModeStats {
             mode,
             acquisitions: AtomicU64::new(0),
-            read_shards: (0..shards).map(|_| crossbeam_utils::CachePadded::new(AtomicU64::new(0))).collect(),
+            reads: (mode == LockMode::Shared).then(PerThreadCounter::default),
             last_owner: AtomicU64::new(0),
             owner_changes: AtomicU64::new(0),
             contentions: AtomicU64::new(0),
@@ -391,8 +382,7 @@ impl ModeStats {
     }
 
     fn acquisitions(&self) -> u64 {
-        self.acquisitions.load(Ordering::Relaxed)
-            + self.read_shards.iter().map(|s| s.load(Ordering::Relaxed)).sum::<u64>()
+        self.acquisitions.load(Ordering::Relaxed) + self.reads.as_ref().map_or(0, PerThreadCounter::sum)
     }
 }
 
@@ -415,79 +405,6 @@ pub(crate) struct LockShared {
 
 /// The number of snapshots kept per lock by [`LockRegistry::record_history`].
 pub const HISTORY_LEN: usize = 1000;
-
-thread_local! {
-    /// This thread's id for owner-change counting; 0 until first used.
-    static THREAD_ID: Cell<u64> = const { Cell::new(0) };
-}
-
-/// This thread's id (never 0).
-#[inline]
-fn thread_id() -> u64 {
-    THREAD_ID.with(|id| {
-        let mut v = id.get();
-        if v == 0 {
-            v = NEXT_THREAD_ID.fetch_add(1, Ordering::Relaxed);
-            id.set(v);
-        }
-        v
-    })
-}
-
-static NEXT_THREAD_ID: AtomicU64 = AtomicU64::new(1);
-
-/// Owned read-count slots not held by a live thread.
-static FREE_READ_SLOTS: LazyLock<Mutex<Vec<usize>>> =
-    LazyLock::new(|| Mutex::new((0..OWNED_SHARDS).rev().collect()));
-
-/// A thread's owned read-count slot, given back when the thread exits.
-struct ReadSlot(Option<usize>);
-
-impl Drop for ReadSlot {
-    fn drop(&mut self) {
-        // From now on this thread counts on the shared shards; its last
-        // count on the slot was stored before, and the next owner takes the
-        // slot through the same mutex, so it sees that count.
-        READ_SLOT_CACHE.with(|c| c.set(NO_READ_SLOT));
-        if let Some(slot) = self.0 {
-            FREE_READ_SLOTS.lock().push(slot);
-        }
-    }
-}
-
-/// [`READ_SLOT_CACHE`] before the thread's first read.
-const READ_SLOT_UNKNOWN: u8 = 0;
-/// [`READ_SLOT_CACHE`] of a thread without a slot (or exiting).
-const NO_READ_SLOT: u8 = u8::MAX;
-
-thread_local! {
-    /// Holds the slot and gives it back at thread exit.
-    static READ_SLOT: ReadSlot = ReadSlot(FREE_READ_SLOTS.lock().pop());
-    /// The slot + 1 (or one of the two states above): read on every shared
-    /// acquisition, so a plain cell with no destructor to check.
-    static READ_SLOT_CACHE: Cell<u8> = const { Cell::new(READ_SLOT_UNKNOWN) };
-}
-
-/// This thread's owned shard of every shared-mode counter, if one was free
-/// when it first read (none once the thread is exiting).
-#[inline]
-fn read_slot() -> Option<usize> {
-    match READ_SLOT_CACHE.with(Cell::get) {
-        NO_READ_SLOT => None,
-        READ_SLOT_UNKNOWN => claim_read_slot(),
-        v => Some(usize::from(v) - 1),
-    }
-}
-
-#[cold]
-fn claim_read_slot() -> Option<usize> {
-    // During thread exit READ_SLOT may be gone: then count as a thread
-    // without a slot (the cache is already NO_READ_SLOT if it was held).
-    let slot = READ_SLOT.try_with(|slot| slot.0).ok().flatten();
-    let cached = slot.and_then(|s| u8::try_from(s + 1).ok()).unwrap_or(NO_READ_SLOT);
-    READ_SLOT_CACHE.with(|c| c.set(cached));
-    slot
-}
 
 impl LockShared {
     pub(crate) fn new(name: String, modes: &[LockMode], options: LockOptions) -> Arc<LockShared> {
@@ -547,25 +464,12 @@ impl LockShared {
     }
 
     /// Counts a shared acquisition and says whether to measure its hold
-    /// (every `sample_every`-th acquisition on the shard). Readers run
-    /// concurrently, so a thread holding a [`read_slot`] counts on its own
-    /// shard with a plain load and store (its only writer: exact without a
-    /// locked instruction); other threads `fetch_add` on a shared shard.
+    /// (every `sample_every`-th acquisition on the reader's shard). Readers
+    /// run concurrently: each counts on its own shard, without a locked
+    /// instruction ([`PerThreadCounter`]).
     #[inline]
     pub(crate) fn acquired_shared(&self, mode: usize) -> bool {
-        let s = &self.modes[mode];
-        let n = match read_slot() {
-            Some(slot) => {
-                let shard = &s.read_shards[slot];
-                let n = shard.load(Ordering::Relaxed) + 1;
-                shard.store(n, Ordering::Relaxed);
-                n
-            }
-            None => {
-                let shard = OWNED_SHARDS + thread_id() as usize % SHARED_SHARDS;
-                s.read_shards[shard].fetch_add(1, Ordering::Relaxed) + 1
-            }
-        };
+        let n = self.modes[mode].reads.as_ref().map_or(1, PerThreadCounter::increment);
         n & self.sample_mask == 0
     }
 

@@ -3,14 +3,21 @@
 //! A shared counter costs every increment a locked instruction, and the
 //! threads bumping it bounce its cache line between them. [`PerThreadCounter`]
 //! gives each live thread its own shard: the first [`OWNED_SHARDS`] threads
-//! alive at once each own one (a process-wide slot, the same index in every
-//! counter) and count on it with a plain load and store, exact because it is
-//! the shard's only writer. Slots are handed back when their thread exits,
-//! so short-lived threads reuse them. Threads beyond those `fetch_add` on
-//! [`SHARED_SHARDS`] shared shards. A reader sums every shard.
+//! alive at once that count anything each own one (a process-wide slot, the
+//! same index in every counter, taken at a thread's first count) and count
+//! on it with a plain load and store, exact because it is the shard's only
+//! writer. Slots are handed back when their thread exits, so short-lived
+//! threads reuse them. Threads beyond those `fetch_add` on [`SHARED_SHARDS`]
+//! shared shards: still exact, slower. A reader sums every shard. Each
+//! counter is `OWNED_SHARDS + SHARED_SHARDS` cache lines (5 KiB).
 //!
-//! Used for a pool's checkouts and a profiled lock's shared acquisitions:
-//! the counts on their hot paths.
+//! Used for a pool's checkouts and a profiled lock's shared acquisitions
+//! (one slot budget for both: a thread that checks objects out and reads a
+//! lock owns one slot for the two).
+//!
+//! Not under the loom shim (`crate::primitives`): loom runs a model's
+//! threads on one OS thread, so they would share one slot. A loom model that
+//! drives a checkout or a read needs `loom::thread_local!` here first.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,9 +28,9 @@ use parking_lot::Mutex;
 
 /// Shards owned by one thread each: up to this many live threads count
 /// without a locked instruction.
-pub(crate) const OWNED_SHARDS: usize = 16;
+const OWNED_SHARDS: usize = 32;
 /// Shards shared (`fetch_add`) by the threads beyond those.
-pub(crate) const SHARED_SHARDS: usize = 8;
+const SHARED_SHARDS: usize = 8;
 
 /// A counter with a shard per live thread (see the module docs).
 #[derive(Debug)]

@@ -206,9 +206,11 @@ pub(crate) struct Entry<T> {
 }
 
 /// Per-object bookkeeping, indexed by slot: checkout stamps for leak
-/// detection, and the times expiry needs. Only the object's current holder
-/// (or the maintenance pass that popped it) touches its times: relaxed, the
-/// idle queue's push and pop order them.
+/// detection, and the times expiry needs. Only the object's current owner
+/// touches its times (its creator, its holder, or the maintenance pass that
+/// popped it), so they are relaxed: a hand-over (the idle queue's push and
+/// pop, a waiter's mutex) orders them, and a slot id is reused only through
+/// the `free` queue, after its object's last read.
 #[derive(Debug)]
 struct Slots {
     free: ArrayQueue<u32>,

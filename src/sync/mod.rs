@@ -340,7 +340,8 @@ pub(crate) struct ModeStats {
     mode: LockMode,
     /// Protected in exclusive mode; unused in shared mode.
     acquisitions: AtomicU64,
-    /// Shared mode's acquisitions, a shard per live reader; `None` in
+    /// Shared mode's acquisitions, a shard per live thread (up to the
+    /// [`PerThreadCounter`]'s owned slots; shared shards beyond); `None` in
     /// exclusive mode.
     reads: Option<PerThreadCounter>,
     /// Protected (exclusive mode).
@@ -466,10 +467,12 @@ impl LockShared {
     /// Counts a shared acquisition and says whether to measure its hold
     /// (every `sample_every`-th acquisition on the reader's shard). Readers
     /// run concurrently: each counts on its own shard, without a locked
-    /// instruction ([`PerThreadCounter`]).
+    /// instruction while its thread owns a slot ([`PerThreadCounter`]).
     #[inline]
     pub(crate) fn acquired_shared(&self, mode: usize) -> bool {
-        let n = self.modes[mode].reads.as_ref().map_or(1, PerThreadCounter::increment);
+        let reads = self.modes[mode].reads.as_ref();
+        debug_assert!(reads.is_some(), "a shared acquisition of an exclusive-only mode");
+        let n = reads.map_or(1, PerThreadCounter::increment);
         n & self.sample_mask == 0
     }
 

@@ -683,21 +683,26 @@ impl<'w, 'o, 's> Engine<'w, 'o, 's> {
     }
 
     fn release(&mut self, slot: u32) {
-        let Some(held) = self.held[slot as usize].take() else { return };
-        self.free_slots.push(slot);
-        let held_ns = self.now - held.since;
-        if let Some(seen) = self.held_ids.get_mut(*held.guard as usize) {
+        let entry = &mut self.held[slot as usize];
+        let Some(held) = entry else { return };
+        let (op, held_ns, id) = (held.op, self.now - held.since, *held.guard);
+        if let Some(seen) = self.held_ids.get_mut(id as usize) {
             *seen = false;
         }
         if self.faults.holder_panics(self.now) {
-            panic_holding(held.guard);
+            if let Some(held) = self.held[slot as usize].take() {
+                panic_holding(held.guard);
+            }
             self.injected.holder_panics += 1;
         } else {
-            drop(held.guard);
+            // Returned where it lies: a `Held` is a guard and an operation,
+            // and copying it out first cost more than the return itself.
+            self.held[slot as usize] = None;
         }
+        self.free_slots.push(slot);
         self.levels.in_use -= 1;
-        self.ledger.completed(held.op.key(), held_ns);
-        self.after(held.op);
+        self.ledger.completed(op.key(), held_ns);
+        self.after(op);
         self.serve_line();
         self.observe_size();
     }

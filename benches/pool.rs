@@ -16,10 +16,12 @@
 //! over the ops each thread did; the table shows the median round.
 //!
 //! Threads start through a spinning gate. Async rows: 1 thread runs the loop
-//! in `block_on` of a current-thread Tokio runtime; 2 threads spawn two tasks
-//! (one loop each) on a multi-thread Tokio runtime with 2 workers, gated so
+//! in `block_on` of a current-thread Tokio runtime; N threads spawn N tasks
+//! (one loop each) on a multi-thread Tokio runtime with N workers, gated so
 //! that each task runs on its own worker. For every 2-thread row the bench
 //! checks that the two loops really overlapped in time and warns if not.
+//! The 4-thread rows oversubscribe a 2-core machine on purpose: threads are
+//! preempted while they hold an object or a line, as a service's are.
 //!
 //! Two diagnostic rows build the same tidepool pool under `metrics`'s no-op
 //! recorder (`with_local_recorder`), to separate the cost of the metrics from
@@ -52,7 +54,7 @@ const ROUNDS: usize = 7;
 /// Acquire/release pairs per thread per timed round.
 const OPS_PER_THREAD: u64 = 1_500_000;
 /// Thread counts measured.
-const THREADS: [usize; 2] = [1, 2];
+const THREADS: [usize; 3] = [1, 2, 4];
 
 /// The "use the object" step: a read and a write the optimiser cannot drop.
 #[inline(always)]
@@ -685,22 +687,24 @@ fn main() {
         median(&mut round_trips.clone())
     );
 
-    println!("| implementation | API | 1 thread ns/op (median) | 1 thread min–max | 2 threads ns/op (median) | 2 threads min–max |");
-    println!("|---|---|---:|---:|---:|---:|");
+    let header: Vec<String> = THREADS
+        .iter()
+        .map(|&t| {
+            let threads = format!("{t} thread{}", if t == 1 { "" } else { "s" });
+            format!("{threads} ns/op (median) | {threads} min–max")
+        })
+        .collect();
+    println!("| implementation | API | {} |", header.join(" | "));
+    println!("|---|---|{}", "---:|---:|".repeat(THREADS.len()));
     for which in Impl::ALL {
-        let one = find(&results, which, 1);
-        let two = find(&results, which, 2);
-        println!(
-            "| {} | {} | {:.1} | {:.1}–{:.1} | {:.1} | {:.1}–{:.1} |",
-            which.label(),
-            which.api().as_str(),
-            one.median(),
-            one.min(),
-            one.max(),
-            two.median(),
-            two.min(),
-            two.max(),
-        );
+        let cells: Vec<String> = THREADS
+            .iter()
+            .map(|&t| {
+                let m = find(&results, which, t);
+                format!("{:.1} | {:.1}–{:.1}", m.median(), m.min(), m.max())
+            })
+            .collect();
+        println!("| {} | {} | {} |", which.label(), which.api().as_str(), cells.join(" | "));
     }
 
     println!("\nRatios (tidepool median / other median; above 1 means tidepool is slower):\n");

@@ -31,21 +31,6 @@ fn series(body: &str, name: &str) -> (f64, String) {
     (value, kind)
 }
 
-/// Scrapes until `ok` holds for the body (10 s at most); returns the body.
-fn scrape_until(port: u16, what: &str, ok: impl Fn(&str) -> bool) -> String {
-    let mut last = String::new();
-    for _ in 0..100 {
-        if let Ok((200, body)) = get(port, "/metrics") {
-            if ok(&body) {
-                return body;
-            }
-            last = body;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{what}: not seen within 10 s; last scrape:\n{last}");
-}
-
 #[test]
 fn an_embedded_agent_publishes_the_process_series() {
     let port = free_port();
@@ -74,7 +59,7 @@ fn an_embedded_agent_publishes_the_process_series() {
 
     // 64 MiB touched: RSS rises by about that much at the next sample.
     let ballast = vec![1u8; 64 << 20];
-    let body = scrape_until(port, "RSS up by 48 MiB", |b| {
+    let body = wait_until(port, "/metrics", "RSS up by 48 MiB", |b| {
         series(b, "process_resident_memory_bytes").0 >= rss + (48 << 20) as f64
     });
     assert!(
@@ -85,7 +70,7 @@ fn an_embedded_agent_publishes_the_process_series() {
     // 40 files open: the descriptor count follows.
     let files: Vec<std::fs::File> =
         (0..40).map(|_| std::fs::File::open("/proc/self/status").expect("open")).collect();
-    scrape_until(port, "40 more open fds", |b| series(b, "process_open_fds").0 >= fds + 40.0);
+    wait_until(port, "/metrics", "40 more open fds", |b| series(b, "process_open_fds").0 >= fds + 40.0);
 
     // 8 threads parked: the thread count follows.
     let stop = std::sync::Arc::new(std::sync::Barrier::new(9));
@@ -97,7 +82,7 @@ fn an_embedded_agent_publishes_the_process_series() {
             })
         })
         .collect();
-    scrape_until(port, "8 more threads", |b| series(b, "process_threads").0 >= threads + 8.0);
+    wait_until(port, "/metrics", "8 more threads", |b| series(b, "process_threads").0 >= threads + 8.0);
     stop.wait();
     for t in parked {
         t.join().expect("join");

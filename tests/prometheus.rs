@@ -42,19 +42,12 @@ fn prometheus_scrapes_the_demo_and_promtool_accepts_the_exposition() {
             .spawn()
             .expect("tidepool demo starts"),
     );
-    wait_until_up(demo_port, "/metrics", "tidepool demo");
     // The listener is up before the demo's pool is built: wait for a scrape
-    // that carries the pool's families, so the lint sees the whole exposition.
-    let mut exposition = String::new();
-    for _ in 0..200 {
-        if let Ok((200, body)) = get(demo_port, "/metrics") {
-            exposition = body;
-            if exposition.contains("tidepool_pool_wait_seconds") && exposition.contains("tidepool_lock_") {
-                break;
-            }
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    // that carries the pool's and the locks' families, so the lint sees the
+    // whole exposition.
+    let exposition = wait_until(demo_port, "/metrics", "tidepool demo's pool and locks", |body| {
+        body.contains("tidepool_pool_wait_seconds") && body.contains("tidepool_lock_")
+    });
 
     // The exposition passes promtool's linter.
     let mut lint = Command::new(&promtool)

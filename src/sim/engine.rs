@@ -683,8 +683,7 @@ impl<'w, 'o, 's> Engine<'w, 'o, 's> {
     }
 
     fn release(&mut self, slot: u32) {
-        let entry = &mut self.held[slot as usize];
-        let Some(held) = entry else { return };
+        let Some(held) = &self.held[slot as usize] else { return };
         let (op, held_ns, id) = (held.op, self.now - held.since, *held.guard);
         if let Some(seen) = self.held_ids.get_mut(id as usize) {
             *seen = false;

@@ -89,13 +89,23 @@ pub fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
 
 /// Waits (10 s at most) for a 200 on `path`; returns the body.
 pub fn wait_until_up(port: u16, path: &str, what: &str) -> String {
+    wait_until(port, path, what, |_| true)
+}
+
+/// Polls `path` (10 s at most) until a 200 whose body satisfies `ok`;
+/// returns that body, or panics naming `what` with the last answer.
+pub fn wait_until(port: u16, path: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let mut last = String::from("(no answer)");
     for _ in 0..200 {
         if let Ok((200, body)) = get(port, path) {
-            return body;
+            if ok(&body) {
+                return body;
+            }
+            last = body;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("{what} did not answer on 127.0.0.1:{port}{path} within 10 s");
+    panic!("{what}: not seen on 127.0.0.1:{port}{path} within 10 s; last answer:\n{last}");
 }
 
 /// Starts a real Prometheus with `config` on 127.0.0.1:`port`, its data
